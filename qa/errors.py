@@ -1,0 +1,5 @@
+"""The one error type users see: its message says what went wrong and what to do."""
+
+
+class QAError(Exception):
+    """An error a user can cause or fix (bad file, empty question, wrong index); shown without a traceback."""

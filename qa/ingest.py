@@ -1,0 +1,375 @@
+"""Read scraped Chinese pages (.txt, .md) into documents: metadata, title and clean body paragraphs."""
+
+from __future__ import annotations
+
+import codecs
+import datetime
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from charset_normalizer import from_bytes
+
+from qa.errors import QAError
+
+SUPPORTED_SUFFIXES = (".txt", ".md")
+
+# Non-UTF-8 files are guessed among these; GB18030 is a superset of GBK and GB2312.
+CHINESE_ENCODINGS = ["gb18030", "big5"]
+MAX_CONTROL_RATIO = 0.1
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+
+PROSE_MIN_WEIGHT = 15  # a body paragraph has at least this many CJK characters / words
+PROSE_UNENDED_WEIGHT = 40  # ...and ends a sentence somewhere unless it is at least this long
+HEADING_MAX_WEIGHT = 30
+MENU_ITEM_MAX_WEIGHT = 6
+
+_WORD = re.compile(r"[A-Za-z]+|[^\W\d_A-Za-z]")
+_SENTENCE_PUNCT = re.compile(r"[，。、；！？,;!?…]")
+_SENTENCE_END = re.compile(r"[。！？!?；;…]|\.(?=\s|$)")
+_ENDS_SENTENCE = re.compile(r"[。！？!?…][”’」』）)]*$")
+_META_FIELDS = {
+    "来源": "source",
+    "作者": "author",
+    "记者": "author",
+    "责任编辑": "editor",
+    "编辑": "editor",
+    "发布时间": "date",
+    "发表时间": "date",
+    "发布日期": "date",
+    "更新时间": "date",
+    "时间": "date",
+    "日期": "date",
+    "阅读": "",
+    "浏览": "",
+    "点击": "",
+}
+_META_LABEL = re.compile(
+    r"(?:^|(?<=[\s|｜/\[【(（]))(" + "|".join(_META_FIELDS) + r")(?:次数|数|量)?\s*[:：]\s*"
+)
+_VALUE_JUNK = " \u00a0\u3000|｜/[]【】()（）"
+_UNKNOWN_AUTHOR = {"未知", "佚名", "不详", "匿名"}
+_DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})")
+_LEAD = re.compile(r"^(?:导读|导语|摘要|内容提要|核心提示|编者按)\s*[:：]\s*")
+_MD_HEADING = re.compile(r"^#{1,6}\s+")
+# Site-wide labels for navigation, sharing and disclaimers, with or without a value after a colon.
+_NAV_LABEL = re.compile(
+    r"^(?:当前位置|您的位置|所在位置|上一篇|下一篇|上一条|下一条|上一页|下一页|分享到|分享|"
+    r"关键词|关键字|标签|相关阅读|相关新闻|相关文章|相关链接|推荐阅读|延伸阅读|热门推荐|"
+    r"免责声明|版权声明|声明)\s*(?:[:：]|$)"
+)
+# Lines made only of page actions ("点赞", "收藏 12", "打印本页 | 关闭窗口").
+_ACTIONS_LINE = re.compile(
+    r"^(?:(?:点赞|赞|收藏|分享|转发|打印|评论|举报|纠错|在看|扫一扫|关闭窗口|打印本页|返回顶部|返回列表|返回首页)"
+    r"[\s\d()（）\[\]【】|｜/·:：]*)+$"
+)
+# Copyright and site-registration marks are furniture even when the line reads like prose.
+_LEGAL_STRONG = re.compile(
+    r"©|\(c\)\s*\d{4}|copyright|all rights reserved|ICP[备证][\s:：]*\d|公网安备[\s:：]*\d", re.I
+)
+_LEGAL_WEAK = re.compile(r"版权所有|许可证|ICP|公网安备")
+_CRUMB_SEP = re.compile(r"[>»›→]")
+_MENU_SEP = re.compile(r"\s*[|｜]\s*|\s+[-–—/·•]\s+")
+
+
+@dataclass
+class Paragraph:
+    """One body paragraph; Document.text[start:end] == text."""
+
+    text: str
+    start: int
+    end: int
+    heading: str = ""
+
+
+@dataclass
+class Document:
+    """One source file with its metadata and body paragraphs."""
+
+    path: str
+    text: str
+    title: str
+    source: str = ""
+    author: str = ""
+    editor: str = ""
+    date: str = ""
+    paragraphs: list[Paragraph] = field(default_factory=list)
+
+
+class IngestError(QAError):
+    """A file that cannot be read as a document; the message is one sentence naming the file."""
+
+
+@dataclass
+class _Line:
+    start: int
+    end: int
+    text: str
+    kind: str  # blank, md_heading, lead, meta, furniture, body, sentence, short, other
+
+
+def decode_bytes(data: bytes, name: str = "") -> str:
+    """Decode file bytes: by byte-order mark, else strict UTF-8, else the likeliest Chinese encoding."""
+    label = name or "The data"
+    text = _decode_by_bom(data, label)
+    if text is None:
+        if b"\x00" in data:
+            raise IngestError(f"{label} contains NUL bytes, so it is binary rather than text.")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            # Strict UTF-8 goes first because charset-normalizer can mis-guess short texts.
+            best = from_bytes(data, cp_isolation=CHINESE_ENCODINGS).best()
+            if best is None:
+                raise IngestError(f"{label} is not text in UTF-8, GB18030/GBK or Big5.") from None
+            text = str(best)
+    if _control_ratio(text) > MAX_CONTROL_RATIO:
+        raise IngestError(f"{label} is mostly control characters, so it is binary rather than text.")
+    return text
+
+
+def _decode_by_bom(data: bytes, label: str) -> str | None:
+    """Text of data if it starts with a UTF-8 or UTF-16 byte-order mark, else None."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data[len(bom) :].decode(encoding)
+            except UnicodeDecodeError:
+                raise IngestError(f"{label} has a {encoding} byte-order mark but is not valid {encoding}.") from None
+    return None
+
+
+def _control_ratio(text: str) -> float:
+    """Share of characters that are control, private-use, unassigned or replacement characters."""
+    if not text:
+        return 0.0
+    bad = sum(
+        1
+        for ch in text
+        if ch == "\ufffd" or (unicodedata.category(ch) in ("Cc", "Co", "Cn", "Cs") and ch not in "\n\r\t\f\v")
+    )
+    return bad / len(text)
+
+
+def read_document(path: Path, root: Path) -> Document:
+    """Read and parse one file; its Document.path is relative to root."""
+    rel = Path(path).relative_to(root).as_posix()
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise IngestError(f"{rel} could not be read ({exc.strerror or exc}).") from None
+    return parse_document(decode_bytes(data, rel), rel)
+
+
+def load_documents(data_dir: Path) -> tuple[list[Document], list[str]]:
+    """Load every supported file under data_dir, sorted by path; unreadable or empty files become warnings."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise IngestError(f"Data folder {root} does not exist or is not a folder.")
+    files = sorted(
+        (p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not _hidden(p, root)),
+        key=lambda p: p.relative_to(root).as_posix(),
+    )
+    documents, warnings = [], []
+    for path in files:
+        try:
+            doc = read_document(path, root)
+        except IngestError as exc:
+            warnings.append(f"{exc} The file was skipped.")
+            continue
+        if not doc.paragraphs:
+            warnings.append(f"{doc.path} has no body text. The file was skipped.")
+            continue
+        documents.append(doc)
+    return documents, warnings
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    """True for files inside dot-folders or named with a leading dot."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def parse_document(text: str, path: str) -> Document:
+    """Turn decoded page text into a Document: metadata from the header, title, body paragraphs."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = _classify_lines(text, is_markdown=path.lower().endswith(".md"))
+    header = _header_index(lines)
+    begin = 0 if header is None else header + 1
+    body = [i for i in range(begin, len(lines)) if lines[i].kind == "body"]
+    title_index = _title_index(lines, header, body[0] if body else len(lines))
+    title = _heading_text(lines[title_index].text) if title_index is not None else Path(path).stem
+    return Document(
+        path=path,
+        text=text,
+        title=title,
+        paragraphs=_paragraphs(lines, begin, body, title_index),
+        **_metadata(lines),
+    )
+
+
+def _classify_lines(text: str, is_markdown: bool) -> list[_Line]:
+    """Split text into whitespace-trimmed lines and label each one."""
+    lines, pos = [], 0
+    for raw in text.split("\n"):
+        start, end = _trim(text, pos, pos + len(raw))
+        pos += len(raw) + 1
+        stripped = text[start:end]
+        lead = _LEAD.match(stripped)
+        if lead:
+            start = _trim(text, start + lead.end(), end)[0]
+            kind = "body" if _is_prose(text[start:end]) else "lead"
+        elif is_markdown and _MD_HEADING.match(stripped):
+            kind = "md_heading"
+        else:
+            kind = _kind(stripped)
+        lines.append(_Line(start, end, text[start:end], kind))
+    return lines
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """Shrink [start, end) past surrounding whitespace, including NBSP, full-width and zero-width spaces."""
+    while start < end and _is_space(text[start]):
+        start += 1
+    while end > start and _is_space(text[end - 1]):
+        end -= 1
+    return start, end
+
+
+def _is_space(ch: str) -> bool:
+    return ch.isspace() or ch in "\u200b\ufeff"
+
+
+def _kind(line: str) -> str:
+    """Label one trimmed plain-text line."""
+    if not line:
+        return "blank"
+    if _is_meta(line):
+        return "meta"
+    if _is_furniture(line):
+        return "furniture"
+    if _is_prose(line):
+        return "body"
+    if _ENDS_SENTENCE.search(line):
+        return "sentence"  # a short sentence: body text only between body paragraphs
+    return "short" if _weight(line) <= HEADING_MAX_WEIGHT else "other"
+
+
+def _weight(text: str) -> int:
+    """Length in reading units: each CJK character and each run of Latin letters counts one."""
+    return len(_WORD.findall(text))
+
+
+def _is_prose(line: str) -> bool:
+    """Reads like sentences: long enough, with sentence punctuation and usually a sentence end."""
+    weight = _weight(line)
+    return (
+        weight >= PROSE_MIN_WEIGHT
+        and _SENTENCE_PUNCT.search(line) is not None
+        and (_SENTENCE_END.search(line) is not None or weight >= PROSE_UNENDED_WEIGHT)
+    )
+
+
+def _is_meta(line: str) -> bool:
+    """A byline/header line such as '来源：… 作者：… 时间：…' or '责任编辑：…'."""
+    return _META_LABEL.search(line) is not None and _SENTENCE_END.search(line) is None
+
+
+def _is_furniture(line: str) -> bool:
+    """Page chrome: navigation, menus, sharing and legal lines, or lines without any words."""
+    if _weight(line) == 0 or _LEGAL_STRONG.search(line) or _NAV_LABEL.match(line) or _ACTIONS_LINE.match(line):
+        return True
+    if _is_prose(line):
+        return False
+    return bool(_CRUMB_SEP.search(line) or _LEGAL_WEAK.search(line) or _is_menu(line))
+
+
+def _is_menu(line: str) -> bool:
+    """Two or more short items joined by '|', ' - ', ' / ' or ' · '."""
+    items = [item for item in _MENU_SEP.split(line) if item]
+    return len(items) >= 2 and all(_weight(item) <= MENU_ITEM_MAX_WEIGHT for item in items)
+
+
+def _heading_text(line: str) -> str:
+    """Heading as display text: Markdown hashes dropped, whitespace runs collapsed."""
+    return " ".join(_MD_HEADING.sub("", line).rstrip("#").split())
+
+
+def _header_index(lines: list[_Line]) -> int | None:
+    """The byline opening the article: the first metadata line with most body lines below it, plus any right after."""
+    body = [i for i, line in enumerate(lines) if line.kind == "body"]
+    for i, line in enumerate(lines):
+        if line.kind == "meta" and 2 * sum(b < i for b in body) < len(body):
+            header = i
+            for j in range(i + 1, len(lines)):
+                if lines[j].kind == "meta":
+                    header = j
+                elif lines[j].kind != "blank":
+                    break
+            return header
+    return None
+
+
+def _title_index(lines: list[_Line], header: int | None, first_body: int) -> int | None:
+    """The Markdown '# ' title, else the line just above the header, else the first heading-like line."""
+    for i, line in enumerate(lines):
+        if line.kind == "md_heading" and line.text.startswith("# "):
+            return i
+    if header is not None:
+        above = [i for i in range(header) if lines[i].kind in ("short", "other")]
+        if above:
+            return above[-1]
+    return next((i for i in range(first_body) if lines[i].kind in ("short", "other")), None)
+
+
+def _paragraphs(lines: list[_Line], begin: int, body: list[int], title_index: int | None) -> list[Paragraph]:
+    """Body paragraphs from lines[begin:] with their section headings; short lines outside the body are dropped."""
+    if not body:
+        return []
+    first, last = body[0], body[-1]
+    paragraphs: list[Paragraph] = []
+    heading, block = "", []
+    for i in range(begin, last + 1):
+        line = lines[i]
+        if line.kind in ("md_heading", "lead") and i != title_index:
+            heading, block = _heading_text(line.text), []
+        elif line.kind == "short" and i > first:
+            # Adjacent short lines are one heading split over lines; a gap starts a new one.
+            block = block + [line.text] if lines[i - 1].kind == "short" else [line.text]
+        elif line.kind == "body" or (line.kind == "sentence" and first < i < last):
+            if block:
+                heading, block = _heading_text(" ".join(block)), []
+            paragraphs.append(Paragraph(line.text, line.start, line.end, heading))
+    return paragraphs
+
+
+def _metadata(lines: list[_Line]) -> dict[str, str]:
+    """Source, author, editor and date from header/byline lines; the first value of each wins."""
+    found = {"source": "", "author": "", "editor": "", "date": ""}
+    for line in lines:
+        if line.kind != "meta":
+            continue
+        matches = list(_META_LABEL.finditer(line.text))
+        for m, nxt in zip(matches, matches[1:] + [None]):
+            name = _META_FIELDS[m.group(1)]
+            value = line.text[m.end() : nxt.start() if nxt else len(line.text)].strip(_VALUE_JUNK)
+            if name == "date":
+                value = _normalize_date(value)
+            elif name == "author" and value in _UNKNOWN_AUTHOR:
+                value = ""
+            if name and value and not found[name]:
+                found[name] = value
+        if not found["date"]:
+            found["date"] = _normalize_date(line.text)
+    return found
+
+
+def _normalize_date(value: str) -> str:
+    """First date in value as YYYY-MM-DD, or '' if there is no valid one."""
+    m = _DATE.search(value)
+    if not m:
+        return ""
+    try:
+        return datetime.date(*(int(g) for g in m.groups())).isoformat()
+    except ValueError:
+        return ""
