@@ -1,0 +1,11 @@
+"""Semantic question answering over a folder of documents.
+
+documents (ingest) -> passages (chunking) -> vectors (embedding) -> index (index) -> hits (search),
+tied together by `Service`.
+"""
+
+from qa.errors import QAError
+from qa.search import Hit
+from qa.service import BuildReport, Service
+
+__all__ = ["Service", "Hit", "BuildReport", "QAError"]

@@ -1,0 +1,107 @@
+"""The `qa` command: index, ask, serve."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import asdict
+
+import click
+
+from qa.errors import QAError
+
+data_option = click.option("--data", "data_dir", default="data", show_default=True,
+                           type=click.Path(file_okay=False), help="Folder of documents.")
+index_option = click.option("--index", "index_dir", default="index", show_default=True,
+                            type=click.Path(file_okay=False), help="Folder of the persisted index.")
+model_option = click.option("--model", default=None, envvar="QA_MODEL",
+                            help="sentence-transformers model id or path [default: the bundled multilingual-e5-small].")
+
+
+def _service(data_dir: str, index_dir: str, model: str | None):
+    from qa.service import Service
+
+    return Service(data_dir, index_dir, model=model)
+
+
+class _Group(click.Group):
+    """Shows user errors as one line, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except QAError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.option("-v", "--verbose", is_flag=True, help="Show debug logging.")
+def main(verbose: bool) -> None:
+    """Semantic question answering over a folder of documents."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+
+
+@main.command()
+@data_option
+@index_option
+@model_option
+@click.option("--rebuild", is_flag=True, help="Rebuild even if the index is up to date.")
+def index(data_dir: str, index_dir: str, model: str | None, rebuild: bool) -> None:
+    """Build or update the index of the data folder."""
+    report = _service(data_dir, index_dir, model).build(force=rebuild, progress=sys.stderr.isatty())
+    if report.built:
+        click.echo(f"Indexed {report.documents} documents, {report.passages} passages "
+                   f"in {report.seconds:.1f}s ({report.reason}).")
+    else:
+        click.echo(f"Nothing to do: {report.reason}.")
+
+
+@main.command()
+@click.argument("question", required=False)
+@click.option("-k", "--top-k", default=5, show_default=True, type=click.IntRange(1, 100), help="Number of passages.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per question.")
+@data_option
+@index_option
+@model_option
+def ask(question: str | None, top_k: int, as_json: bool, data_dir: str, index_dir: str, model: str | None) -> None:
+    """Ask QUESTION, or each line of standard input when QUESTION is omitted."""
+    service = _service(data_dir, index_dir, model)
+    questions = [question] if question is not None else (line.rstrip("\n") for line in sys.stdin)
+    for q in questions:
+        if question is None and not q.strip():
+            continue  # blank lines in a batch are separators, not questions
+        hits = service.ask(q, top_k)
+        if as_json:
+            click.echo(json.dumps({"question": q, "hits": [asdict(h) for h in hits]}, ensure_ascii=False))
+        else:
+            click.echo(format_hits(q, hits))
+
+
+def format_hits(question: str, hits) -> str:
+    """Readable text for a terminal."""
+    lines = [f"Q: {question}"]
+    for rank, h in enumerate(hits, 1):
+        meta = " · ".join(x for x in (h.title, h.source, h.date, f"{h.document} #{h.position}") if x)
+        lines += [f"\n{rank}. [{h.score:.3f}] {meta}", f"   {h.text}"]
+    return "\n".join(lines) + "\n"
+
+
+@main.command()
+@data_option
+@index_option
+@model_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes it.")
+@click.option("--port", default=7860, show_default=True, type=int)
+def serve(data_dir: str, index_dir: str, model: str | None, host: str, port: int) -> None:
+    """Serve the web page (the same as `python app.py`)."""
+    from qa.ui import build_demo
+
+    service = _service(data_dir, index_dir, model)
+    service.open()
+    build_demo(service).launch(server_name=host, server_port=port)
+
+
+if __name__ == "__main__":
+    main()

