@@ -5,6 +5,9 @@ Layout of the index folder:
     manifest.json          written last, atomically; names the current build
     <build>/vectors.faiss  inner product over normalized vectors, ids = passage ids
     <build>/passages.sqlite documents and passages
+    <build>/clauses.faiss  one vector per clause of every passage, ids = rows of clauses.npy
+    <build>/clauses.npy    (passage id, start, end) of each clause within its passage's text
+    <build>/lexical/       BM25 over the passages' words (qa.lexical)
 
 A new build goes into a new folder and becomes current when the manifest is
 swapped in by rename, so a reader always sees a complete build, old or new.
@@ -24,9 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.answer import answer_types, clause_spans
 from qa.errors import QAError
+from qa.lexical import LexicalIndex
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 
 
@@ -179,6 +184,10 @@ class PassageStore:
         ).fetchall()
         return {row[0]: StoredPassage(*row) for row in rows}
 
+    def texts(self) -> dict[int, str]:
+        """Every passage text by id."""
+        return dict(self.db.execute("SELECT id, text FROM passages").fetchall())
+
     def count(self) -> int:
         """Number of passages."""
         return self.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
@@ -203,6 +212,16 @@ class LoadedIndex:
     vectors: FaissStore
     passages: PassageStore
     folder: Path
+    clauses: FaissStore
+    clause_table: np.ndarray  # rows of (passage id, start, end), in clause-id order
+    clause_types: np.ndarray  # bool rows: which kinds of answer (qa.answer.ANSWER_TYPES) each clause gives
+    lexical: LexicalIndex
+
+
+def clause_table(texts: list[str]) -> np.ndarray:
+    """(passage id, start, end) of every clause of every passage text, in order."""
+    rows = [(pid, s, e) for pid, text in enumerate(texts) for s, e in clause_spans(text)]
+    return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
 def read_manifest(index_dir: Path) -> Manifest | None:
@@ -218,8 +237,11 @@ def read_manifest(index_dir: Path) -> Manifest | None:
 
 
 def write_build(index_dir: Path, manifest_fields: dict, documents: list, passages: list,
-                vectors: np.ndarray, doc_hashes: dict[str, str]) -> Manifest:
-    """Write a new build beside the current one, then swap the manifest in."""
+                vectors: np.ndarray, doc_hashes: dict[str, str], clause_vectors: np.ndarray) -> Manifest:
+    """Write a new build beside the current one, then swap the manifest in.
+
+    `clause_vectors` embeds the clauses of `clause_table` over the passages' texts, in order.
+    """
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     build = datetime.now(timezone.utc).strftime("build-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:8]
@@ -229,6 +251,7 @@ def write_build(index_dir: Path, manifest_fields: dict, documents: list, passage
     store.add(np.arange(len(passages), dtype=np.int64), vectors)
     store.save(folder / "vectors.faiss")
     PassageStore.write(folder / "passages.sqlite", build, documents, passages, doc_hashes)
+    _write_retrieval_aids(folder, [p.text for p in passages], clause_vectors, manifest_fields["dim"])
     _fsync_tree(folder)
     manifest = Manifest(
         format_version=FORMAT_VERSION, passages=len(passages), documents=len(documents), build=build,
@@ -239,6 +262,18 @@ def write_build(index_dir: Path, manifest_fields: dict, documents: list, passage
         if old.name != build:
             shutil.rmtree(old, ignore_errors=True)
     return manifest
+
+
+def _write_retrieval_aids(folder: Path, texts: list[str], clause_vectors: np.ndarray, dim: int) -> None:
+    """Clause vectors and the lexical index: both derived from the build's complete list of passage texts."""
+    table = clause_table(texts)
+    if len(table) != len(clause_vectors):
+        raise ValueError(f"{len(clause_vectors)} clause vectors for {len(table)} clauses")
+    store = FaissStore(clause_vectors.shape[1] if len(clause_vectors) else dim)
+    store.add(np.arange(len(table), dtype=np.int64), clause_vectors)
+    store.save(folder / "clauses.faiss")
+    np.save(folder / "clauses.npy", table)
+    LexicalIndex.build(texts).save(folder / "lexical")
 
 
 def load_index(index_dir: Path) -> LoadedIndex:
@@ -257,11 +292,17 @@ def load_index(index_dir: Path) -> LoadedIndex:
         vectors = FaissStore.load(folder / "vectors.faiss")
         passages = PassageStore(folder / "passages.sqlite")
         build, count = passages.build_id(), passages.count()
-    except Exception as e:  # faiss raises RuntimeError, sqlite DatabaseError: both mean damaged files
+        clauses = FaissStore.load(folder / "clauses.faiss")
+        table = np.load(folder / "clauses.npy")
+        lexical = LexicalIndex.load(folder / "lexical")
+        texts = passages.texts()
+    except Exception as e:  # faiss raises RuntimeError, sqlite DatabaseError, numpy/json ValueError, OSError...
         raise QAError(f"The index in {index_dir} is damaged ({e}); run `qa index --rebuild`.") from e
-    if build != manifest.build or count != manifest.passages or len(vectors) != count or vectors.dim != manifest.dim:
+    if (build != manifest.build or count != manifest.passages or len(vectors) != count or vectors.dim != manifest.dim
+            or len(clauses) != len(table) or clauses.dim != manifest.dim or lexical.count != count):
         raise QAError(f"The index files in {index_dir} do not match their manifest; run `qa index --rebuild`.")
-    return LoadedIndex(manifest, vectors, passages, folder)
+    types = np.array([answer_types(texts[pid][s:e]) for pid, s, e in table], dtype=bool).reshape(len(table), -1)
+    return LoadedIndex(manifest, vectors, passages, folder, clauses, table, types, lexical)
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -276,6 +317,9 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def _fsync_tree(folder: Path) -> None:
     for child in folder.iterdir():
+        if child.is_dir():
+            _fsync_tree(child)
+            continue
         with open(child, "rb") as f:
             os.fsync(f.fileno())
     _fsync_dir(folder)

@@ -14,9 +14,9 @@ import numpy as np
 from qa.chunking import split_passages
 from qa.embedding import Embedder, configured_model, embedder_from_env, model_name
 from qa.errors import QAError
-from qa.index import FORMAT_VERSION, DocumentInfo, LoadedIndex, load_index, read_manifest, write_build
+from qa.index import FORMAT_VERSION, DocumentInfo, LoadedIndex, clause_table, load_index, read_manifest, write_build
 from qa.ingest import SUPPORTED_SUFFIXES, load_documents
-from qa.search import Hit, dense_search, to_hits
+from qa.search import Hit, Result, search
 
 log = logging.getLogger("qa")
 
@@ -107,22 +107,25 @@ class Service:
             if not documents:
                 raise QAError(f"No readable documents in {self.data_dir}: put .txt or .md files there.")
             passages = [p for doc in documents for p in split_passages(doc)]
-            vectors = self._embed_passages([p.text for p in passages], progress)
+            texts = [p.text for p in passages]
+            vectors = self._embed_passages(texts, progress)
+            clauses = [texts[pid][s:e] for pid, s, e in clause_table(texts)]
+            clause_vectors = self._embed_passages(clauses, progress, "Embedding clauses")
             write_build(
                 self.index_dir,
                 {"model": self.model, "dim": self.embedder.dim, "fingerprint": stamp},
-                documents, passages, vectors, {},
+                documents, passages, vectors, {}, clause_vectors,
             )
             self._index = None
             return BuildReport(True, reason, len(documents), len(passages), time.perf_counter() - started, warnings)
 
-    def _embed_passages(self, texts: list[str], progress: bool) -> np.ndarray:
+    def _embed_passages(self, texts: list[str], progress: bool, desc: str = "Embedding passages") -> np.ndarray:
         from tqdm import tqdm
 
         batches = range(0, len(texts), EMBED_BATCH)
         parts = [
             self.embedder.embed(texts[i : i + EMBED_BATCH], "passage")
-            for i in tqdm(batches, desc="Embedding passages", unit="batch", disable=not progress)
+            for i in tqdm(batches, desc=desc, unit="batch", disable=not progress)
         ]
         return np.concatenate(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)
 
@@ -136,13 +139,17 @@ class Service:
         return self._index
 
     def ask(self, question: str, top_k: int = 5) -> list[Hit]:
-        """The passages that best answer `question`, best first."""
+        """The passages that best answer `question`, best first, each with its answer span."""
+        return self.answer(question, top_k).hits
+
+    def answer(self, question: str, top_k: int = 5) -> Result:
+        """The hits for `question` and whether any of them seems to answer it."""
         question = clean_question(question)
         if not 1 <= top_k <= 100:
             raise QAError("top_k must be between 1 and 100.")
         index = self.open()
         query = self.embedder.embed([question], "query")[0]
-        return to_hits(index, dense_search(index, query, top_k))
+        return search(index, question, query, top_k)
 
     def documents(self) -> list[DocumentInfo]:
         """The indexed documents with their passage counts."""

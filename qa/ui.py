@@ -14,12 +14,12 @@ DEFAULT_EXAMPLES = ["横沥镇有多少名党员？", "横沥镇如何推进乡�
 
 
 def answer(service: Service, question: str, top_k: int) -> dict:
-    """The JSON answer the page and the HTTP API share: {"question", "hits", "error"}."""
+    """The JSON answer the page and the HTTP API share: {"question", "confident", "hits", "error"}."""
     try:
-        hits = service.ask(question, int(top_k))
+        result = service.answer(question, int(top_k))
     except QAError as e:
-        return {"question": question, "hits": [], "error": str(e)}
-    return {"question": question, "hits": [asdict(h) for h in hits], "error": None}
+        return {"question": question, "confident": False, "hits": [], "error": str(e)}
+    return {"question": question, "confident": result.confident, "hits": [asdict(h) for h in result.hits], "error": None}
 
 
 def render_hits(result: dict | None) -> str:

@@ -1,0 +1,83 @@
+"""Lexical retrieval: BM25 over jieba words, built from a build's passages and persisted beside its vectors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+FOLDER = "lexical"
+_WORD = re.compile(r"\w")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased jieba words in search mode (long words also yield their parts); punctuation dropped."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return [w for w in (t.strip().lower() for t in jieba.lcut_for_search(text)) if w and _WORD.search(w)]
+
+
+class LexicalIndex:
+    """BM25 scores of every passage for a question; passage ids are positions in the build's list."""
+
+    def __init__(self, retriever, count: int):
+        self.retriever = retriever
+        self.count = count
+        indptr = retriever.scores["indptr"] if retriever is not None else np.zeros(1)
+        vocab = retriever.vocab_dict if retriever is not None else {}
+        # BM25 keeps one column per word: its length is the word's document frequency. bm25s adds an
+        # empty word past the last column, which our tokenizer never produces.
+        self.idf = {w: _idf(count, int(indptr[i + 1] - indptr[i])) for w, i in vocab.items() if i + 1 < len(indptr)}
+
+    @classmethod
+    def build(cls, texts: list[str]) -> "LexicalIndex":
+        """Index the complete list of passage texts of a build, in passage-id order."""
+        import bm25s
+
+        corpus = [tokenize(t) for t in texts]
+        if not any(corpus):
+            return cls(None, len(texts))
+        retriever = bm25s.BM25()
+        retriever.index(corpus, show_progress=False)
+        return cls(retriever, len(texts))
+
+    def save(self, folder: Path) -> None:
+        """Write the index into `folder` (created)."""
+        folder.mkdir()
+        (folder / "count.json").write_text(json.dumps({"passages": self.count}), encoding="utf-8")
+        if self.retriever is not None:
+            self.retriever.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> "LexicalIndex":
+        """Read an index written by `save`."""
+        import bm25s
+
+        count = json.loads((folder / "count.json").read_text(encoding="utf-8"))["passages"]
+        has_index = (folder / "params.index.json").exists()
+        return cls(bm25s.BM25.load(str(folder), show_progress=False) if has_index else None, count)
+
+    def scores(self, question: str) -> np.ndarray:
+        """BM25 score of every passage; all zero when no word of the question occurs in the collection."""
+        words = [w for w in tokenize(question) if w in self.idf]
+        if not words:
+            return np.zeros(self.count, dtype=np.float32)
+        return np.asarray(self.retriever.get_scores(words), dtype=np.float32)
+
+    def overlap(self, question_words: set[str], text: str) -> float:
+        """Share of the question's known words (weighted by rarity) that occur in `text`, 0..1."""
+        known = {w: self.idf[w] for w in question_words if w in self.idf}
+        total = sum(known.values())
+        if not total:
+            return 0.0
+        present = set(tokenize(text))
+        return sum(v for w, v in known.items() if w in present) / total
+
+
+def _idf(n: int, df: int) -> float:
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
