@@ -110,7 +110,8 @@ def evaluate(file: str, top_k: int, as_json: bool, data_dir: str, index_dir: str
         click.echo(json.dumps(asdict(report), ensure_ascii=False))
         return
     click.echo(f"{report.questions} questions, top {report.top_k}: hit@1 {report.hit_at_1:.2f}  "
-               f"hit@3 {report.hit_at_3:.2f}  hit@5 {report.hit_at_5:.2f}  MRR@10 {report.mrr_at_10:.3f}")
+               f"hit@3 {report.hit_at_3:.2f}  hit@5 {report.hit_at_5:.2f}  MRR@10 {report.mrr_at_10:.3f}  "
+               f"answer span@1 {report.span_at_1:.2f}")
     for m in report.misses:
         where = f"answer at #{m.rank}" if m.rank else f"no answer in the top {report.top_k}"
         click.echo(f"\nmiss ({where}): {m.question}\n  first: {m.first[:120]}")

@@ -28,7 +28,10 @@ class Miss:
 
 @dataclass
 class EvalReport:
-    """Scores over a question set; hit@k is the share of questions with an answer in the first k hits."""
+    """Scores over a question set; hit@k is the share of questions with an answer in the first k hits.
+
+    `span_at_1` is the share whose first hit's answer span itself contains an evidence string.
+    """
 
     questions: int
     top_k: int
@@ -36,6 +39,7 @@ class EvalReport:
     hit_at_3: float
     hit_at_5: float
     mrr_at_10: float
+    span_at_1: float
     misses: list[Miss]
 
 
@@ -69,11 +73,12 @@ def first_answer_rank(texts: list[str], evidence: list[str]) -> int | None:
 
 def evaluate(service, questions: list[EvalQuestion], top_k: int = 10) -> EvalReport:
     """Ask every question of `service` and score where the first answering passage ranks."""
-    ranks, misses = [], []
+    ranks, spans, misses = [], 0, []
     for item in questions:
         hits = service.ask(item.q, top_k)
         rank = first_answer_rank([h.text for h in hits], item.any)
         ranks.append(rank)
+        spans += bool(hits and hits[0].answer and first_answer_rank([hits[0].answer.text], item.any))
         if rank != 1:
             misses.append(Miss(item.q, rank, hits[0].text if hits else ""))
     n = len(questions)
@@ -82,4 +87,4 @@ def evaluate(service, questions: list[EvalQuestion], top_k: int = 10) -> EvalRep
         return round(sum(r is not None and r <= k for r in ranks) / n, 4)
 
     mrr = sum(1 / r for r in ranks if r is not None and r <= 10) / n
-    return EvalReport(n, top_k, hit_at(1), hit_at(3), hit_at(5), round(mrr, 4), misses)
+    return EvalReport(n, top_k, hit_at(1), hit_at(3), hit_at(5), round(mrr, 4), round(spans / n, 4), misses)

@@ -102,6 +102,7 @@ class FaissStore(VectorStore):
 
         self.dim = dim
         self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._by_id: np.ndarray | None = None
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
@@ -112,6 +113,16 @@ class FaissStore(VectorStore):
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
+
+    def all_scores(self, query: np.ndarray) -> np.ndarray:
+        """Inner product of the query with every vector, indexed by id (ids are 0..len-1)."""
+        if self._by_id is None:  # a copy of the vectors in id order, made once: one matrix product per query
+            import faiss
+
+            ids = faiss.vector_to_array(self.index.id_map)
+            vectors = self.index.index.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, self.dim))
+            self._by_id = np.ascontiguousarray(vectors[np.argsort(ids)], dtype=np.float32)
+        return self._by_id @ np.asarray(query, dtype=np.float32)
 
     def save(self, path: Path) -> None:
         """Write the index file."""

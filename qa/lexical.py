@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -16,10 +17,15 @@ _WORD = re.compile(r"\w")
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased jieba words in search mode (long words also yield their parts); punctuation dropped."""
+    return [w for w in (t.strip().lower() for t in _jieba().lcut_for_search(text)) if w and _WORD.search(w)]
+
+
+@functools.cache
+def _jieba():
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
-    return [w for w in (t.strip().lower() for t in jieba.lcut_for_search(text)) if w and _WORD.search(w)]
+    return jieba
 
 
 class LexicalIndex:
@@ -59,6 +65,7 @@ class LexicalIndex:
         import bm25s
 
         count = json.loads((folder / "count.json").read_text(encoding="utf-8"))["passages"]
+        _jieba().initialize()  # load the dictionary now rather than on the first question
         has_index = (folder / "params.index.json").exists()
         return cls(bm25s.BM25.load(str(folder), show_progress=False) if has_index else None, count)
 
@@ -69,14 +76,16 @@ class LexicalIndex:
             return np.zeros(self.count, dtype=np.float32)
         return np.asarray(self.retriever.get_scores(words), dtype=np.float32)
 
-    def overlap(self, question_words: set[str], text: str) -> float:
-        """Share of the question's known words (weighted by rarity) that occur in `text`, 0..1."""
-        known = {w: self.idf[w] for w in question_words if w in self.idf}
-        total = sum(known.values())
-        if not total:
-            return 0.0
-        present = set(tokenize(text))
-        return sum(v for w, v in known.items() if w in present) / total
+    def known_words(self, question: str) -> dict[str, float]:
+        """The question's words that occur in the collection, with their rarity (idf)."""
+        return {w: self.idf[w] for w in tokenize(question) if w in self.idf}
+
+    @staticmethod
+    def overlap(known_words: dict[str, float], text: str) -> float:
+        """Share of the known words (weighted by rarity) that occur in `text`, 0..1."""
+        total = sum(known_words.values())
+        lowered = text.lower()
+        return sum(v for w, v in known_words.items() if w in lowered) / total if total else 0.0
 
 
 def _idf(n: int, df: int) -> float:

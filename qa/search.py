@@ -9,13 +9,13 @@ has an all-zero lexical side, which then adds nothing. BENCHMARKS.md has the mea
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from qa.answer import Answer, answer_span, question_types
 from qa.index import LoadedIndex, StoredPassage
-from qa.lexical import tokenize
 
 CLAUSE_WEIGHT = 0.5  # share of the best clause in a passage's dense score, the rest is the whole passage
 TYPE_BONUS = 0.03  # cosine added to a clause that looks like the asked-for kind of answer
@@ -25,6 +25,7 @@ ANSWER_LEXICAL_WEIGHT = 0.2  # weight of the question's word overlap when choosi
 # the default model; a question in another script than the passages scores lower across the board.
 CONFIDENT_SAME_SCRIPT = 0.86
 CONFIDENT_CROSS_SCRIPT = 0.735
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
 
 
 @dataclass
@@ -76,8 +77,8 @@ def dense_search(index: LoadedIndex, query: np.ndarray, k: int) -> list[tuple[in
 def score(index: LoadedIndex, question: str, query: np.ndarray) -> Scores:
     """Dense, lexical and fused scores of every passage for the question and its vector."""
     n = len(index.vectors)
-    passage_cosine = _all_scores(index.vectors, query, n)
-    clause = _all_scores(index.clauses, query, len(index.clauses))
+    passage_cosine = index.vectors.all_scores(query)
+    clause = index.clauses.all_scores(query)
     asked = np.array(question_types(question), dtype=bool)
     if asked.any() and len(clause):
         clause = clause + TYPE_BONUS * index.clause_types[:, asked].any(axis=1)
@@ -103,7 +104,7 @@ def search(index: LoadedIndex, question: str, query: np.ndarray, top_k: int) -> 
     s = score(index, question, query)
     top = np.argsort(-s.fused, kind="stable")[:top_k]
     stored = index.passages.get([int(i) for i in top])
-    words = set(tokenize(question))
+    words = index.lexical.known_words(question)
     hits = []
     for pid in (int(i) for i in top):
         hit = _hit(stored[pid], float(s.fused[pid]))
@@ -131,20 +132,9 @@ def to_hits(index: LoadedIndex, ranked: list[tuple[int, float]]) -> list[Hit]:
     return [_hit(stored[pid], score) for pid, score in ranked if pid in stored]
 
 
-def _all_scores(store, query: np.ndarray, n: int) -> np.ndarray:
-    """Cosine of the query with every vector of the store, indexed by id."""
-    out = np.zeros(n, dtype=np.float32)
-    if n:
-        scores, ids = store.search(query.reshape(1, -1), n)
-        keep = ids[0] >= 0
-        out[ids[0][keep]] = scores[0][keep]
-    return out
-
-
 def _mostly_han(text: str) -> bool:
-    han = sum("\u4e00" <= ch <= "\u9fff" for ch in text)
-    latin = sum(ch.isascii() and ch.isalpha() for ch in text)
-    return han > latin
+    """More Han characters than Latin words (a Han character is about a word)."""
+    return sum("\u4e00" <= ch <= "\u9fff" for ch in text) > len(_LATIN_WORD.findall(text))
 
 
 def _hit(p: StoredPassage, score: float) -> Hit:
