@@ -49,7 +49,8 @@ def scaled_index(service: Service, folder: Path, scale: int):
     passages = [p for d in documents for p in split_passages(d)]
     texts = [p.text for p in passages]
     vectors = service.embedder.embed(texts, "passage")
-    clause_vectors = service.embedder.embed([texts[i][s:e] for i, s, e in clause_table(texts)], "passage")
+    table = clause_table(list(enumerate(texts)))
+    clause_vectors = service.embedder.embed([texts[i][s:e] for i, s, e in table], "passage")
     docs = [replace(d, path=f"copy{c}/{d.path}") for c in range(scale) for d in documents]
     copies = [replace(p, doc=f"copy{c}/{p.doc}") for c in range(scale) for p in passages]
     write_build(folder, {"model": service.model, "dim": service.embedder.dim, "fingerprint": "bench"}, docs, copies,

@@ -102,7 +102,7 @@ class FaissStore(VectorStore):
 
         self.dim = dim
         self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        self._by_id: np.ndarray | None = None
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
@@ -114,15 +114,21 @@ class FaissStore(VectorStore):
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
-    def all_scores(self, query: np.ndarray) -> np.ndarray:
-        """Inner product of the query with every vector, indexed by id (ids are 0..len-1)."""
-        if self._by_id is None:  # a copy of the vectors in id order, made once: one matrix product per query
-            import faiss
+    def ids(self) -> np.ndarray:
+        """The ids held, in insertion order."""
+        import faiss
 
-            ids = faiss.vector_to_array(self.index.id_map)
+        return faiss.vector_to_array(self.index.id_map)
+
+    def all_scores(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ids ascending, inner product of the query with each of their vectors): exact, every vector."""
+        if self._sorted is None:  # a copy of the vectors in id order, made once: one matrix product per query
+            ids = self.ids()
             vectors = self.index.index.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, self.dim))
-            self._by_id = np.ascontiguousarray(vectors[np.argsort(ids)], dtype=np.float32)
-        return self._by_id @ np.asarray(query, dtype=np.float32)
+            order = np.argsort(ids)
+            self._sorted = (ids[order], np.ascontiguousarray(vectors[order], dtype=np.float32))
+        ids, vectors = self._sorted
+        return ids, vectors @ np.asarray(query, dtype=np.float32)
 
     def save(self, path: Path) -> None:
         """Write the index file."""
@@ -224,14 +230,14 @@ class LoadedIndex:
     passages: PassageStore
     folder: Path
     clauses: FaissStore
-    clause_table: np.ndarray  # rows of (passage id, start, end), in clause-id order
+    clause_table: np.ndarray  # rows of (passage id, start, end); the row is the clause's id
     clause_types: np.ndarray  # bool rows: which kinds of answer (qa.answer.ANSWER_TYPES) each clause gives
     lexical: LexicalIndex
 
 
-def clause_table(texts: list[str]) -> np.ndarray:
-    """(passage id, start, end) of every clause of every passage text, in order."""
-    rows = [(pid, s, e) for pid, text in enumerate(texts) for s, e in clause_spans(text)]
+def clause_table(passages: list[tuple[int, str]]) -> np.ndarray:
+    """(passage id, start, end) of every clause of every (passage id, text), in passage-id order."""
+    rows = [(pid, s, e) for pid, text in sorted(passages) for s, e in clause_spans(text)]
     return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
@@ -251,7 +257,7 @@ def write_build(index_dir: Path, manifest_fields: dict, documents: list, passage
                 vectors: np.ndarray, doc_hashes: dict[str, str], clause_vectors: np.ndarray) -> Manifest:
     """Write a new build beside the current one, then swap the manifest in.
 
-    `clause_vectors` embeds the clauses of `clause_table` over the passages' texts, in order.
+    `clause_vectors` embeds the clauses of `clause_table` over the passages, in its order.
     """
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -262,7 +268,7 @@ def write_build(index_dir: Path, manifest_fields: dict, documents: list, passage
     store.add(np.arange(len(passages), dtype=np.int64), vectors)
     store.save(folder / "vectors.faiss")
     PassageStore.write(folder / "passages.sqlite", build, documents, passages, doc_hashes)
-    _write_retrieval_aids(folder, [p.text for p in passages], clause_vectors, manifest_fields["dim"])
+    _write_retrieval_aids(folder, [(i, p.text) for i, p in enumerate(passages)], clause_vectors, manifest_fields["dim"])
     _fsync_tree(folder)
     manifest = Manifest(
         format_version=FORMAT_VERSION, passages=len(passages), documents=len(documents), build=build,
@@ -275,16 +281,16 @@ def write_build(index_dir: Path, manifest_fields: dict, documents: list, passage
     return manifest
 
 
-def _write_retrieval_aids(folder: Path, texts: list[str], clause_vectors: np.ndarray, dim: int) -> None:
-    """Clause vectors and the lexical index: both derived from the build's complete list of passage texts."""
-    table = clause_table(texts)
+def _write_retrieval_aids(folder: Path, passages: list[tuple[int, str]], clause_vectors: np.ndarray, dim: int) -> None:
+    """Clause vectors and the lexical index: both derived from the build's complete list of (passage id, text)."""
+    table = clause_table(passages)
     if len(table) != len(clause_vectors):
         raise ValueError(f"{len(clause_vectors)} clause vectors for {len(table)} clauses")
     store = FaissStore(clause_vectors.shape[1] if len(clause_vectors) else dim)
     store.add(np.arange(len(table), dtype=np.int64), clause_vectors)
     store.save(folder / "clauses.faiss")
     np.save(folder / "clauses.npy", table)
-    LexicalIndex.build(texts).save(folder / "lexical")
+    LexicalIndex.build(passages).save(folder / "lexical")
 
 
 def load_index(index_dir: Path) -> LoadedIndex:
@@ -310,9 +316,9 @@ def load_index(index_dir: Path) -> LoadedIndex:
     except Exception as e:  # faiss raises RuntimeError, sqlite DatabaseError, numpy/json ValueError, OSError...
         raise QAError(f"The index in {index_dir} is damaged ({e}); run `qa index --rebuild`.") from e
     if (build != manifest.build or count != manifest.passages or len(vectors) != count or vectors.dim != manifest.dim
-            or len(clauses) != len(table) or clauses.dim != manifest.dim or lexical.count != count):
+            or len(clauses) != len(table) or clauses.dim != manifest.dim or not np.array_equal(lexical.ids, np.sort(vectors.ids()))):
         raise QAError(f"The index files in {index_dir} do not match their manifest; run `qa index --rebuild`.")
-    types = np.array([answer_types(texts[pid][s:e]) for pid, s, e in table], dtype=bool).reshape(len(table), -1)
+    types = np.array([answer_types(texts[int(pid)][s:e]) for pid, s, e in table], dtype=bool).reshape(len(table), -1)
     return LoadedIndex(manifest, vectors, passages, folder, clauses, table, types, lexical)
 
 

@@ -29,11 +29,12 @@ def _jieba():
 
 
 class LexicalIndex:
-    """BM25 scores of every passage for a question; passage ids are positions in the build's list."""
+    """BM25 scores of every passage for a question, in ascending passage-id order (`ids`)."""
 
-    def __init__(self, retriever, count: int):
+    def __init__(self, retriever, ids: np.ndarray):
         self.retriever = retriever
-        self.count = count
+        self.ids = ids
+        count = len(ids)
         indptr = retriever.scores["indptr"] if retriever is not None else np.zeros(1)
         vocab = retriever.vocab_dict if retriever is not None else {}
         # BM25 keeps one column per word: its length is the word's document frequency. bm25s adds an
@@ -41,21 +42,23 @@ class LexicalIndex:
         self.idf = {w: _idf(count, int(indptr[i + 1] - indptr[i])) for w, i in vocab.items() if i + 1 < len(indptr)}
 
     @classmethod
-    def build(cls, texts: list[str]) -> "LexicalIndex":
-        """Index the complete list of passage texts of a build, in passage-id order."""
+    def build(cls, passages: list[tuple[int, str]]) -> "LexicalIndex":
+        """Index a build's complete list of (passage id, text)."""
         import bm25s
 
-        corpus = [tokenize(t) for t in texts]
+        passages = sorted(passages)
+        ids = np.array([pid for pid, _ in passages], dtype=np.int64)
+        corpus = [tokenize(text) for _, text in passages]
         if not any(corpus):
-            return cls(None, len(texts))
+            return cls(None, ids)
         retriever = bm25s.BM25()
         retriever.index(corpus, show_progress=False)
-        return cls(retriever, len(texts))
+        return cls(retriever, ids)
 
     def save(self, folder: Path) -> None:
         """Write the index into `folder` (created)."""
         folder.mkdir()
-        (folder / "count.json").write_text(json.dumps({"passages": self.count}), encoding="utf-8")
+        (folder / "ids.json").write_text(json.dumps(self.ids.tolist()), encoding="utf-8")
         if self.retriever is not None:
             self.retriever.save(str(folder), show_progress=False)
 
@@ -64,16 +67,16 @@ class LexicalIndex:
         """Read an index written by `save`."""
         import bm25s
 
-        count = json.loads((folder / "count.json").read_text(encoding="utf-8"))["passages"]
+        ids = np.array(json.loads((folder / "ids.json").read_text(encoding="utf-8")), dtype=np.int64)
         _jieba().initialize()  # load the dictionary now rather than on the first question
         has_index = (folder / "params.index.json").exists()
-        return cls(bm25s.BM25.load(str(folder), show_progress=False) if has_index else None, count)
+        return cls(bm25s.BM25.load(str(folder), show_progress=False) if has_index else None, ids)
 
     def scores(self, question: str) -> np.ndarray:
-        """BM25 score of every passage; all zero when no word of the question occurs in the collection."""
+        """BM25 score of every passage (in `ids` order); all zero when no word of the question occurs in the collection."""
         words = [w for w in tokenize(question) if w in self.idf]
         if not words:
-            return np.zeros(self.count, dtype=np.float32)
+            return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self.retriever.get_scores(words), dtype=np.float32)
 
     def known_words(self, question: str) -> dict[str, float]:

@@ -57,10 +57,11 @@ class Result:
 
 @dataclass
 class Scores:
-    """Per-passage and per-clause scores of one question over the whole collection."""
+    """One question's scores of every passage, in ascending passage-id order (`ids`), and of every clause."""
 
+    ids: np.ndarray
     passage_cosine: np.ndarray
-    clause: np.ndarray  # clause cosine plus the answer-type bonus
+    clause: np.ndarray  # clause cosine plus the answer-type bonus, by clause id (row of index.clause_table)
     dense: np.ndarray
     lexical: np.ndarray
     fused: np.ndarray
@@ -76,19 +77,18 @@ def dense_search(index: LoadedIndex, query: np.ndarray, k: int) -> list[tuple[in
 
 def score(index: LoadedIndex, question: str, query: np.ndarray) -> Scores:
     """Dense, lexical and fused scores of every passage for the question and its vector."""
-    n = len(index.vectors)
-    passage_cosine = index.vectors.all_scores(query)
-    clause = index.clauses.all_scores(query)
+    ids, passage_cosine = index.vectors.all_scores(query)
+    _, clause = index.clauses.all_scores(query)
     asked = np.array(question_types(question), dtype=bool)
     if asked.any() and len(clause):
         clause = clause + TYPE_BONUS * index.clause_types[:, asked].any(axis=1)
-    best_clause = np.full(n, -1.0, dtype=np.float32)
+    best_clause = np.full(len(ids), -1.0, dtype=np.float32)
     if len(clause):
-        np.maximum.at(best_clause, index.clause_table[:, 0], clause)
+        np.maximum.at(best_clause, np.searchsorted(ids, index.clause_table[:, 0]), clause)
     dense = (1 - CLAUSE_WEIGHT) * passage_cosine + CLAUSE_WEIGHT * best_clause
     lexical = index.lexical.scores(question)
     fused = zscore(dense) + LEXICAL_WEIGHT * zscore(lexical)
-    return Scores(passage_cosine, clause, dense, lexical, fused)
+    return Scores(ids, passage_cosine, clause, dense, lexical, fused)
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
@@ -102,12 +102,13 @@ def search(index: LoadedIndex, question: str, query: np.ndarray, top_k: int) -> 
     if len(index.vectors) == 0:
         return Result(question, False, [])
     s = score(index, question, query)
-    top = np.argsort(-s.fused, kind="stable")[:top_k]
-    stored = index.passages.get([int(i) for i in top])
+    top = [int(s.ids[r]) for r in np.argsort(-s.fused, kind="stable")[:top_k]]
+    best = int(s.ids[np.argmax(s.passage_cosine)])
+    stored = index.passages.get(list(dict.fromkeys(top + [best])))
     words = index.lexical.known_words(question)
     hits = []
-    for pid in (int(i) for i in top):
-        hit = _hit(stored[pid], float(s.fused[pid]))
+    for pid in top:
+        hit = _hit(stored[pid], float(s.fused[np.searchsorted(s.ids, pid)]))
         rows = np.flatnonzero(index.clause_table[:, 0] == pid)
         spans = [(int(index.clause_table[r, 1]), int(index.clause_table[r, 2])) for r in rows]
         clause_scores = [
@@ -116,8 +117,7 @@ def search(index: LoadedIndex, question: str, query: np.ndarray, top_k: int) -> 
         ]
         hit.answer = answer_span(hit.text, spans, clause_scores)
         hits.append(hit)
-    best = int(np.argmax(s.passage_cosine))
-    confident = bool(s.passage_cosine[best] >= confidence_threshold(question, index.passages.get([best])[best].text))
+    confident = bool(s.passage_cosine.max() >= confidence_threshold(question, stored[best].text))
     return Result(question, confident, hits)
 
 

@@ -109,7 +109,7 @@ class Service:
             passages = [p for doc in documents for p in split_passages(doc)]
             texts = [p.text for p in passages]
             vectors = self._embed_passages(texts, progress)
-            clauses = [texts[pid][s:e] for pid, s, e in clause_table(texts)]
+            clauses = [texts[pid][s:e] for pid, s, e in clause_table(list(enumerate(texts)))]
             clause_vectors = self._embed_passages(clauses, progress, "Embedding clauses")
             write_build(
                 self.index_dir,

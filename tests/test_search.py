@@ -112,6 +112,6 @@ def test_a_damaged_lexical_index_asks_for_a_rebuild(folders, fake_embedder):
     data, index = folders
     Service(data, index, embedder=fake_embedder).build()
     build = next(index.glob("build-*"))
-    (build / "lexical" / "count.json").write_text("{not json")
+    (build / "lexical" / "ids.json").write_text("{not json")
     with pytest.raises(QAError, match="rebuild"):
         Service(data, index, embedder=fake_embedder).ask("党员")
