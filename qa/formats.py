@@ -1,0 +1,185 @@
+"""Read HTML, PDF and DOCX files into documents: the main text as headed paragraphs, plus the file's own metadata."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.ingest import (
+    HEADING_MAX_WEIGHT,
+    Document,
+    IngestError,
+    Paragraph,
+    check_text,
+    decode_bytes,
+    line_kind,
+    normalize_date,
+)
+
+# A page header or footer repeats on at least this share of a PDF's pages (and on REPEAT_MIN_PAGES or more).
+REPEAT_SHARE = 0.5
+REPEAT_MIN_PAGES = 3
+
+_ENDS_SENTENCE = re.compile(r"[。！？!?；;…:：][”’」』）)]*$|[.](?:[\"')\]]*)$")
+_DIGITS = re.compile(r"\d+")
+_ASCII_END = re.compile(r"[A-Za-z0-9,]$")
+_ASCII_START = re.compile(r"^[A-Za-z0-9(]")
+
+
+@dataclass
+class Block:
+    """One heading or paragraph of a file, in reading order."""
+
+    text: str
+    heading: bool = False
+    page: int | None = None
+
+
+def read(data: bytes, path: str) -> Document:
+    """A Document from the bytes of an .html/.htm, .pdf or .docx file."""
+    readers = {".html": read_html, ".htm": read_html, ".pdf": read_pdf, ".docx": read_docx}
+    return readers[Path(path).suffix.lower()](data, path)
+
+
+def read_html(data: bytes, path: str) -> Document:
+    """Main text of a web page by trafilatura; title, date and source (site name) from the page's metadata."""
+    import trafilatura
+
+    page = trafilatura.bare_extraction(
+        decode_bytes(data, path), with_metadata=True, include_comments=False, include_tables=True
+    )
+    if page is None or page.body is None:
+        return assemble(path, [], Path(path).stem)
+    blocks = []
+    for element in page.body:
+        if element.tag == "head":
+            blocks.append(Block(_flat(element), heading=True))
+        elif element.tag == "list":
+            blocks += [Block(_flat(item)) for item in element.iter("item")]
+        elif element.tag == "table":
+            blocks += [Block("  ".join(_flat(cell) for cell in row.iter("cell"))) for row in element.iter("row")]
+        else:
+            blocks.append(Block(_flat(element)))
+    # Whatever furniture the extractor let through (bylines, share bars, copyright lines) goes too.
+    blocks = [b for b in blocks if b.heading or line_kind(b.text) not in ("blank", "meta", "furniture")]
+    return assemble(
+        path, blocks, page.title or Path(path).stem, source=page.sitename or page.hostname or "",
+        author=page.author or "", date=normalize_date(page.date or ""),
+    )
+
+
+def read_pdf(data: bytes, path: str) -> Document:
+    """Text of every page by pypdf, joined into paragraphs that remember their page; title and author from metadata."""
+    import pypdf
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings about damaged files would repeat ours
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise IngestError(f"{path} is a password-protected PDF.")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        meta = reader.metadata or {}
+        title, author = meta.get("/Title") or "", meta.get("/Author") or ""
+        date = meta.creation_date.date().isoformat() if meta and meta.creation_date else ""
+    except IngestError:
+        raise
+    except Exception as exc:  # pypdf raises many types for damaged, truncated or unsupported files
+        raise IngestError(f"{path} is not a readable PDF ({type(exc).__name__}: {exc}).") from None
+    check_text("\n".join(pages), path)
+    lines = [[" ".join(line.split()) for line in text.splitlines()] for text in pages]
+    repeated = _repeated_lines(lines)
+    blocks = []
+    for number, page_lines in enumerate(lines, 1):
+        kept = [line for line in page_lines if _DIGITS.sub("#", line) not in repeated]
+        blocks += _pdf_blocks(kept, number)
+    return assemble(path, blocks, str(title).strip() or _first_heading(blocks, path), author=str(author), date=date)
+
+
+def read_docx(data: bytes, path: str) -> Document:
+    """Headings, paragraphs and table rows of a Word file in order; title, author and date from its properties."""
+    import docx
+    from docx.table import Table
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+        blocks, title = [], ""
+        for item in document.iter_inner_content():
+            if isinstance(item, Table):
+                blocks += [Block("  ".join(_unique_cells(row.cells))) for row in item.rows]
+                continue
+            style = item.style.name if item.style is not None else ""
+            if style == "Title" and not title:
+                title = item.text.strip()
+            else:
+                blocks.append(Block(item.text, heading=style.startswith("Heading")))
+        props = document.core_properties
+    except Exception as exc:  # python-docx raises zip, XML and key errors for damaged files
+        raise IngestError(f"{path} is not a readable Word (.docx) file ({type(exc).__name__}: {exc}).") from None
+    created = props.created.date().isoformat() if props.created else ""
+    title = (props.title or "").strip() or title or _first_heading(blocks, path)
+    return assemble(path, blocks, title, author=props.author or "", date=created)
+
+
+def assemble(path: str, blocks: list[Block], title: str, source: str = "", author: str = "", date: str = "") -> Document:
+    """A Document whose text is the blocks one per line; each paragraph carries the heading above it."""
+    text, paragraphs, heading = "", [], ""
+    for block in blocks:
+        content = " ".join(block.text.split())
+        if not content:
+            continue
+        start = len(text)
+        text += content + "\n"
+        if block.heading:
+            heading = "" if content == title else content
+        else:
+            paragraphs.append(Paragraph(content, start, start + len(content), heading, block.page))
+    return Document(path=path, text=text, title=" ".join(title.split()), source=source, author=author, date=date,
+                    paragraphs=paragraphs)
+
+
+def _flat(element) -> str:
+    """All text inside an XML element, whitespace collapsed."""
+    return " ".join("".join(element.itertext()).split())
+
+
+def _unique_cells(cells) -> list[str]:
+    """Cell texts of a table row; a merged cell appears once, not once per grid column."""
+    seen, out = set(), []
+    for cell in cells:
+        if id(cell._tc) not in seen:
+            seen.add(id(cell._tc))
+            out.append(cell.text.strip())
+    return [c for c in out if c]
+
+
+def _repeated_lines(pages: list[list[str]]) -> set[str]:
+    """Running headers and footers: lines (numbers masked) found on most pages of a long enough PDF."""
+    if len(pages) < REPEAT_MIN_PAGES:
+        return set()
+    counts = Counter(masked for page in pages for masked in {_DIGITS.sub("#", line) for line in page if line})
+    return {line for line, n in counts.items() if n >= max(REPEAT_MIN_PAGES, REPEAT_SHARE * len(pages))}
+
+
+def _pdf_blocks(lines: list[str], page: int) -> list[Block]:
+    """Rejoin a page's wrapped lines: a paragraph ends at a blank line, a sentence end, or a much shorter line."""
+    full = max((len(line) for line in lines), default=0)
+    blocks, current = [], ""
+    for line in lines + [""]:
+        if line:
+            joiner = " " if _ASCII_END.search(current) and _ASCII_START.search(line) else ""
+            current = current + joiner + line if current else line
+        if current and (not line or _ENDS_SENTENCE.search(line) or len(line) < 0.8 * full):
+            kind = line_kind(current)
+            if kind not in ("blank", "meta", "furniture"):
+                blocks.append(Block(current, heading=kind == "short", page=page))
+            current = ""
+    return blocks
+
+
+def _first_heading(blocks: list[Block], path: str) -> str:
+    """The first heading's text, else the file name without its suffix."""
+    return next((b.text for b in blocks if b.heading and len(b.text) <= 4 * HEADING_MAX_WEIGHT), Path(path).stem)
