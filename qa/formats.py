@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from qa.ingest import (
     Document,
     IngestError,
     Paragraph,
+    byline_fields,
     check_text,
     decode_bytes,
     line_kind,
@@ -23,10 +25,11 @@ from qa.ingest import (
 # A page header or footer repeats on at least this share of a PDF's pages (and on REPEAT_MIN_PAGES or more).
 REPEAT_SHARE = 0.5
 REPEAT_MIN_PAGES = 3
+SHORT_LINE = 0.85  # a line narrower than this share of a full line may end a paragraph
 
 _ENDS_SENTENCE = re.compile(r"[。！？!?；;…:：][”’」』）)]*$|[.](?:[\"')\]]*)$")
 _DIGITS = re.compile(r"\d+")
-_ASCII_END = re.compile(r"[A-Za-z0-9,]$")
+_ASCII_END = re.compile(r"[A-Za-z0-9,.;:!?)]$")
 _ASCII_START = re.compile(r"^[A-Za-z0-9(]")
 
 
@@ -66,9 +69,12 @@ def read_html(data: bytes, path: str) -> Document:
             blocks.append(Block(_flat(element)))
     # Whatever furniture the extractor let through (bylines, share bars, copyright lines) goes too.
     blocks = [b for b in blocks if b.heading or line_kind(b.text) not in ("blank", "meta", "furniture")]
+    author = page.author or ""
+    if line_kind(author) == "meta":  # the extractor took a whole byline ('来源：… 作者：… 时间：…') for the author
+        author = byline_fields(author)["author"]
     return assemble(
         path, blocks, page.title or Path(path).stem, source=page.sitename or page.hostname or "",
-        author=page.author or "", date=normalize_date(page.date or ""),
+        author=author, date=normalize_date(page.date or ""),
     )
 
 
@@ -92,10 +98,9 @@ def read_pdf(data: bytes, path: str) -> Document:
     check_text("\n".join(pages), path)
     lines = [[" ".join(line.split()) for line in text.splitlines()] for text in pages]
     repeated = _repeated_lines(lines)
-    blocks = []
-    for number, page_lines in enumerate(lines, 1):
-        kept = [line for line in page_lines if _DIGITS.sub("#", line) not in repeated]
-        blocks += _pdf_blocks(kept, number)
+    kept = [[line for line in page if _DIGITS.sub("#", line) not in repeated] for page in lines]
+    full = _full_width(kept)
+    blocks = [block for number, page in enumerate(kept, 1) for block in _pdf_blocks(page, number, full)]
     return assemble(path, blocks, str(title).strip() or _first_heading(blocks, path), author=str(author), date=date)
 
 
@@ -164,20 +169,36 @@ def _repeated_lines(pages: list[list[str]]) -> set[str]:
     return {line for line, n in counts.items() if n >= max(REPEAT_MIN_PAGES, REPEAT_SHARE * len(pages))}
 
 
-def _pdf_blocks(lines: list[str], page: int) -> list[Block]:
-    """Rejoin a page's wrapped lines: a paragraph ends at a blank line, a sentence end, or a much shorter line."""
-    full = max((len(line) for line in lines), default=0)
+def _pdf_blocks(lines: list[str], page: int, full: float) -> list[Block]:
+    """Rejoin a page's wrapped lines; a paragraph ends at a blank line or a short line that ends a sentence or heads one.
+
+    `full` is the width of a full line: wrapped lines come near it, last lines and headings fall short.
+    """
     blocks, current = [], ""
     for line in lines + [""]:
         if line:
-            joiner = " " if _ASCII_END.search(current) and _ASCII_START.search(line) else ""
+            # Words of spaced scripts wrap at spaces, which extraction drops; Chinese wraps anywhere, without one.
+            spaced = " " in line and _ASCII_END.search(current) and _ASCII_START.search(line)
+            joiner = " " if spaced else ""
             current = current + joiner + line if current else line
-        if current and (not line or _ENDS_SENTENCE.search(line) or len(line) < 0.8 * full):
+        width = _width(line)
+        if current and (not line or width < SHORT_LINE * full and (_ENDS_SENTENCE.search(line) or width < full / 2)):
             kind = line_kind(current)
             if kind not in ("blank", "meta", "furniture"):
                 blocks.append(Block(current, heading=kind == "short", page=page))
             current = ""
     return blocks
+
+
+def _width(line: str) -> int:
+    """Printed width in half-width columns: CJK characters, and quotes that Chinese fonts print wide, count two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WFA" else 1 for ch in line)
+
+
+def _full_width(pages: list[list[str]]) -> float:
+    """The width of a full line: a high percentile of all line widths, so one overlong line does not set it."""
+    widths = sorted(_width(line) for page in pages for line in page if line)
+    return widths[int(0.9 * (len(widths) - 1))] if widths else 0
 
 
 def _first_heading(blocks: list[Block], path: str) -> str:

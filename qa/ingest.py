@@ -46,9 +46,23 @@ _META_FIELDS = {
     "阅读": "",
     "浏览": "",
     "点击": "",
+    # the same labels in traditional characters
+    "來源": "source",
+    "記者": "author",
+    "責任編輯": "editor",
+    "編輯": "editor",
+    "發布時間": "date",
+    "發佈時間": "date",
+    "發表時間": "date",
+    "發布日期": "date",
+    "更新時間": "date",
+    "時間": "date",
+    "閱讀": "",
+    "瀏覽": "",
+    "點擊": "",
 }
 _META_LABEL = re.compile(
-    r"(?:^|(?<=[\s|｜/\[【(（]))(" + "|".join(_META_FIELDS) + r")(?:次数|数|量)?\s*[:：]\s*"
+    r"(?:^|(?<=[\s|｜/\[【(（]))(" + "|".join(_META_FIELDS) + r")(?:次数|次數|数|數|量)?\s*[:：]\s*"
 )
 _VALUE_JUNK = " \u00a0\u3000|｜/[]【】()（）"
 _UNKNOWN_AUTHOR = {"未知", "佚名", "不详", "匿名"}
@@ -370,20 +384,26 @@ def _metadata(lines: list[_Line]) -> dict[str, str]:
     """Source, author, editor and date from header/byline lines; the first value of each wins."""
     found = {"source": "", "author": "", "editor": "", "date": ""}
     for line in lines:
-        if line.kind != "meta":
-            continue
-        matches = list(_META_LABEL.finditer(line.text))
-        for m, nxt in zip(matches, matches[1:] + [None]):
-            name = _META_FIELDS[m.group(1)]
-            value = line.text[m.end() : nxt.start() if nxt else len(line.text)].strip(_VALUE_JUNK)
-            if name == "date":
-                value = normalize_date(value)
-            elif name == "author" and value in _UNKNOWN_AUTHOR:
-                value = ""
-            if name and value and not found[name]:
-                found[name] = value
-        if not found["date"]:
-            found["date"] = normalize_date(line.text)
+        if line.kind == "meta":
+            for name, value in byline_fields(line.text).items():
+                found[name] = found[name] or value
+    return found
+
+
+def byline_fields(line: str) -> dict[str, str]:
+    """Source, author, editor and date named in one byline such as '来源：某报 作者：李四 时间：2021-06-01'."""
+    found = {"source": "", "author": "", "editor": "", "date": ""}
+    matches = list(_META_LABEL.finditer(line))
+    for m, nxt in zip(matches, matches[1:] + [None]):
+        name = _META_FIELDS[m.group(1)]
+        value = line[m.end() : nxt.start() if nxt else len(line)].strip(_VALUE_JUNK)
+        if name == "date":
+            value = normalize_date(value)
+        elif name == "author" and value in _UNKNOWN_AUTHOR:
+            value = ""
+        if name and value and not found[name]:
+            found[name] = value
+    found["date"] = found["date"] or normalize_date(line)
     return found
 
 
