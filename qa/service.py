@@ -11,7 +11,7 @@ from pathlib import Path
 from qa import sync
 from qa.embedding import Embedder, configured_model, embedder_from_env, model_name
 from qa.errors import QAError
-from qa.index import DocumentInfo, LoadedIndex, load_index
+from qa.index import DocumentInfo, LoadedIndex, load_index, read_manifest
 from qa.search import Hit, dense_search, to_hits
 
 log = logging.getLogger("qa")
@@ -81,12 +81,13 @@ class Service:
                                    done.warnings, plan.full, len(plan.read), len(plan.removed), done.embedded)
 
     def open(self) -> LoadedIndex:
-        """The current index, built first if missing or stale."""
+        """The current index, built first if missing or stale; reloaded once another process (`qa index`) built anew."""
         if self._index is None:
             self.build()
-            with self._lock:
-                if self._index is None:
-                    self._index = load_index(self.index_dir)
+        with self._lock:
+            current = read_manifest(self.index_dir)
+            if self._index is None or (current is not None and current.build != self._index.manifest.build):
+                self._index = load_index(self.index_dir)
         return self._index
 
     def ask(self, question: str, top_k: int = 5) -> list[Hit]:
