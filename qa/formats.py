@@ -29,6 +29,7 @@ SHORT_LINE = 0.85  # a line narrower than this share of a full line may end a pa
 
 _ENDS_SENTENCE = re.compile(r"[。！？!?；;…:：][”’」』）)]*$|[.](?:[\"')\]]*)$")
 _DIGITS = re.compile(r"\d+")
+_META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?([A-Za-z0-9_-]+)", re.I)
 _ASCII_END = re.compile(r"[A-Za-z0-9,.;:!?)]$")
 _ASCII_START = re.compile(r"^[A-Za-z0-9(]")
 
@@ -53,7 +54,7 @@ def read_html(data: bytes, path: str) -> Document:
     import trafilatura
 
     page = trafilatura.bare_extraction(
-        decode_bytes(data, path), with_metadata=True, include_comments=False, include_tables=True
+        _decode_html(data, path), with_metadata=True, include_comments=False, include_tables=True
     )
     if page is None or page.body is None:
         return assemble(path, [], Path(path).stem)
@@ -64,7 +65,7 @@ def read_html(data: bytes, path: str) -> Document:
         elif element.tag == "list":
             blocks += [Block(_flat(item)) for item in element.iter("item")]
         elif element.tag == "table":
-            blocks += [Block("  ".join(_flat(cell) for cell in row.iter("cell"))) for row in element.iter("row")]
+            blocks += [Block(" ".join(_flat(cell) for cell in row.iter("cell"))) for row in element.iter("row")]
         else:
             blocks.append(Block(_flat(element)))
     # Whatever furniture the extractor let through (bylines, share bars, copyright lines) goes too.
@@ -114,7 +115,7 @@ def read_docx(data: bytes, path: str) -> Document:
         blocks, title = [], ""
         for item in document.iter_inner_content():
             if isinstance(item, Table):
-                blocks += [Block("  ".join(_unique_cells(row.cells))) for row in item.rows]
+                blocks += [Block(" ".join(_unique_cells(row.cells))) for row in item.rows]
                 continue
             style = item.style.name if item.style is not None else ""
             if style == "Title" and not title:
@@ -144,6 +145,22 @@ def assemble(path: str, blocks: list[Block], title: str, source: str = "", autho
             paragraphs.append(Paragraph(content, start, start + len(content), heading, block.page))
     return Document(path=path, text=text, title=" ".join(title.split()), source=source, author=author, date=date,
                     paragraphs=paragraphs)
+
+
+def _decode_html(data: bytes, path: str) -> str:
+    """Page text in the charset its <meta> declares if the bytes agree, else as detected for any text file."""
+    declared = _META_CHARSET.search(data[:4096])
+    if declared:
+        name = declared.group(1).decode("ascii").lower()
+        try:
+            # GB2312 and GBK pages often use characters only their superset GB18030 has.
+            text = data.decode("gb18030" if name in ("gb2312", "gbk") else name)
+        except (LookupError, UnicodeDecodeError):
+            pass
+        else:
+            check_text(text, path)
+            return text
+    return decode_bytes(data, path)
 
 
 def _flat(element) -> str:

@@ -177,3 +177,19 @@ def test_pdf_with_an_empty_password_is_read(article):
 def test_unreadable_pdf_raises_naming_the_file():
     with pytest.raises(IngestError, match="broken.pdf"):
         read(b"%PDF-1.7\n%garbage", "broken.pdf")
+
+
+def test_html_declared_charset_is_honoured(article):
+    # Pages declaring GB2312 often hold GBK-only characters such as 镕; Latin-1 pages must not turn into Chinese.
+    article.sections[0][1][0] = "朱镕基同志曾到横沥镇考察，" + article.sections[0][1][0]
+    with pytest.raises(UnicodeEncodeError):
+        article.sections[0][1][0].encode("gb2312")
+    page = html_page(article, "gbk").replace(b'charset="gbk"', b'charset="gb2312"')
+    assert read(page, "gb2312.html").paragraphs[0].text == article.sections[0][1][0]
+
+    french = ("<html><head><meta charset='iso-8859-1'><title>Réunion à Hengli</title></head><body><article>"
+              + "<p>La réunion a été consacrée à la rénovation des villages, à l'économie locale et à l'éducation. "
+              "Les élus ont présenté un programme détaillé pour les trois prochaines années.</p>" * 3
+              + "</article></body></html>").encode("latin-1")
+    doc = read(french, "fr.html")
+    assert doc.title == "Réunion à Hengli" and "a été consacrée" in doc.paragraphs[0].text
