@@ -67,10 +67,15 @@ def format_report(report) -> str:
     """One line saying what a build did and why; a full rebuild says so."""
     if not report.built:
         return f"Nothing to do: {report.reason}."
-    skipped = f", {len(report.warnings)} files skipped" if report.warnings else ""
+    skipped = f" ({len(report.warnings)} skipped)" if report.warnings else ""
     what = "Rebuilt the index" if report.full else "Updated the index"
-    return (f"{what} ({report.reason}): read {report.read} files{skipped}, embedded {report.embedded} passages; "
-            f"now {report.documents} documents, {report.passages} passages ({report.seconds:.1f}s).")
+    return (f"{what} ({report.reason}): {_count(report.read, 'file')} read{skipped}, "
+            f"{_count(report.embedded, 'passage')} embedded; now {_count(report.documents, 'document')}, "
+            f"{_count(report.passages, 'passage')} ({report.seconds:.1f}s).")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 @main.command()

@@ -103,7 +103,7 @@ def plan(data_dir: Path, index_dir: Path, model: str, force: bool = False) -> Pl
     removed = sorted(p for p, sha in indexed.items() if files.get(p) != sha)
     new = sum(p not in indexed for p in read)
     counts = [f"{new} new", f"{len(read) - new} changed", f"{sum(p not in files for p in removed)} removed"]
-    return Plan(f"the documents changed ({', '.join(counts)})", False, files, read, removed)
+    return Plan(f"documents changed: {', '.join(counts)}", False, files, read, removed)
 
 
 def _indexed_hashes(database: Path) -> dict[str, str]:

@@ -59,7 +59,7 @@ def test_change_add_delete_cycle_keeps_answers_right(service, data, fake_embedde
     path.write_text(path.read_text(encoding="utf-8").replace(FACT, NEW_FACT), encoding="utf-8")
     report = service.build()
     assert report.built and not report.full and report.read == 1 and report.removed == 1
-    assert report.reason == "the documents changed (0 new, 1 changed, 0 removed)"
+    assert report.reason == "documents changed: 0 new, 1 changed, 0 removed"
     assert report.embedded == 1  # only the edited passage; the rest of the document came from the cache
     top = service.ask(QUESTION, top_k=1)[0]
     assert NEW_FACT in top.text and top.document == PARTY
@@ -77,7 +77,7 @@ def test_change_add_delete_cycle_keeps_answers_right(service, data, fake_embedde
     # delete
     path.unlink()
     report = service.build()
-    assert report.reason == "the documents changed (0 new, 0 changed, 1 removed)"
+    assert report.reason == "documents changed: 0 new, 0 changed, 1 removed"
     assert (report.read, report.removed, report.embedded, report.documents) == (0, 1, 0, 2)
     assert all(h.document != PARTY for h in everything(service))
     assert {d.path for d in service.documents()} == {DEVELOPMENT, "library.txt"}
@@ -247,3 +247,19 @@ def test_watch_follows_the_data_folder(service, data):
         watcher.join(10)
     assert reports[0].read == 1 and not reports[0].full
     assert service.ask("新建了三座图书馆", top_k=1)[0].document == "library.txt"
+
+
+def test_cli_report_says_what_was_done(service, data):
+    from qa.cli import format_report
+
+    (data / "library.txt").write_text(LIBRARY, encoding="utf-8")
+    assert format_report(service.build()).startswith(
+        "Updated the index (documents changed: 1 new, 0 changed, 0 removed): 1 file read, 1 passage embedded; "
+        "now 3 documents, ")
+    other = FakeEmbedder()
+    other.name = "another-model"
+    line = format_report(Service(data, service.index_dir, embedder=other).build())
+    assert line.startswith("Rebuilt the index (the index was built with model fake-bigram-64, the service now uses "
+                           "another-model, so every passage is embedded again): 3 files read")
+    assert format_report(Service(data, service.index_dir, embedder=other).build()) == (
+        "Nothing to do: the index is up to date.")

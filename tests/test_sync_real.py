@@ -35,7 +35,7 @@ def test_answers_follow_changes_additions_and_deletions(real_embedder, tmp_path)
     party.write_text(party.read_text(encoding="utf-8").replace("全镇共有党员1724名", "全镇共有党员1999名"), encoding="utf-8")
     run = qa_index(data, index)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.startswith("Updated the index (the documents changed (0 new, 1 changed, 0 removed)): read 1 files")
+    assert run.stdout.startswith("Updated the index (documents changed: 0 new, 1 changed, 0 removed): 1 file read")
     hits = service.ask(QUESTION, top_k=10)
     assert "全镇共有党员1999名" in hits[0].text
     assert not any("1724名" in h.text for h in hits)
