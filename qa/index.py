@@ -2,12 +2,15 @@
 
 Layout of the index folder:
 
-    manifest.json          written last, atomically; names the current build
-    <build>/vectors.faiss  inner product over normalized vectors, ids = passage ids
-    <build>/passages.sqlite documents and passages
+    manifest.json           written last, atomically; names the current build
+    <build>/vectors.faiss   inner product over normalized vectors, ids = passage ids
+    <build>/passages.sqlite documents (with content hashes) and passages
+    embeddings.sqlite       passage vectors cached across builds (qa.cache)
 
 A new build goes into a new folder and becomes current when the manifest is
 swapped in by rename, so a reader always sees a complete build, old or new.
+An update derives the new build from a copy of the current one; the current
+build's files are never changed.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import shutil
 import sqlite3
 import uuid
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,7 +29,7 @@ import numpy as np
 
 from qa.errors import QAError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 
 
@@ -42,6 +45,34 @@ class Manifest:
     fingerprint: str
     build: str
     created: str
+    pipeline: int = 0  # the ingestion and chunking rules the passages were made with
+
+
+@dataclass
+class DocumentRow:
+    """One indexed document as stored: its metadata and the sha256 of its file's bytes."""
+
+    path: str
+    title: str
+    source: str
+    author: str
+    editor: str
+    date: str
+    sha256: str
+
+
+@dataclass
+class PassageRow:
+    """One indexed passage as stored; `id` is its id in the vector index, stable while its document is unchanged."""
+
+    id: int
+    doc: str
+    position: int
+    text: str
+    start: int
+    end: int
+    heading: str
+    page: int | None
 
 
 @dataclass
@@ -59,6 +90,7 @@ class StoredPassage:
     source: str
     author: str
     date: str
+    page: int | None
 
 
 @dataclass
@@ -108,6 +140,17 @@ class FaissStore(VectorStore):
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
+    def remove(self, ids: list[int]) -> None:
+        """Drop the vectors with these ids."""
+        if ids:
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+
+    def ids(self) -> np.ndarray:
+        """The ids held, in storage order."""
+        import faiss
+
+        return faiss.vector_to_array(self.index.id_map)
+
     def save(self, path: Path) -> None:
         """Write the index file."""
         import faiss
@@ -130,7 +173,7 @@ CREATE TABLE documents (
 );
 CREATE TABLE passages (
     id INTEGER PRIMARY KEY, doc TEXT NOT NULL REFERENCES documents(path), position INTEGER,
-    text TEXT NOT NULL, start INTEGER, "end" INTEGER, heading TEXT
+    text TEXT NOT NULL, start INTEGER, "end" INTEGER, heading TEXT, page INTEGER
 );
 CREATE INDEX passages_doc ON passages(doc, position);
 """
@@ -145,21 +188,23 @@ class PassageStore:
         self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
 
     @staticmethod
-    def write(path: Path, build: str, documents: list, passages: list, doc_hashes: dict[str, str]) -> None:
-        """Create the database for one build: documents, passages (id = list index), build id."""
+    def write(path: Path, build: str, documents: list[DocumentRow], passages: list[PassageRow]) -> None:
+        """Create the database for one build: documents, passages, build id."""
         db = sqlite3.connect(path)
         with db:
             db.executescript(_SCHEMA)
             db.execute("INSERT INTO meta VALUES ('build', ?)", (build,))
-            db.executemany(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(d.path, d.title, d.source, d.author, d.editor, d.date, doc_hashes.get(d.path, "")) for d in documents],
-            )
-            db.executemany(
-                "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(i, p.doc, p.position, p.text, p.start, p.end, p.heading) for i, p in enumerate(passages)],
-            )
+            db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)", [astuple(d) for d in documents])
+            db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [astuple(p) for p in passages])
         db.close()
+
+    def document_rows(self) -> list[DocumentRow]:
+        """Every document as stored, by path."""
+        return [DocumentRow(*row) for row in self.db.execute("SELECT * FROM documents ORDER BY path")]
+
+    def passage_rows(self) -> list[PassageRow]:
+        """Every passage as stored, by id."""
+        return [PassageRow(*row) for row in self.db.execute("SELECT * FROM passages ORDER BY id")]
 
     def build_id(self) -> str:
         """The build this database belongs to."""
@@ -173,7 +218,7 @@ class PassageStore:
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
             f"""SELECT p.id, p.doc, p.position, p.text, p.start, p."end", p.heading,
-                       d.title, d.source, d.author, d.date
+                       d.title, d.source, d.author, d.date, p.page
                 FROM passages p JOIN documents d ON d.path = p.doc WHERE p.id IN ({marks})""",
             [int(i) for i in ids],
         ).fetchall()
@@ -217,18 +262,19 @@ def read_manifest(index_dir: Path) -> Manifest | None:
         raise QAError(f"The index manifest {path} is damaged ({e}); run `qa index --rebuild` to rebuild it.") from e
 
 
-def write_build(index_dir: Path, manifest_fields: dict, documents: list, passages: list,
-                vectors: np.ndarray, doc_hashes: dict[str, str]) -> Manifest:
-    """Write a new build beside the current one, then swap the manifest in."""
+def write_build(index_dir: Path, manifest_fields: dict, documents: list[DocumentRow], passages: list[PassageRow],
+                vectors: FaissStore) -> Manifest:
+    """Write a complete build beside the current one, then swap the manifest in: the one place a build is made."""
+    ids = sorted(p.id for p in passages)
+    if len(set(ids)) != len(ids) or ids != sorted(vectors.ids().tolist()):
+        raise RuntimeError("a build's vector ids must be exactly its passage ids")
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     build = datetime.now(timezone.utc).strftime("build-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:8]
     folder = index_dir / build
     folder.mkdir()
-    store = FaissStore(vectors.shape[1] if len(vectors) else manifest_fields["dim"])
-    store.add(np.arange(len(passages), dtype=np.int64), vectors)
-    store.save(folder / "vectors.faiss")
-    PassageStore.write(folder / "passages.sqlite", build, documents, passages, doc_hashes)
+    vectors.save(folder / "vectors.faiss")
+    PassageStore.write(folder / "passages.sqlite", build, documents, passages)
     _fsync_tree(folder)
     manifest = Manifest(
         format_version=FORMAT_VERSION, passages=len(passages), documents=len(documents), build=build,

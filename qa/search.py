@@ -24,6 +24,7 @@ class Hit:
     start: int
     end: int
     heading: str
+    page: int | None = None  # 1-based page, for passages from a PDF
 
 
 def dense_search(index: LoadedIndex, query: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -43,5 +44,5 @@ def to_hits(index: LoadedIndex, ranked: list[tuple[int, float]]) -> list[Hit]:
 def _hit(p: StoredPassage, score: float) -> Hit:
     return Hit(
         text=p.text, score=round(score, 4), document=p.doc, title=p.title, source=p.source, author=p.author,
-        date=p.date, position=p.position, start=p.start, end=p.end, heading=p.heading,
+        date=p.date, position=p.position, start=p.start, end=p.end, heading=p.heading, page=p.page,
     )

@@ -35,7 +35,8 @@ def render_hits(result: dict | None) -> str:
 
 def _render_hit(rank: int, hit: dict) -> str:
     e = html.escape
-    meta = " · ".join(e(x) for x in (hit["source"] and f"来源：{hit['source']}", hit["date"], hit["document"]) if x)
+    where = f"{hit['document']} 第{hit['page']}页" if hit.get("page") else hit["document"]
+    meta = " · ".join(e(x) for x in (hit["source"] and f"来源：{hit['source']}", hit["date"], where) if x)
     return (
         f"<div class='qa-hit'><div class='qa-head'><b>{rank}. {e(hit['title'])}</b> "
         f"<span class='qa-score'>相关度 {hit['score']:.2f}</span></div>"
