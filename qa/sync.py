@@ -202,7 +202,11 @@ def build_lock(index_dir: Path) -> Iterator[None]:
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     with open(index_dir / LOCK_FILE, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("Another process is building the index in %s; waiting for it to finish.", index_dir)
+            fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
         finally:
