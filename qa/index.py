@@ -179,6 +179,17 @@ class PassageStore:
         ).fetchall()
         return {row[0]: StoredPassage(*row) for row in rows}
 
+    def around(self, doc: str, position: int, radius: int) -> list[StoredPassage]:
+        """The passages of `doc` within `radius` positions of `position`, itself excluded, in order."""
+        rows = self.db.execute(
+            """SELECT p.id, p.doc, p.position, p.text, p.start, p."end", p.heading,
+                      d.title, d.source, d.author, d.date
+               FROM passages p JOIN documents d ON d.path = p.doc
+               WHERE p.doc = ? AND p.position BETWEEN ? AND ? AND p.position != ? ORDER BY p.position""",
+            (doc, position - radius, position + radius, position),
+        ).fetchall()
+        return [StoredPassage(*row) for row in rows]
+
     def count(self) -> int:
         """Number of passages."""
         return self.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
