@@ -24,7 +24,7 @@ CSS = """
 .qa-empty { color: var(--body-text-color-subdued); background: var(--background-fill-secondary); }
 .qa-error { color: #b42318; background: #fef3f2; border: 1px solid #fecdca; }
 .qa-notice { color: #93370d; background: #fffaeb; border: 1px solid #fedf89; }
-.qa-status { background: var(--background-fill-secondary); }
+.qa-status { color: #05603a; background: #ecfdf3; border: 1px solid #abefc6; }
 .qa-hit { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 14px 16px; margin: 0 0 12px;
           background: var(--background-fill-primary); }
 .qa-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 12px; }
@@ -217,7 +217,7 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
                 with gr.Row(equal_height=True):
                     question = gr.Textbox(label="问题", placeholder="例如：横沥镇有多少名党员？", scale=4,
                                           min_width=240, autofocus=True, max_length=2000)
-                    top_k = gr.Slider(1, 20, value=5, step=1, label="返回段落数", scale=1, min_width=160)
+                    top_k = gr.Slider(1, 20, value=5, step=1, label="返回段落数", scale=1, min_width=220)
                 submit = gr.Button("提问", variant="primary")
                 sample = gr.Examples(examples or DEFAULT_EXAMPLES, inputs=question, label="示例问题（点击即问）")
                 results = gr.HTML(render_hits(None), css_template=CSS, js_on_load=CONTEXT_JS,
