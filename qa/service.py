@@ -6,8 +6,8 @@ import hashlib
 import logging
 import os
 import threading
-import uuid
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 

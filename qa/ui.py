@@ -20,7 +20,8 @@ ASK_CONCURRENCY = 4  # questions are short; builds run in their own queue and ne
 
 # Scoped to each gr.HTML by Gradio (css_template), so it applies when the page is launched, rendered or mounted.
 CSS = """
-.qa-empty, .qa-error, .qa-notice, .qa-status { padding: 12px 14px; border-radius: 8px; margin: 0 0 12px; line-height: 1.6; }
+.qa-empty, .qa-error, .qa-notice, .qa-status { padding: 12px 14px; border-radius: 8px; margin: 0 0 12px;
+                                               line-height: 1.6; }
 .qa-empty { color: var(--body-text-color-subdued); background: var(--background-fill-secondary); }
 .qa-error { color: #b42318; background: #fef3f2; border: 1px solid #fecdca; }
 .qa-notice { color: #93370d; background: #fffaeb; border: 1px solid #fedf89; }
@@ -44,7 +45,8 @@ CSS = """
 .qa-more { margin-top: 8px; padding: 2px 10px; font-size: 0.85em; border-radius: 6px; cursor: pointer;
            border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary);
            color: var(--body-text-color); }
-.qa-stats { display: flex; flex-wrap: wrap; gap: 6px 18px; margin: 0 0 10px; font-size: 0.9em; overflow-wrap: anywhere; }
+.qa-stats { display: flex; flex-wrap: wrap; gap: 6px 18px; margin: 0 0 10px; font-size: 0.9em;
+            overflow-wrap: anywhere; }
 .qa-stats b { font-weight: 600; }
 .qa-docs-wrap { overflow-x: auto; }
 .qa-docs { width: 100%; border-collapse: collapse; font-size: 0.9em; }
@@ -120,8 +122,9 @@ def _render_hit(rank: int, hit: dict) -> str:
     meta = [f"来源：{hit['source']}" if hit["source"] else "", hit["date"], hit["document"],
             f"小节：{hit['heading']}" if hit.get("heading") else ""]
     return (
-        f"<article class='qa-hit'><div class='qa-head'><span class='qa-title'>{rank}. {e(hit['title'] or hit['document'])}"
-        f"</span><span class='qa-score' title='相关度 {hit['score']:.3f}'><span class='qa-bar'>"
+        f"<article class='qa-hit'><div class='qa-head'>"
+        f"<span class='qa-title'>{rank}. {e(hit['title'] or hit['document'])}</span>"
+        f"<span class='qa-score' title='相关度 {hit['score']:.3f}'><span class='qa-bar'>"
         f"<span style='width:{percent}%'></span></span>相关度 {percent}%</span></div>"
         f"<div class='qa-meta'>{' · '.join(e(m) for m in meta if m)}</div>"
         f"<div class='qa-before'></div><p class='qa-text'>{_highlighted(hit['text'], hit.get('answer'))}</p>"
@@ -144,8 +147,8 @@ def render_collection(info: CollectionInfo) -> str:
     stats = [("文档", f"{len(info.documents)} 篇"), ("段落", f"{info.passages} 段"),
              ("索引大小", _size(info.index_bytes)), ("模型", info.model), ("更新时间", _when(info.built))]
     rows = "".join(
-        f"<tr><td>{e(d.title or d.path)}<div class='qa-file'>{e(d.path)}</div></td><td class='qa-nowrap'>{e(d.date)}</td>"
-        f"<td class='qa-num qa-nowrap'>{d.passages}</td></tr>"
+        f"<tr><td>{e(d.title or d.path)}<div class='qa-file'>{e(d.path)}</div></td>"
+        f"<td class='qa-nowrap'>{e(d.date)}</td><td class='qa-num qa-nowrap'>{d.passages}</td></tr>"
         for d in info.documents
     )
     return (
@@ -233,7 +236,8 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
                       concurrency_limit=ASK_CONCURRENCY)
         for asked in (gr.on([question.submit, submit.click], api_name="ask", **asking),
                       sample.load_input_event.then(api_visibility="private", **asking)):
-            asked.then(render_hits, inputs=result_json, outputs=results, api_visibility="private", concurrency_limit=None)
+            asked.then(render_hits, inputs=result_json, outputs=results, api_visibility="private",
+                       concurrency_limit=None)
         collection_tab.select(lambda: collection_html(service), outputs=collection, api_visibility="private",
                               concurrency_limit=None)
         files.upload(upload, inputs=files, outputs=[status, collection, files], api_visibility="private",

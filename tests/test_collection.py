@@ -1,4 +1,4 @@
-"""The collection as the page uses it: adding documents, neighbouring passages, collection info, asking during a rebuild."""
+"""The collection as the page uses it: adding documents, neighbours, collection info, asking during a rebuild."""
 
 from __future__ import annotations
 
@@ -73,7 +73,8 @@ def test_neighbours_are_the_passages_around_a_hit(service):
 
 def test_info_lists_documents_model_and_index_size(service):
     info = service.info()
-    assert [d.path for d in info.documents] == ["hengli-2016-party-building.txt", "hengli-2023-high-quality-development.txt"]
+    paths = ["hengli-2016-party-building.txt", "hengli-2023-high-quality-development.txt"]
+    assert [d.path for d in info.documents] == paths
     assert info.documents[0].title == "根基扎牢 枝繁叶茂" and info.documents[0].passages > 0
     assert info.passages == sum(d.passages for d in info.documents)
     assert info.model == "fake-bigram-64" and info.index_bytes > 0 and info.built
