@@ -116,12 +116,14 @@ def format_hits(question: str, hits) -> str:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes it.")
 @click.option("--port", default=7860, show_default=True, type=int)
 def serve(data_dir: str, index_dir: str, model: str | None, host: str, port: int) -> None:
-    """Serve the web page (the same as `python app.py`)."""
-    from qa.ui import build_demo
+    """Serve the web page and `POST /api/ask` (the same as `python app.py`)."""
+    import uvicorn
+
+    from qa.web import create_app
 
     service = _service(data_dir, index_dir, model)
     service.open()
-    build_demo(service).launch(server_name=host, server_port=port)
+    uvicorn.run(create_app(service), host=host, port=port)
 
 
 if __name__ == "__main__":

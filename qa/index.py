@@ -177,6 +177,10 @@ CREATE TABLE passages (
 );
 CREATE INDEX passages_doc ON passages(doc, position);
 """
+# Columns in StoredPassage order.
+_PASSAGE_SELECT = """SELECT p.id, p.doc, p.position, p.text, p.start, p."end", p.heading,
+                            d.title, d.source, d.author, d.date, p.page
+                     FROM passages p JOIN documents d ON d.path = p.doc"""
 
 
 class PassageStore:
@@ -217,12 +221,18 @@ class PassageStore:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
-            f"""SELECT p.id, p.doc, p.position, p.text, p.start, p."end", p.heading,
-                       d.title, d.source, d.author, d.date, p.page
-                FROM passages p JOIN documents d ON d.path = p.doc WHERE p.id IN ({marks})""",
+            f"{_PASSAGE_SELECT} WHERE p.id IN ({marks})",
             [int(i) for i in ids],
         ).fetchall()
         return {row[0]: StoredPassage(*row) for row in rows}
+
+    def around(self, doc: str, position: int, radius: int) -> list[StoredPassage]:
+        """The passages of `doc` within `radius` positions of `position`, itself excluded, in order."""
+        rows = self.db.execute(
+            f"{_PASSAGE_SELECT} WHERE p.doc = ? AND p.position BETWEEN ? AND ? AND p.position != ? ORDER BY p.position",
+            (doc, position - radius, position + radius, position),
+        ).fetchall()
+        return [StoredPassage(*row) for row in rows]
 
     def count(self) -> int:
         """Number of passages."""

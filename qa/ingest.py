@@ -181,9 +181,14 @@ def read_document(path: Path, root: Path) -> Document:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise IngestError(f"{rel} could not be read ({exc.strerror or exc}).") from None
+    return parse_bytes(data, rel)
+
+
+def parse_bytes(data: bytes, rel: str) -> Document:
+    """Parse a file's bytes by the suffix of its name `rel`."""
     if not data.strip():
         raise IngestError(f"{rel} is empty.")
-    if Path(path).suffix.lower() in TEXT_SUFFIXES:
+    if Path(rel).suffix.lower() in TEXT_SUFFIXES:
         return parse_document(decode_bytes(data, rel), rel)
     from qa import formats  # imported here: the HTML and PDF libraries take a while to load
 

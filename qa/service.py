@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa import sync
 from qa.embedding import Embedder, configured_model, embedder_from_env, model_name
 from qa.errors import QAError
-from qa.index import DocumentInfo, LoadedIndex, load_index, read_manifest
+from qa.index import DocumentInfo, LoadedIndex, StoredPassage, load_index, read_manifest
+from qa.ingest import SUPPORTED_SUFFIXES, parse_bytes
 from qa.search import Hit, dense_search, to_hits
 
 log = logging.getLogger("qa")
 
 MAX_QUESTION_CHARS = 2000  # far beyond the model's 512-token window; longer questions are cut here
+MAX_UPLOAD_BYTES = 5_000_000  # a long article is ~100 kB; this bounds what a page visitor can add
 
 
 @dataclass
@@ -35,6 +39,17 @@ class BuildReport:
     embedded: int = 0  # passages embedded; the rest came from the current build or the embedding cache
 
 
+@dataclass
+class CollectionInfo:
+    """What the service holds: the indexed documents, the model, the size of the index."""
+
+    documents: list[DocumentInfo]
+    model: str
+    passages: int
+    index_bytes: int
+    built: str
+
+
 class Service:
     """Question answering over `data_dir`, with the index persisted in `index_dir`."""
 
@@ -46,7 +61,8 @@ class Service:
         self.model = embedder.name if embedder else model_name(configured_model(model))
         self._model_arg = model
         self._index: LoadedIndex | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one build at a time in this process
+        self._load_lock = threading.Lock()  # separate, so questions go on from the old index during a build
 
     @property
     def embedder(self) -> Embedder:
@@ -84,7 +100,7 @@ class Service:
         """The current index, built first if missing or stale; reloaded once another process (`qa index`) built anew."""
         if self._index is None:
             self.build()
-        with self._lock:
+        with self._load_lock:
             current = read_manifest(self.index_dir)
             if self._index is None or (current is not None and current.build != self._index.manifest.build):
                 self._index = load_index(self.index_dir)
@@ -102,6 +118,48 @@ class Service:
     def documents(self) -> list[DocumentInfo]:
         """The indexed documents with their passage counts."""
         return self.open().passages.documents()
+
+    def neighbours(self, document: str, position: int, radius: int = 1) -> list[StoredPassage]:
+        """The passages up to `radius` before and after passage `position` of `document`, in order."""
+        return self.open().passages.around(document, position, radius)
+
+    def info(self) -> CollectionInfo:
+        """The indexed documents, the model and the index size on disk."""
+        index = self.open()
+        size = sum(f.stat().st_size for f in index.folder.iterdir() if f.is_file())
+        return CollectionInfo(index.passages.documents(), index.manifest.model, index.manifest.passages,
+                              size, index.manifest.created)
+
+    def add_document(self, filename: str, data: bytes) -> BuildReport:
+        """Save an uploaded file into the data folder, never over an existing one, and index it."""
+        name = upload_name(filename)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise QAError(f"{name} is larger than {MAX_UPLOAD_BYTES // 1_000_000} MB. / 文件过大。")
+        if not parse_bytes(data, name).paragraphs:
+            raise QAError(f"{name} has no body text to index. / 文件中没有可检索的正文。")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Written under a hidden name (ignored by builds), then linked into place: link never overwrites.
+        partial = self.data_dir / f".upload-{uuid.uuid4().hex}"
+        partial.write_bytes(data)
+        try:
+            os.link(partial, self.data_dir / name)
+        except FileExistsError:
+            raise QAError(f"A document named {name} already exists; rename the file. / 已有同名文档。") from None
+        finally:
+            partial.unlink()
+        return self.build()
+
+
+def upload_name(filename: str) -> str:
+    """A safe file name for an upload: one plain name with a supported suffix, else a QAError."""
+    name = (filename or "").strip()
+    plain = name and not name.startswith(".") and ".." not in name and not any(c in name for c in "/\\:")
+    if not plain or not name.isprintable() or len(name.encode()) > 255:
+        raise QAError(f"{filename!r} is not a plain file name. / 文件名无效。")
+    if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+        kinds = ", ".join(SUPPORTED_SUFFIXES)
+        raise QAError(f"{name}: only {kinds} files can be added. / 只支持以下文件类型：{kinds}。")
+    return name
 
 
 def clean_question(question: str) -> str:
