@@ -1,13 +1,18 @@
-"""The web page: `python app.py` serves it on 127.0.0.1:7860 (QA_DATA, QA_INDEX, QA_HOST, QA_PORT override)."""
+"""The web app: `python app.py` serves the page at / and `POST /api/ask` on 127.0.0.1:7860.
+
+QA_DATA, QA_INDEX, QA_HOST and QA_PORT override the data folder, index folder, address and port.
+"""
 
 import os
 
+import uvicorn
+
 from qa.service import Service
-from qa.ui import build_demo
+from qa.web import create_app
 
 service = Service(os.environ.get("QA_DATA", "data"), os.environ.get("QA_INDEX", "index"))
-demo = build_demo(service)
+app = create_app(service)
 
 if __name__ == "__main__":
     service.open()  # build or load the index before the first visitor
-    demo.launch(server_name=os.environ.get("QA_HOST", "127.0.0.1"), server_port=int(os.environ.get("QA_PORT", "7860")))
+    uvicorn.run(app, host=os.environ.get("QA_HOST", "127.0.0.1"), port=int(os.environ.get("QA_PORT", "7860")))

@@ -1,7 +1,7 @@
 """Semantic question answering over a folder of documents.
 
-documents (ingest) -> passages (chunking) -> vectors (embedding) -> index (index) -> hits (search),
-tied together by `Service`.
+documents (ingest, formats) -> passages (chunking) -> vectors (embedding, cache) -> index (index, kept in
+step with the data folder by sync) -> hits (search), tied together by `Service`.
 """
 
 from qa.answer import Answer

@@ -28,6 +28,7 @@ class Passage:
     start: int
     end: int
     heading: str = ""
+    page: int | None = None  # 1-based page of a PDF
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -54,14 +55,14 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 def split_passages(doc: Document, max_chars: int = 500, min_chars: int = 40) -> list[Passage]:
     """One passage per paragraph; long paragraphs are split, tiny ones joined to a neighbour."""
     pieces = [
-        (start, end, para.heading)
+        (start, end, (para.heading, para.page))
         for para in doc.paragraphs
         for start, end in _split_span(doc.text, para.start, para.end, max_chars)
     ]
     pieces = _join_short(doc.text, pieces, min_chars, max_chars)
     return [
-        Passage(doc.path, position, doc.text[start:end], start, end, heading)
-        for position, (start, end, heading) in enumerate(pieces)
+        Passage(doc.path, position, doc.text[start:end], start, end, heading, page)
+        for position, (start, end, (heading, page)) in enumerate(pieces)
     ]
 
 
@@ -117,26 +118,29 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+Section = tuple[str, int | None]  # (heading, page): pieces are joined only within one
+
+
 def _join_short(
-    text: str, pieces: list[tuple[int, int, str]], min_chars: int, max_chars: int
-) -> list[tuple[int, int, str]]:
-    """Merge pieces shorter than min_chars into the next piece of their section, else the previous one."""
+    text: str, pieces: list[tuple[int, int, Section]], min_chars: int, max_chars: int
+) -> list[tuple[int, int, Section]]:
+    """Merge pieces shorter than min_chars into the next piece of their section and page, else the previous one."""
     out = list(pieces)
     i = 0
     while i < len(out):
-        start, end, heading = out[i]
+        start, end, section = out[i]
         if end - start < min_chars:
             if i + 1 < len(out) and _joinable(text, out[i], out[i + 1], max_chars):
-                out[i : i + 2] = [(start, out[i + 1][1], heading)]
+                out[i : i + 2] = [(start, out[i + 1][1], section)]
                 continue
             if i > 0 and _joinable(text, out[i - 1], out[i], max_chars):
-                out[i - 1 : i + 1] = [(out[i - 1][0], end, heading)]
+                out[i - 1 : i + 1] = [(out[i - 1][0], end, section)]
                 i -= 1
                 continue
         i += 1
     return out
 
 
-def _joinable(text: str, first: tuple[int, int, str], second: tuple[int, int, str], max_chars: int) -> bool:
-    """Same section, only whitespace between them, and short enough together."""
+def _joinable(text: str, first: tuple[int, int, Section], second: tuple[int, int, Section], max_chars: int) -> bool:
+    """Same section and page, only whitespace between them, and short enough together."""
     return first[2] == second[2] and second[1] - first[0] <= max_chars and not text[first[1] : second[0]].strip()

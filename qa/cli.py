@@ -47,15 +47,35 @@ def main(verbose: bool) -> None:
 @data_option
 @index_option
 @model_option
-@click.option("--rebuild", is_flag=True, help="Rebuild even if the index is up to date.")
-def index(data_dir: str, index_dir: str, model: str | None, rebuild: bool) -> None:
-    """Build or update the index of the data folder."""
-    report = _service(data_dir, index_dir, model).build(force=rebuild, progress=sys.stderr.isatty())
-    if report.built:
-        click.echo(f"Indexed {report.documents} documents, {report.passages} passages "
-                   f"in {report.seconds:.1f}s ({report.reason}).")
-    else:
-        click.echo(f"Nothing to do: {report.reason}.")
+@click.option("--rebuild", is_flag=True, help="Read and embed every document again, even if the index is up to date.")
+@click.option("--watch", is_flag=True, help="Keep running and update the index whenever the data folder changes.")
+def index(data_dir: str, index_dir: str, model: str | None, rebuild: bool, watch: bool) -> None:
+    """Build or update the index of the data folder: only new, changed and removed documents cost work."""
+    service = _service(data_dir, index_dir, model)
+    click.echo(format_report(service.build(force=rebuild, progress=sys.stderr.isatty())))
+    if watch:
+        from qa.watch import follow
+
+        click.echo(f"Watching {data_dir} for changes (Ctrl-C to stop).")
+        try:
+            follow(service, lambda report: click.echo(format_report(report)), progress=sys.stderr.isatty())
+        except KeyboardInterrupt:
+            pass
+
+
+def format_report(report) -> str:
+    """One line saying what a build did and why; a full rebuild says so."""
+    if not report.built:
+        return f"Nothing to do: {report.reason}."
+    skipped = f" ({len(report.warnings)} skipped)" if report.warnings else ""
+    what = "Rebuilt the index" if report.full else "Updated the index"
+    return (f"{what} ({report.reason}): {_count(report.read, 'file')} read{skipped}, "
+            f"{_count(report.embedded, 'passage')} embedded; now {_count(report.documents, 'document')}, "
+            f"{_count(report.passages, 'passage')} ({report.seconds:.1f}s).")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 @main.command()
@@ -86,7 +106,8 @@ def format_hits(question: str, hits, confident: bool = True) -> str:
     if not confident:
         lines.append("(Nothing in the documents seems to answer this; the closest passages follow.)")
     for rank, h in enumerate(hits, 1):
-        meta = " · ".join(x for x in (h.title, h.source, h.date, f"{h.document} #{h.position}") if x)
+        where = f"{h.document} p.{h.page} #{h.position}" if h.page else f"{h.document} #{h.position}"
+        meta = " · ".join(x for x in (h.title, h.source, h.date, where) if x)
         lines += [f"\n{rank}. [{h.score:.3f}] {meta}", f"   {h.text}"]
         if h.answer:
             lines.append(f"   → {h.answer.text}")
@@ -124,12 +145,14 @@ def evaluate(file: str, top_k: int, as_json: bool, data_dir: str, index_dir: str
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes it.")
 @click.option("--port", default=7860, show_default=True, type=int)
 def serve(data_dir: str, index_dir: str, model: str | None, host: str, port: int) -> None:
-    """Serve the web page (the same as `python app.py`)."""
-    from qa.ui import build_demo
+    """Serve the web page and `POST /api/ask` (the same as `python app.py`)."""
+    import uvicorn
+
+    from qa.web import create_app
 
     service = _service(data_dir, index_dir, model)
     service.open()
-    build_demo(service).launch(server_name=host, server_port=port)
+    uvicorn.run(create_app(service), host=host, port=port)
 
 
 if __name__ == "__main__":

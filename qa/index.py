@@ -2,15 +2,18 @@
 
 Layout of the index folder:
 
-    manifest.json          written last, atomically; names the current build
-    <build>/vectors.faiss  inner product over normalized vectors, ids = passage ids
-    <build>/passages.sqlite documents and passages
-    <build>/clauses.faiss  one vector per clause of every passage, ids = rows of clauses.npy
-    <build>/clauses.npy    (passage id, start, end) of each clause within its passage's text
-    <build>/lexical/       BM25 over the passages' words (qa.lexical)
+    manifest.json           written last, atomically; names the current build
+    <build>/vectors.faiss   inner product over normalized vectors, ids = passage ids
+    <build>/passages.sqlite documents (with content hashes) and passages
+    <build>/clauses.faiss   one vector per clause of every passage, ids = rows of clauses.npy
+    <build>/clauses.npy     (passage id, start, end) of each clause within its passage's text
+    <build>/lexical/        BM25 over the passages' words (qa.lexical)
+    embeddings.sqlite       passage vectors cached across builds (qa.cache)
 
 A new build goes into a new folder and becomes current when the manifest is
 swapped in by rename, so a reader always sees a complete build, old or new.
+An update derives the new build from a copy of the current one; the current
+build's files are never changed.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import shutil
 import sqlite3
 import uuid
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,7 +34,7 @@ from qa.answer import answer_types, clause_spans
 from qa.errors import QAError
 from qa.lexical import LexicalIndex
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 
 
@@ -47,6 +50,34 @@ class Manifest:
     fingerprint: str
     build: str
     created: str
+    pipeline: int = 0  # the ingestion and chunking rules the passages were made with
+
+
+@dataclass
+class DocumentRow:
+    """One indexed document as stored: its metadata and the sha256 of its file's bytes."""
+
+    path: str
+    title: str
+    source: str
+    author: str
+    editor: str
+    date: str
+    sha256: str
+
+
+@dataclass
+class PassageRow:
+    """One indexed passage as stored; `id` is its id in the vector index, stable while its document is unchanged."""
+
+    id: int
+    doc: str
+    position: int
+    text: str
+    start: int
+    end: int
+    heading: str
+    page: int | None
 
 
 @dataclass
@@ -64,6 +95,7 @@ class StoredPassage:
     source: str
     author: str
     date: str
+    page: int | None
 
 
 @dataclass
@@ -105,6 +137,7 @@ class FaissStore(VectorStore):
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self._sorted = None
         self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -114,8 +147,14 @@ class FaissStore(VectorStore):
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
+    def remove(self, ids: list[int]) -> None:
+        """Drop the vectors with these ids."""
+        if ids:
+            self._sorted = None
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+
     def ids(self) -> np.ndarray:
-        """The ids held, in insertion order."""
+        """The ids held, in storage order."""
         import faiss
 
         return faiss.vector_to_array(self.index.id_map)
@@ -152,10 +191,14 @@ CREATE TABLE documents (
 );
 CREATE TABLE passages (
     id INTEGER PRIMARY KEY, doc TEXT NOT NULL REFERENCES documents(path), position INTEGER,
-    text TEXT NOT NULL, start INTEGER, "end" INTEGER, heading TEXT
+    text TEXT NOT NULL, start INTEGER, "end" INTEGER, heading TEXT, page INTEGER
 );
 CREATE INDEX passages_doc ON passages(doc, position);
 """
+# Columns in StoredPassage order.
+_PASSAGE_SELECT = """SELECT p.id, p.doc, p.position, p.text, p.start, p."end", p.heading,
+                            d.title, d.source, d.author, d.date, p.page
+                     FROM passages p JOIN documents d ON d.path = p.doc"""
 
 
 class PassageStore:
@@ -167,21 +210,23 @@ class PassageStore:
         self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
 
     @staticmethod
-    def write(path: Path, build: str, documents: list, passages: list, doc_hashes: dict[str, str]) -> None:
-        """Create the database for one build: documents, passages (id = list index), build id."""
+    def write(path: Path, build: str, documents: list[DocumentRow], passages: list[PassageRow]) -> None:
+        """Create the database for one build: documents, passages, build id."""
         db = sqlite3.connect(path)
         with db:
             db.executescript(_SCHEMA)
             db.execute("INSERT INTO meta VALUES ('build', ?)", (build,))
-            db.executemany(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(d.path, d.title, d.source, d.author, d.editor, d.date, doc_hashes.get(d.path, "")) for d in documents],
-            )
-            db.executemany(
-                "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(i, p.doc, p.position, p.text, p.start, p.end, p.heading) for i, p in enumerate(passages)],
-            )
+            db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)", [astuple(d) for d in documents])
+            db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [astuple(p) for p in passages])
         db.close()
+
+    def document_rows(self) -> list[DocumentRow]:
+        """Every document as stored, by path."""
+        return [DocumentRow(*row) for row in self.db.execute("SELECT * FROM documents ORDER BY path")]
+
+    def passage_rows(self) -> list[PassageRow]:
+        """Every passage as stored, by id."""
+        return [PassageRow(*row) for row in self.db.execute("SELECT * FROM passages ORDER BY id")]
 
     def build_id(self) -> str:
         """The build this database belongs to."""
@@ -194,9 +239,7 @@ class PassageStore:
             return {}
         marks = ",".join("?" * len(ids))
         rows = self.db.execute(
-            f"""SELECT p.id, p.doc, p.position, p.text, p.start, p."end", p.heading,
-                       d.title, d.source, d.author, d.date
-                FROM passages p JOIN documents d ON d.path = p.doc WHERE p.id IN ({marks})""",
+            f"{_PASSAGE_SELECT} WHERE p.id IN ({marks})",
             [int(i) for i in ids],
         ).fetchall()
         return {row[0]: StoredPassage(*row) for row in rows}
@@ -204,6 +247,14 @@ class PassageStore:
     def texts(self) -> dict[int, str]:
         """Every passage text by id."""
         return dict(self.db.execute("SELECT id, text FROM passages").fetchall())
+
+    def around(self, doc: str, position: int, radius: int) -> list[StoredPassage]:
+        """The passages of `doc` within `radius` positions of `position`, itself excluded, in order."""
+        rows = self.db.execute(
+            f"{_PASSAGE_SELECT} WHERE p.doc = ? AND p.position BETWEEN ? AND ? AND p.position != ? ORDER BY p.position",
+            (doc, position - radius, position + radius, position),
+        ).fetchall()
+        return [StoredPassage(*row) for row in rows]
 
     def count(self) -> int:
         """Number of passages."""
@@ -253,22 +304,23 @@ def read_manifest(index_dir: Path) -> Manifest | None:
         raise QAError(f"The index manifest {path} is damaged ({e}); run `qa index --rebuild` to rebuild it.") from e
 
 
-def write_build(index_dir: Path, manifest_fields: dict, documents: list, passages: list,
-                vectors: np.ndarray, doc_hashes: dict[str, str], clause_vectors: np.ndarray) -> Manifest:
-    """Write a new build beside the current one, then swap the manifest in.
+def write_build(index_dir: Path, manifest_fields: dict, documents: list[DocumentRow], passages: list[PassageRow],
+                vectors: FaissStore, clause_vectors: np.ndarray) -> Manifest:
+    """Write a complete build beside the current one, then swap the manifest in: the one place a build is made.
 
     `clause_vectors` embeds the clauses of `clause_table` over the passages, in its order.
     """
+    ids = sorted(p.id for p in passages)
+    if len(set(ids)) != len(ids) or ids != sorted(vectors.ids().tolist()):
+        raise RuntimeError("a build's vector ids must be exactly its passage ids")
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     build = datetime.now(timezone.utc).strftime("build-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:8]
     folder = index_dir / build
     folder.mkdir()
-    store = FaissStore(vectors.shape[1] if len(vectors) else manifest_fields["dim"])
-    store.add(np.arange(len(passages), dtype=np.int64), vectors)
-    store.save(folder / "vectors.faiss")
-    PassageStore.write(folder / "passages.sqlite", build, documents, passages, doc_hashes)
-    _write_retrieval_aids(folder, [(i, p.text) for i, p in enumerate(passages)], clause_vectors, manifest_fields["dim"])
+    vectors.save(folder / "vectors.faiss")
+    PassageStore.write(folder / "passages.sqlite", build, documents, passages)
+    _write_retrieval_aids(folder, [(p.id, p.text) for p in passages], clause_vectors, manifest_fields["dim"])
     _fsync_tree(folder)
     manifest = Manifest(
         format_version=FORMAT_VERSION, passages=len(passages), documents=len(documents), build=build,
@@ -315,8 +367,10 @@ def load_index(index_dir: Path) -> LoadedIndex:
         texts = passages.texts()
     except Exception as e:  # faiss raises RuntimeError, sqlite DatabaseError, numpy/json ValueError, OSError...
         raise QAError(f"The index in {index_dir} is damaged ({e}); run `qa index --rebuild`.") from e
-    if (build != manifest.build or count != manifest.passages or len(vectors) != count or vectors.dim != manifest.dim
-            or len(clauses) != len(table) or clauses.dim != manifest.dim or not np.array_equal(lexical.ids, np.sort(vectors.ids()))):
+    in_step = (len(clauses) == len(table) and clauses.dim == manifest.dim
+               and np.array_equal(lexical.ids, np.sort(vectors.ids())))
+    if build != manifest.build or count != manifest.passages or len(vectors) != count or vectors.dim != manifest.dim \
+            or not in_step:
         raise QAError(f"The index files in {index_dir} do not match their manifest; run `qa index --rebuild`.")
     types = np.array([answer_types(texts[int(pid)][s:e]) for pid, s, e in table], dtype=bool).reshape(len(table), -1)
     return LoadedIndex(manifest, vectors, passages, folder, clauses, table, types, lexical)

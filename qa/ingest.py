@@ -1,4 +1,4 @@
-"""Read scraped Chinese pages (.txt, .md) into documents: metadata, title and clean body paragraphs."""
+"""Read documents: scraped Chinese pages (.txt, .md) parsed here, HTML/PDF/DOCX via qa.formats; folder loading."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import codecs
 import datetime
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from charset_normalizer import from_bytes
 
 from qa.errors import QAError
 
-SUPPORTED_SUFFIXES = (".txt", ".md")
+TEXT_SUFFIXES = (".txt", ".md")
+SUPPORTED_SUFFIXES = (*TEXT_SUFFIXES, ".html", ".htm", ".pdf", ".docx")
 
 # Non-UTF-8 files are guessed among these; GB18030 is a superset of GBK and GB2312.
 CHINESE_ENCODINGS = ["gb18030", "big5"]
@@ -44,9 +46,23 @@ _META_FIELDS = {
     "阅读": "",
     "浏览": "",
     "点击": "",
+    # the same labels in traditional characters
+    "來源": "source",
+    "記者": "author",
+    "責任編輯": "editor",
+    "編輯": "editor",
+    "發布時間": "date",
+    "發佈時間": "date",
+    "發表時間": "date",
+    "發布日期": "date",
+    "更新時間": "date",
+    "時間": "date",
+    "閱讀": "",
+    "瀏覽": "",
+    "點擊": "",
 }
 _META_LABEL = re.compile(
-    r"(?:^|(?<=[\s|｜/\[【(（]))(" + "|".join(_META_FIELDS) + r")(?:次数|数|量)?\s*[:：]\s*"
+    r"(?:^|(?<=[\s|｜/\[【(（]))(" + "|".join(_META_FIELDS) + r")(?:次数|次數|数|數|量)?\s*[:：]\s*"
 )
 _VALUE_JUNK = " \u00a0\u3000|｜/[]【】()（）"
 _UNKNOWN_AUTHOR = {"未知", "佚名", "不详", "匿名"}
@@ -81,6 +97,7 @@ class Paragraph:
     start: int
     end: int
     heading: str = ""
+    page: int | None = None  # 1-based page of a PDF
 
 
 @dataclass
@@ -124,9 +141,14 @@ def decode_bytes(data: bytes, name: str = "") -> str:
             if best is None:
                 raise IngestError(f"{label} is not text in UTF-8, GB18030/GBK or Big5.") from None
             text = str(best)
+    check_text(text, label)
+    return text
+
+
+def check_text(text: str, label: str) -> None:
+    """Refuse text that is mostly control, private-use or replacement characters: that is garbage, not prose."""
     if _control_ratio(text) > MAX_CONTROL_RATIO:
         raise IngestError(f"{label} is mostly control characters, so it is binary rather than text.")
-    return text
 
 
 def _decode_by_bom(data: bytes, label: str) -> str | None:
@@ -153,26 +175,41 @@ def _control_ratio(text: str) -> float:
 
 
 def read_document(path: Path, root: Path) -> Document:
-    """Read and parse one file; its Document.path is relative to root."""
+    """Read and parse one file by its suffix; its Document.path is relative to root."""
     rel = Path(path).relative_to(root).as_posix()
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise IngestError(f"{rel} could not be read ({exc.strerror or exc}).") from None
-    return parse_document(decode_bytes(data, rel), rel)
+    return parse_bytes(data, rel)
 
 
-def load_documents(data_dir: Path) -> tuple[list[Document], list[str]]:
-    """Load every supported file under data_dir, sorted by path; unreadable or empty files become warnings."""
+def parse_bytes(data: bytes, rel: str) -> Document:
+    """Parse a file's bytes by the suffix of its name `rel`."""
+    if not data.strip():
+        raise IngestError(f"{rel} is empty.")
+    if Path(rel).suffix.lower() in TEXT_SUFFIXES:
+        return parse_document(decode_bytes(data, rel), rel)
+    from qa import formats  # imported here: the HTML and PDF libraries take a while to load
+
+    return formats.read(data, rel)
+
+
+def list_files(data_dir: Path) -> list[Path]:
+    """Every supported file under data_dir, recursive, hidden files skipped, sorted by relative path."""
     root = Path(data_dir)
     if not root.is_dir():
         raise IngestError(f"Data folder {root} does not exist or is not a folder.")
-    files = sorted(
+    return sorted(
         (p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not _hidden(p, root)),
         key=lambda p: p.relative_to(root).as_posix(),
     )
+
+
+def read_documents(root: Path, paths: Iterable[Path]) -> tuple[list[Document], list[str]]:
+    """Read paths under root; unreadable files and files without body text become one warning each."""
     documents, warnings = [], []
-    for path in files:
+    for path in paths:
         try:
             doc = read_document(path, root)
         except IngestError as exc:
@@ -183,6 +220,11 @@ def load_documents(data_dir: Path) -> tuple[list[Document], list[str]]:
             continue
         documents.append(doc)
     return documents, warnings
+
+
+def load_documents(data_dir: Path) -> tuple[list[Document], list[str]]:
+    """Load every supported file under data_dir, sorted by path; unreadable or empty files become warnings."""
+    return read_documents(Path(data_dir), list_files(data_dir))
 
 
 def _hidden(path: Path, root: Path) -> bool:
@@ -222,7 +264,7 @@ def _classify_lines(text: str, is_markdown: bool) -> list[_Line]:
         elif is_markdown and _MD_HEADING.match(stripped):
             kind = "md_heading"
         else:
-            kind = _kind(stripped)
+            kind = line_kind(stripped)
         lines.append(_Line(start, end, text[start:end], kind))
     return lines
 
@@ -240,7 +282,7 @@ def _is_space(ch: str) -> bool:
     return ch.isspace() or ch in "\u200b\ufeff"
 
 
-def _kind(line: str) -> str:
+def line_kind(line: str) -> str:
     """Label one trimmed plain-text line."""
     if not line:
         return "blank"
@@ -347,24 +389,30 @@ def _metadata(lines: list[_Line]) -> dict[str, str]:
     """Source, author, editor and date from header/byline lines; the first value of each wins."""
     found = {"source": "", "author": "", "editor": "", "date": ""}
     for line in lines:
-        if line.kind != "meta":
-            continue
-        matches = list(_META_LABEL.finditer(line.text))
-        for m, nxt in zip(matches, matches[1:] + [None]):
-            name = _META_FIELDS[m.group(1)]
-            value = line.text[m.end() : nxt.start() if nxt else len(line.text)].strip(_VALUE_JUNK)
-            if name == "date":
-                value = _normalize_date(value)
-            elif name == "author" and value in _UNKNOWN_AUTHOR:
-                value = ""
-            if name and value and not found[name]:
-                found[name] = value
-        if not found["date"]:
-            found["date"] = _normalize_date(line.text)
+        if line.kind == "meta":
+            for name, value in byline_fields(line.text).items():
+                found[name] = found[name] or value
     return found
 
 
-def _normalize_date(value: str) -> str:
+def byline_fields(line: str) -> dict[str, str]:
+    """Source, author, editor and date named in one byline such as '来源：某报 作者：李四 时间：2021-06-01'."""
+    found = {"source": "", "author": "", "editor": "", "date": ""}
+    matches = list(_META_LABEL.finditer(line))
+    for m, nxt in zip(matches, matches[1:] + [None]):
+        name = _META_FIELDS[m.group(1)]
+        value = line[m.end() : nxt.start() if nxt else len(line)].strip(_VALUE_JUNK)
+        if name == "date":
+            value = normalize_date(value)
+        elif name == "author" and value in _UNKNOWN_AUTHOR:
+            value = ""
+        if name and value and not found[name]:
+            found[name] = value
+    found["date"] = found["date"] or normalize_date(line)
+    return found
+
+
+def normalize_date(value: str) -> str:
     """First date in value as YYYY-MM-DD, or '' if there is no valid one."""
     m = _DATE.search(value)
     if not m:

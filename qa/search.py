@@ -43,6 +43,7 @@ class Hit:
     start: int
     end: int
     heading: str
+    page: int | None = None  # 1-based page, for passages from a PDF
     answer: Answer | None = None
 
 
@@ -140,5 +141,5 @@ def _mostly_han(text: str) -> bool:
 def _hit(p: StoredPassage, score: float) -> Hit:
     return Hit(
         text=p.text, score=round(score, 4), document=p.doc, title=p.title, source=p.source, author=p.author,
-        date=p.date, position=p.position, start=p.start, end=p.end, heading=p.heading,
+        date=p.date, position=p.position, start=p.start, end=p.end, heading=p.heading, page=p.page,
     )

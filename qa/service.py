@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
+import os
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from qa.chunking import split_passages
+from qa import sync
 from qa.embedding import Embedder, configured_model, embedder_from_env, model_name
 from qa.errors import QAError
-from qa.index import FORMAT_VERSION, DocumentInfo, LoadedIndex, clause_table, load_index, read_manifest, write_build
-from qa.ingest import SUPPORTED_SUFFIXES, load_documents
+from qa.index import DocumentInfo, LoadedIndex, StoredPassage, load_index, read_manifest
+from qa.ingest import SUPPORTED_SUFFIXES, parse_bytes
 from qa.search import Hit, Result, search
 
 log = logging.getLogger("qa")
 
-# Bump when ingestion or chunking rules change, so existing indexes are rebuilt.
-PIPELINE_VERSION = 1
 MAX_QUESTION_CHARS = 2000  # far beyond the model's 512-token window; longer questions are cut here
-EMBED_BATCH = 64
+MAX_UPLOAD_BYTES = 5_000_000  # a long article is ~100 kB; this bounds what a page visitor can add
 
 
 @dataclass
@@ -36,24 +33,21 @@ class BuildReport:
     passages: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    full: bool = False  # every document was read again, rather than only the new and changed ones
+    read: int = 0  # files read
+    removed: int = 0  # documents whose passages left the index (removed or changed)
+    embedded: int = 0  # passages embedded; the rest came from the current build or the embedding cache
 
 
-def data_files(data_dir: Path) -> list[Path]:
-    """Documents the service reads: supported suffixes, recursive, hidden files skipped."""
-    return sorted(
-        p for p in Path(data_dir).rglob("*")
-        if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
-        and not any(part.startswith(".") for part in p.relative_to(data_dir).parts)
-    )
+@dataclass
+class CollectionInfo:
+    """What the service holds: the indexed documents, the model, the size of the index."""
 
-
-def fingerprint(data_dir: Path) -> str:
-    """Hash of every document's path and bytes, and of the pipeline version."""
-    h = hashlib.sha256(f"pipeline={PIPELINE_VERSION}".encode())
-    for path in data_files(data_dir):
-        h.update(path.relative_to(data_dir).as_posix().encode() + b"\0")
-        h.update(hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
+    documents: list[DocumentInfo]
+    model: str
+    passages: int
+    index_bytes: int
+    built: str
 
 
 class Service:
@@ -67,7 +61,8 @@ class Service:
         self.model = embedder.name if embedder else model_name(configured_model(model))
         self._model_arg = model
         self._index: LoadedIndex | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one build at a time in this process
+        self._load_lock = threading.Lock()  # separate, so questions go on from the old index during a build
 
     @property
     def embedder(self) -> Embedder:
@@ -79,63 +74,36 @@ class Service:
 
     def stale_reason(self) -> str | None:
         """Why the index must be built, or None when it matches the data and the model."""
-        if not self.data_dir.is_dir():
-            raise QAError(f"The data folder {self.data_dir} does not exist: create it and put .txt or .md documents in it.")
-        manifest = read_manifest(self.index_dir)
-        if manifest is None:
-            return "there is no index yet"
-        if manifest.format_version != FORMAT_VERSION:
-            return f"the index format changed ({manifest.format_version} -> {FORMAT_VERSION})"
-        if manifest.model != self.model:
-            return f"the index was built with model {manifest.model}, the service now uses {self.model}"
-        if manifest.fingerprint != fingerprint(self.data_dir):
-            return "the documents changed"
-        return None
+        plan = sync.plan(self.data_dir, self.index_dir, self.model)
+        return plan.reason if plan else None
 
     def build(self, force: bool = False, progress: bool = False) -> BuildReport:
-        """Rebuild the index if the data or model changed (or always, with `force`)."""
+        """Bring the index in step with the data folder: only new, changed and removed documents cost work.
+
+        A different model, index format or reading rules (or `force`) means a full rebuild, with the reason logged.
+        """
         with self._lock:
-            reason = "a rebuild was requested" if force else self.stale_reason()
-            if reason is None:
+            if sync.plan(self.data_dir, self.index_dir, self.model, force) is None:
                 return BuildReport(built=False, reason="the index is up to date")
-            log.info("Building the index: %s.", reason)
-            started = time.perf_counter()
-            stamp = fingerprint(self.data_dir)
-            documents, warnings = load_documents(self.data_dir)
-            for w in warnings:
-                log.warning(w)
-            if not documents:
-                raise QAError(f"No readable documents in {self.data_dir}: put .txt or .md files there.")
-            passages = [p for doc in documents for p in split_passages(doc)]
-            texts = [p.text for p in passages]
-            vectors = self._embed_passages(texts, progress)
-            clauses = [texts[pid][s:e] for pid, s, e in clause_table(list(enumerate(texts)))]
-            clause_vectors = self._embed_passages(clauses, progress, "Embedding clauses")
-            write_build(
-                self.index_dir,
-                {"model": self.model, "dim": self.embedder.dim, "fingerprint": stamp},
-                documents, passages, vectors, {}, clause_vectors,
-            )
-            self._index = None
-            return BuildReport(True, reason, len(documents), len(passages), time.perf_counter() - started, warnings)
-
-    def _embed_passages(self, texts: list[str], progress: bool, desc: str = "Embedding passages") -> np.ndarray:
-        from tqdm import tqdm
-
-        batches = range(0, len(texts), EMBED_BATCH)
-        parts = [
-            self.embedder.embed(texts[i : i + EMBED_BATCH], "passage")
-            for i in tqdm(batches, desc=desc, unit="batch", disable=not progress)
-        ]
-        return np.concatenate(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)
+            with sync.build_lock(self.index_dir):
+                started = time.perf_counter()
+                plan = sync.plan(self.data_dir, self.index_dir, self.model, force)  # another process may have built
+                if plan is None:
+                    return BuildReport(built=False, reason="the index is up to date")
+                log.info("%s the index: %s.", "Rebuilding" if plan.full else "Updating", plan.reason)
+                done = sync.execute(plan, self.data_dir, self.index_dir, self.embedder, progress)
+                self._index = None
+                return BuildReport(True, plan.reason, done.documents, done.passages, time.perf_counter() - started,
+                                   done.warnings, plan.full, len(plan.read), len(plan.removed), done.embedded)
 
     def open(self) -> LoadedIndex:
-        """The current index, built first if missing or stale."""
+        """The current index, built first if missing or stale; reloaded once another process (`qa index`) built anew."""
         if self._index is None:
             self.build()
-            with self._lock:
-                if self._index is None:
-                    self._index = load_index(self.index_dir)
+        with self._load_lock:
+            current = read_manifest(self.index_dir)
+            if self._index is None or (current is not None and current.build != self._index.manifest.build):
+                self._index = load_index(self.index_dir)
         return self._index
 
     def ask(self, question: str, top_k: int = 5) -> list[Hit]:
@@ -154,6 +122,48 @@ class Service:
     def documents(self) -> list[DocumentInfo]:
         """The indexed documents with their passage counts."""
         return self.open().passages.documents()
+
+    def neighbours(self, document: str, position: int, radius: int = 1) -> list[StoredPassage]:
+        """The passages up to `radius` before and after passage `position` of `document`, in order."""
+        return self.open().passages.around(document, position, radius)
+
+    def info(self) -> CollectionInfo:
+        """The indexed documents, the model and the index size on disk."""
+        index = self.open()
+        size = sum(f.stat().st_size for f in index.folder.rglob("*") if f.is_file())
+        return CollectionInfo(index.passages.documents(), index.manifest.model, index.manifest.passages,
+                              size, index.manifest.created)
+
+    def add_document(self, filename: str, data: bytes) -> BuildReport:
+        """Save an uploaded file into the data folder, never over an existing one, and index it."""
+        name = upload_name(filename)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise QAError(f"{name} is larger than {MAX_UPLOAD_BYTES // 1_000_000} MB. / 文件过大。")
+        if not parse_bytes(data, name).paragraphs:
+            raise QAError(f"{name} has no body text to index. / 文件中没有可检索的正文。")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Written under a hidden name (ignored by builds), then linked into place: link never overwrites.
+        partial = self.data_dir / f".upload-{uuid.uuid4().hex}"
+        partial.write_bytes(data)
+        try:
+            os.link(partial, self.data_dir / name)
+        except FileExistsError:
+            raise QAError(f"A document named {name} already exists; rename the file. / 已有同名文档。") from None
+        finally:
+            partial.unlink()
+        return self.build()
+
+
+def upload_name(filename: str) -> str:
+    """A safe file name for an upload: one plain name with a supported suffix, else a QAError."""
+    name = (filename or "").strip()
+    plain = name and not name.startswith(".") and ".." not in name and not any(c in name for c in "/\\:")
+    if not plain or not name.isprintable() or len(name.encode()) > 255:
+        raise QAError(f"{filename!r} is not a plain file name. / 文件名无效。")
+    if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+        kinds = ", ".join(SUPPORTED_SUFFIXES)
+        raise QAError(f"{name}: only {kinds} files can be added. / 只支持以下文件类型：{kinds}。")
+    return name
 
 
 def clean_question(question: str) -> str:

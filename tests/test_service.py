@@ -42,12 +42,13 @@ def test_index_is_reused_until_data_or_model_changes(folders, fake_embedder):
 
     (data / "extra.txt").write_text("新文档\n横沥镇今年新建了三座图书馆，方便群众读书学习。\n", encoding="utf-8")
     changed = Service(data, index, embedder=fake_embedder).build()
-    assert changed.built and changed.reason == "the documents changed"
+    assert changed.built and changed.reason == "documents changed: 1 new, 0 changed, 0 removed"
+    assert not changed.full and changed.read == 1
 
     other = FakeEmbedder()
     other.name = "another-model"
     report = Service(data, index, embedder=other).build()
-    assert report.built and "another-model" in report.reason
+    assert report.built and report.full and "another-model" in report.reason
 
 
 def test_a_new_build_replaces_the_old_one_completely(folders, fake_embedder):

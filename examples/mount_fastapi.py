@@ -1,0 +1,30 @@
+"""Mount the question page into your own FastAPI app.
+
+    python examples/mount_fastapi.py       # then open http://127.0.0.1:8000/qa/
+
+The page keeps its named endpoint, so `gradio_client.Client("http://127.0.0.1:8000/qa/")` works too.
+"""
+
+import gradio as gr
+import uvicorn
+from fastapi import FastAPI
+
+from qa import Service
+from qa.ui import build_demo
+
+
+def make_app(service: Service) -> FastAPI:
+    """Your app, with its own routes, and the question page under /qa."""
+    app = FastAPI()
+
+    @app.get("/")
+    def home() -> dict:
+        return {"message": "My app. The question page is at /qa/."}
+
+    return gr.mount_gradio_app(app, build_demo(service), path="/qa")
+
+
+if __name__ == "__main__":
+    service = Service("data", "index")
+    service.open()
+    uvicorn.run(make_app(service), host="127.0.0.1", port=8000)

@@ -1,0 +1,223 @@
+"""Read HTML, PDF and DOCX files into documents: the main text as headed paragraphs, plus the file's own metadata."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.ingest import (
+    HEADING_MAX_WEIGHT,
+    Document,
+    IngestError,
+    Paragraph,
+    byline_fields,
+    check_text,
+    decode_bytes,
+    line_kind,
+    normalize_date,
+)
+
+# A page header or footer repeats on at least this share of a PDF's pages (and on REPEAT_MIN_PAGES or more).
+REPEAT_SHARE = 0.5
+REPEAT_MIN_PAGES = 3
+SHORT_LINE = 0.85  # a line narrower than this share of a full line may end a paragraph
+
+_ENDS_SENTENCE = re.compile(r"[。！？!?；;…:：][”’」』）)]*$|[.](?:[\"')\]]*)$")
+_DIGITS = re.compile(r"\d+")
+_META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?([A-Za-z0-9_-]+)", re.I)
+_ASCII_END = re.compile(r"[A-Za-z0-9,.;:!?)]$")
+_ASCII_START = re.compile(r"^[A-Za-z0-9(]")
+
+
+@dataclass
+class Block:
+    """One heading or paragraph of a file, in reading order."""
+
+    text: str
+    heading: bool = False
+    page: int | None = None
+
+
+def read(data: bytes, path: str) -> Document:
+    """A Document from the bytes of an .html/.htm, .pdf or .docx file."""
+    readers = {".html": read_html, ".htm": read_html, ".pdf": read_pdf, ".docx": read_docx}
+    return readers[Path(path).suffix.lower()](data, path)
+
+
+def read_html(data: bytes, path: str) -> Document:
+    """Main text of a web page by trafilatura; title, date and source (site name) from the page's metadata."""
+    import trafilatura
+
+    page = trafilatura.bare_extraction(
+        _decode_html(data, path), with_metadata=True, include_comments=False, include_tables=True
+    )
+    if page is None or page.body is None:
+        return assemble(path, [], Path(path).stem)
+    blocks = []
+    for element in page.body:
+        if element.tag == "head":
+            blocks.append(Block(_flat(element), heading=True))
+        elif element.tag == "list":
+            blocks += [Block(_flat(item)) for item in element.iter("item")]
+        elif element.tag == "table":
+            blocks += [Block(" ".join(_flat(cell) for cell in row.iter("cell"))) for row in element.iter("row")]
+        else:
+            blocks.append(Block(_flat(element)))
+    # Whatever furniture the extractor let through (bylines, share bars, copyright lines) goes too.
+    blocks = [b for b in blocks if b.heading or line_kind(b.text) not in ("blank", "meta", "furniture")]
+    author = page.author or ""
+    if line_kind(author) == "meta":  # the extractor took a whole byline ('来源：… 作者：… 时间：…') for the author
+        author = byline_fields(author)["author"]
+    return assemble(
+        path, blocks, page.title or Path(path).stem, source=page.sitename or page.hostname or "",
+        author=author, date=normalize_date(page.date or ""),
+    )
+
+
+def read_pdf(data: bytes, path: str) -> Document:
+    """Text of every page by pypdf, joined into paragraphs that remember their page; title and author from metadata."""
+    import pypdf
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings about damaged files would repeat ours
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise IngestError(f"{path} is a password-protected PDF.")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        meta = reader.metadata or {}
+        title, author = meta.get("/Title") or "", meta.get("/Author") or ""
+        date = meta.creation_date.date().isoformat() if meta and meta.creation_date else ""
+    except IngestError:
+        raise
+    except Exception as exc:  # pypdf raises many types for damaged, truncated or unsupported files
+        raise IngestError(f"{path} is not a readable PDF ({type(exc).__name__}: {exc}).") from None
+    check_text("\n".join(pages), path)
+    lines = [[" ".join(line.split()) for line in text.splitlines()] for text in pages]
+    repeated = _repeated_lines(lines)
+    kept = [[line for line in page if _DIGITS.sub("#", line) not in repeated] for page in lines]
+    full = _full_width(kept)
+    blocks = [block for number, page in enumerate(kept, 1) for block in _pdf_blocks(page, number, full)]
+    return assemble(path, blocks, str(title).strip() or _first_heading(blocks, path), author=str(author), date=date)
+
+
+def read_docx(data: bytes, path: str) -> Document:
+    """Headings, paragraphs and table rows of a Word file in order; title, author and date from its properties."""
+    import docx
+    from docx.table import Table
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+        blocks, title = [], ""
+        for item in document.iter_inner_content():
+            if isinstance(item, Table):
+                blocks += [Block(" ".join(_unique_cells(row.cells))) for row in item.rows]
+                continue
+            style = item.style.name if item.style is not None else ""
+            if style == "Title" and not title:
+                title = item.text.strip()
+            else:
+                blocks.append(Block(item.text, heading=style.startswith("Heading")))
+        props = document.core_properties
+    except Exception as exc:  # python-docx raises zip, XML and key errors for damaged files
+        raise IngestError(f"{path} is not a readable Word (.docx) file ({type(exc).__name__}: {exc}).") from None
+    created = props.created.date().isoformat() if props.created else ""
+    title = (props.title or "").strip() or title or _first_heading(blocks, path)
+    return assemble(path, blocks, title, author=props.author or "", date=created)
+
+
+def assemble(path: str, blocks: list[Block], title: str, source: str = "", author: str = "", date: str = "") -> Document:
+    """A Document whose text is the blocks one per line; each paragraph carries the heading above it."""
+    text, paragraphs, heading = "", [], ""
+    for block in blocks:
+        content = " ".join(block.text.split())
+        if not content:
+            continue
+        start = len(text)
+        text += content + "\n"
+        if block.heading:
+            heading = "" if content == title else content
+        else:
+            paragraphs.append(Paragraph(content, start, start + len(content), heading, block.page))
+    return Document(path=path, text=text, title=" ".join(title.split()), source=source, author=author, date=date,
+                    paragraphs=paragraphs)
+
+
+def _decode_html(data: bytes, path: str) -> str:
+    """Page text in the charset its <meta> declares if the bytes agree, else as detected for any text file."""
+    declared = _META_CHARSET.search(data[:4096])
+    if declared:
+        name = declared.group(1).decode("ascii").lower()
+        try:
+            # GB2312 and GBK pages often use characters only their superset GB18030 has.
+            text = data.decode("gb18030" if name in ("gb2312", "gbk") else name)
+        except (LookupError, UnicodeDecodeError):
+            pass
+        else:
+            check_text(text, path)
+            return text
+    return decode_bytes(data, path)
+
+
+def _flat(element) -> str:
+    """All text inside an XML element, whitespace collapsed."""
+    return " ".join("".join(element.itertext()).split())
+
+
+def _unique_cells(cells) -> list[str]:
+    """Cell texts of a table row; a merged cell appears once, not once per grid column."""
+    seen, out = set(), []
+    for cell in cells:
+        if id(cell._tc) not in seen:
+            seen.add(id(cell._tc))
+            out.append(cell.text.strip())
+    return [c for c in out if c]
+
+
+def _repeated_lines(pages: list[list[str]]) -> set[str]:
+    """Running headers and footers: lines (numbers masked) found on most pages of a long enough PDF."""
+    if len(pages) < REPEAT_MIN_PAGES:
+        return set()
+    counts = Counter(masked for page in pages for masked in {_DIGITS.sub("#", line) for line in page if line})
+    return {line for line, n in counts.items() if n >= max(REPEAT_MIN_PAGES, REPEAT_SHARE * len(pages))}
+
+
+def _pdf_blocks(lines: list[str], page: int, full: float) -> list[Block]:
+    """Rejoin a page's wrapped lines; a paragraph ends at a blank line or a short line that ends a sentence or heads one.
+
+    `full` is the width of a full line: wrapped lines come near it, last lines and headings fall short.
+    """
+    blocks, current = [], ""
+    for line in lines + [""]:
+        if line:
+            # Words of spaced scripts wrap at spaces, which extraction drops; Chinese wraps anywhere, without one.
+            spaced = " " in line and _ASCII_END.search(current) and _ASCII_START.search(line)
+            joiner = " " if spaced else ""
+            current = current + joiner + line if current else line
+        width = _width(line)
+        if current and (not line or width < SHORT_LINE * full and (_ENDS_SENTENCE.search(line) or width < full / 2)):
+            kind = line_kind(current)
+            if kind not in ("blank", "meta", "furniture"):
+                blocks.append(Block(current, heading=kind == "short", page=page))
+            current = ""
+    return blocks
+
+
+def _width(line: str) -> int:
+    """Printed width in half-width columns: CJK characters, and quotes that Chinese fonts print wide, count two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WFA" else 1 for ch in line)
+
+
+def _full_width(pages: list[list[str]]) -> float:
+    """The width of a full line: a high percentile of all line widths, so one overlong line does not set it."""
+    widths = sorted(_width(line) for page in pages for line in page if line)
+    return widths[int(0.9 * (len(widths) - 1))] if widths else 0
+
+
+def _first_heading(blocks: list[Block], path: str) -> str:
+    """The first heading's text, else the file name without its suffix."""
+    return next((b.text for b in blocks if b.heading and len(b.text) <= 4 * HEADING_MAX_WEIGHT), Path(path).stem)

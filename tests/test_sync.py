@@ -1,0 +1,268 @@
+"""The incremental index with the fake embedder: add/change/delete cycles, stable ids, the embedding cache, safety."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+import numpy as np
+import pytest
+
+from qa import QAError, Service
+from qa.cache import EmbeddingCache
+from qa.index import FORMAT_VERSION, PassageStore, load_index, read_manifest
+from qa.search import search
+from tests.conftest import DATA, FakeEmbedder
+from tests.make_docs import docx_file, html_page, pdf_file, real_article
+
+PARTY = "hengli-2016-party-building.txt"
+DEVELOPMENT = "hengli-2023-high-quality-development.txt"
+FACT = "全镇共有党员1724名"
+NEW_FACT = "全镇共有党员1999名"
+QUESTION = "至2010年9月底,全镇共有党员多少名,其中正式党员1681名"
+LIBRARY = "新建图书馆\n横沥镇今年在各村新建了三座图书馆，藏书超过五万册，方便群众就近借阅，丰富了群众的文化生活。\n"
+
+
+@pytest.fixture
+def data(tmp_path):
+    shutil.copytree(DATA, tmp_path / "data")
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def service(data, tmp_path, fake_embedder):
+    service = Service(data, tmp_path / "index", embedder=fake_embedder)
+    service.build()
+    return service
+
+
+def passages_by_doc(service) -> dict[str, list[tuple[int, str]]]:
+    index = load_index(service.index_dir)
+    rows = index.passages.passage_rows()
+    index.passages.close()
+    out: dict[str, list[tuple[int, str]]] = {}
+    for row in rows:
+        out.setdefault(row.doc, []).append((row.id, row.text))
+    return out
+
+
+def everything(service) -> list:
+    """Every hit for a question, so nothing indexed can hide below the cut."""
+    return service.ask("横沥镇党员", top_k=100)
+
+
+def test_change_add_delete_cycle_keeps_answers_right(service, data, fake_embedder):
+    before = passages_by_doc(service)
+
+    # change: a fact in one document
+    path = data / PARTY
+    path.write_text(path.read_text(encoding="utf-8").replace(FACT, NEW_FACT), encoding="utf-8")
+    report = service.build()
+    assert report.built and not report.full and report.read == 1 and report.removed == 1
+    assert report.reason == "documents changed: 0 new, 1 changed, 0 removed"
+    assert report.embedded == 1  # only the edited passage; the rest of the document came from the cache
+    top = service.ask(QUESTION, top_k=1)[0]
+    assert NEW_FACT in top.text and top.document == PARTY
+    assert not any(FACT in h.text for h in everything(service))
+    after = passages_by_doc(service)
+    assert after[DEVELOPMENT] == before[DEVELOPMENT]  # the unchanged document kept its ids
+
+    # add
+    (data / "library.txt").write_text(LIBRARY, encoding="utf-8")
+    report = service.build()
+    assert (report.read, report.removed, report.embedded, report.documents) == (1, 0, 1, 3)
+    assert service.ask("新建了三座图书馆", top_k=1)[0].document == "library.txt"
+    assert passages_by_doc(service)[PARTY] == after[PARTY]
+
+    # delete
+    path.unlink()
+    report = service.build()
+    assert report.reason == "documents changed: 0 new, 0 changed, 1 removed"
+    assert (report.read, report.removed, report.embedded, report.documents) == (0, 1, 0, 2)
+    assert all(h.document != PARTY for h in everything(service))
+    assert {d.path for d in service.documents()} == {DEVELOPMENT, "library.txt"}
+
+    # and a fresh service over the same folders sees the same
+    fresh = Service(data, service.index_dir, embedder=fake_embedder)
+    assert not fresh.build().built
+    assert all(h.document != PARTY for h in everything(fresh))
+
+
+def test_unchanged_folder_costs_nothing(service, fake_embedder):
+    calls = fake_embedder.calls
+    report = service.build()
+    assert not report.built and fake_embedder.calls == calls
+
+
+def test_rename_and_resplit_do_not_re_embed(service, data):
+    before = {text for rows in passages_by_doc(service).values() for _, text in rows}
+    (data / PARTY).rename(data / "renamed.txt")
+    report = service.build()
+    assert (report.read, report.removed, report.embedded) == (1, 1, 0)
+    assert {h.document for h in everything(service)} == {DEVELOPMENT, "renamed.txt"}
+
+    # A new paragraph in the middle shifts every later passage: only the new one is embedded.
+    path = data / "renamed.txt"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    lines.insert(8, LIBRARY.splitlines()[1])
+    path.write_text("\n".join(lines), encoding="utf-8")
+    report = service.build()
+    assert report.embedded == 1
+    after = {text for rows in passages_by_doc(service).values() for _, text in rows}
+    assert after - before == {LIBRARY.splitlines()[1]}
+
+
+def test_model_change_and_explicit_rebuild_are_full_and_said_plainly(service, data, tmp_path):
+    other = FakeEmbedder()
+    other.name = "another-model"
+    report = Service(data, service.index_dir, embedder=other).build()
+    assert report.full and "another-model" in report.reason and "embedded again" in report.reason
+    assert report.embedded == report.passages
+
+    # Switching back finds the first model's vectors still cached.
+    back = Service(data, service.index_dir, embedder=FakeEmbedder()).build()
+    assert back.full and back.embedded == 0
+
+    forced = Service(data, service.index_dir, embedder=FakeEmbedder()).build(force=True)
+    assert forced.full and forced.reason == "a rebuild was requested" and forced.embedded == forced.passages
+
+
+def test_old_index_format_means_a_full_rebuild(service, data):
+    manifest = service.index_dir / "manifest.json"
+    manifest.write_text(manifest.read_text().replace(f'"format_version": {FORMAT_VERSION}', '"format_version": 1'))
+    report = Service(data, service.index_dir, embedder=FakeEmbedder()).build()
+    assert report.full and f"index format changed (1 -> {FORMAT_VERSION})" in report.reason and report.embedded == 0
+
+
+def test_cache_holds_exactly_the_current_passages(service, data):
+    (data / PARTY).unlink()
+    service.build()
+    cache = EmbeddingCache(service.index_dir / "embeddings.sqlite", service.model, 64)
+    index = service.open()
+    texts = index.passages.texts()
+    clauses = {texts[int(pid)][a:b] for pid, a, b in index.clause_table}
+    assert len(cache) == len(set(texts.values()) | clauses)  # passages and their clauses, each text once
+    cache.close()
+
+
+def test_damaged_cache_is_replaced(service, data, caplog):
+    (service.index_dir / "embeddings.sqlite").write_bytes(b"this is not a database" * 100)
+    (data / "library.txt").write_text(LIBRARY, encoding="utf-8")
+    report = service.build()
+    assert report.built and report.embedded == 1
+    assert "embedding cache" in caplog.text and "damaged" in caplog.text
+
+
+class ExplodingEmbedder(FakeEmbedder):
+    """Fails on its second batch, like a build killed half way."""
+
+    def embed(self, texts, kind):
+        if self.calls >= 1:
+            raise RuntimeError("killed")
+        return super().embed(texts, kind)
+
+
+def test_failed_build_leaves_the_current_index_whole(service, data):
+    answer, manifest = service.ask(QUESTION, top_k=3), read_manifest(service.index_dir)
+    for i in range(100):  # enough new passages for two embedding batches
+        (data / f"new-{i:03}.txt").write_text(f"第{i}号通知\n横沥镇第{i}号通知：各村要做好第{i}项工作，确保按时完成任务。\n",
+                                              encoding="utf-8")
+    broken = Service(data, service.index_dir, embedder=ExplodingEmbedder())
+    with pytest.raises(RuntimeError, match="killed"):
+        broken.build()
+    assert read_manifest(service.index_dir) == manifest
+    current = load_index(service.index_dir)
+    assert current.passages.count() == manifest.passages == len(current.vectors)
+    assert service.ask(QUESTION, top_k=3) == answer
+
+    # The batch embedded before the failure is in the cache, so the retry embeds only the rest.
+    retry = Service(data, service.index_dir, embedder=FakeEmbedder()).build()
+    assert retry.embedded == 100 - 64
+    assert service.ask("横沥镇第7号通知：各村要做好第7项工作，确保按时完成任务。", top_k=1)[0].document == "new-007.txt"
+
+
+def test_a_reader_keeps_its_build_while_a_new_one_is_made_then_moves_on(service, data, fake_embedder):
+    reader = Service(data, service.index_dir, embedder=fake_embedder)
+    old = reader.open()
+    old_hits = reader.ask(QUESTION, top_k=5)
+    old_ids = old.vectors.ids().copy()
+    (data / PARTY).unlink()
+    Service(data, service.index_dir, embedder=fake_embedder).build()
+    # The build the reader had loaded is untouched: same vectors, same passages, same answers.
+    assert np.array_equal(old.vectors.ids(), old_ids)
+    assert search(old, QUESTION, fake_embedder.embed([QUESTION], "query")[0], 5).hits == old_hits
+    # Its next question is answered from the new build.
+    assert all(h.document != PARTY for h in reader.ask(QUESTION, top_k=100))
+
+
+def test_deleting_every_document_is_an_error_not_stale_answers(service, data):
+    for path in data.iterdir():
+        path.unlink()
+    with pytest.raises(QAError, match="No readable documents"):
+        Service(data, service.index_dir, embedder=FakeEmbedder()).ask("党员")
+
+
+def test_every_format_is_indexed_and_pdf_hits_carry_pages(tmp_path, fake_embedder):
+    data = tmp_path / "data"
+    data.mkdir()
+    article = real_article(DEVELOPMENT, sections=3)
+    (data / "page.html").write_bytes(html_page(article, "gbk"))
+    (data / "report.pdf").write_bytes(pdf_file(real_article()))
+    (data / "summary.docx").write_bytes(docx_file(real_article()))
+    (data / "junk.pdf").write_bytes(b"%PDF-1.4 garbage")
+    service = Service(data, tmp_path / "index", embedder=fake_embedder)
+    report = service.build()
+    assert report.documents == 3 and [w.split()[0] for w in report.warnings] == ["junk.pdf"]
+
+    pdf_hits = [h for h in service.ask("全镇共有基层党党支部154个", top_k=20) if h.document == "report.pdf"]
+    assert pdf_hits and pdf_hits[0].page == 3 and all(h.page for h in pdf_hits)
+    html_hit = next(h for h in service.ask(article.paragraphs[1], top_k=5) if h.document == "page.html")
+    assert (html_hit.title, html_hit.source, html_hit.date, html_hit.page) == (
+        article.title, article.source, article.date, None)
+
+
+def test_passage_rows_round_trip(service):
+    index = load_index(service.index_dir)
+    rows = index.passages.passage_rows()
+    assert sorted(index.vectors.ids().tolist()) == [r.id for r in rows]
+    PassageStore.write(service.index_dir / "copy.sqlite", "b", index.passages.document_rows(), rows)
+    copy = PassageStore(service.index_dir / "copy.sqlite")
+    assert copy.passage_rows() == rows and copy.document_rows() == index.passages.document_rows()
+
+
+def test_watch_follows_the_data_folder(service, data):
+    from qa.watch import follow
+
+    reports, stop = [], threading.Event()
+
+    def on_build(report):
+        reports.append(report)
+        stop.set()
+
+    watcher = threading.Thread(target=follow, args=(service, on_build, stop))
+    watcher.start()
+    try:
+        threading.Event().wait(0.5)  # let the watcher start before the change
+        (data / "library.txt").write_text(LIBRARY, encoding="utf-8")
+        assert stop.wait(30), "the watcher did not update the index"
+    finally:
+        stop.set()
+        watcher.join(10)
+    assert reports[0].read == 1 and not reports[0].full
+    assert service.ask("新建了三座图书馆", top_k=1)[0].document == "library.txt"
+
+
+def test_cli_report_says_what_was_done(service, data):
+    from qa.cli import format_report
+
+    (data / "library.txt").write_text(LIBRARY, encoding="utf-8")
+    assert format_report(service.build()).startswith(
+        "Updated the index (documents changed: 1 new, 0 changed, 0 removed): 1 file read, 1 passage embedded; "
+        "now 3 documents, ")
+    other = FakeEmbedder()
+    other.name = "another-model"
+    line = format_report(Service(data, service.index_dir, embedder=other).build())
+    assert line.startswith("Rebuilt the index (the index was built with model fake-bigram-64, the service now uses "
+                           "another-model, so every passage is embedded again): 3 files read")
+    assert format_report(Service(data, service.index_dir, embedder=other).build()) == (
+        "Nothing to do: the index is up to date.")
