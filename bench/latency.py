@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from qa.embedding import SentenceTransformerEmbedder  # noqa: E402
-from qa.index import clause_table, load_index, write_build  # noqa: E402
+from qa.index import FaissStore, load_index, write_build  # noqa: E402
 from qa.search import dense_search, search, to_hits  # noqa: E402
 from qa.service import Service  # noqa: E402
 
@@ -40,21 +40,20 @@ def questions() -> list[str]:
     return out
 
 
-def scaled_index(service: Service, folder: Path, scale: int):
-    """An index of the service's passages repeated `scale` times, each copy its own document."""
-    from qa.chunking import split_passages
-    from qa.ingest import load_documents
-
-    documents, _ = load_documents(service.data_dir)
-    passages = [p for d in documents for p in split_passages(d)]
-    texts = [p.text for p in passages]
-    vectors = service.embedder.embed(texts, "passage")
-    table = clause_table(list(enumerate(texts)))
-    clause_vectors = service.embedder.embed([texts[i][s:e] for i, s, e in table], "passage")
+def scaled_index(index, folder: Path, scale: int):
+    """A copy of a loaded index whose documents and passages are repeated `scale` times, vectors reused."""
+    documents, passages = index.passages.document_rows(), index.passages.passage_rows()
+    step = max(p.id for p in passages) + 1
+    vectors = FaissStore(index.vectors.dim)
+    clause_vectors = index.clauses.index.reconstruct_n(0, len(index.clauses))
+    copies = []
+    for c in range(scale):
+        rows = [replace(p, id=p.id + c * step, doc=f"copy{c}/{p.doc}") for p in passages]
+        vectors.add(np.array([r.id for r in rows]), np.stack([index.vectors.index.reconstruct(p.id) for p in passages]))
+        copies += rows
     docs = [replace(d, path=f"copy{c}/{d.path}") for c in range(scale) for d in documents]
-    copies = [replace(p, doc=f"copy{c}/{p.doc}") for c in range(scale) for p in passages]
-    write_build(folder, {"model": service.model, "dim": service.embedder.dim, "fingerprint": "bench"}, docs, copies,
-                np.tile(vectors, (scale, 1)), {}, np.tile(clause_vectors, (scale, 1)))
+    write_build(folder, {"model": index.manifest.model, "dim": index.manifest.dim, "fingerprint": "bench"}, docs,
+                copies, vectors, np.tile(clause_vectors, (scale, 1)))
     return load_index(folder)
 
 
@@ -95,7 +94,7 @@ def main() -> None:
         print("| passages | dense-only median ms | hybrid median ms | ratio | dense p90 ms | hybrid p90 ms |")
         print("|---:|---:|---:|---:|---:|---:|")
         for scale in args.scale or [1]:
-            index = service.open() if scale == 1 else scaled_index(service, base / f"index-x{scale}", scale)
+            index = service.open() if scale == 1 else scaled_index(service.open(), base / f"index-x{scale}", scale)
             measure(embedder, index, qs[:3], 1, args.top_k)  # warm up
             t = measure(embedder, index, qs, args.rounds, args.top_k)
             med = {k: statistics.median(v) * 1000 for k, v in t.items()}
