@@ -103,18 +103,19 @@ def search(index: LoadedIndex, question: str, query: np.ndarray, top_k: int) -> 
     if len(index.vectors) == 0:
         return Result(question, False, [])
     s = score(index, question, query)
-    top = [int(s.ids[r]) for r in np.argsort(-s.fused, kind="stable")[:top_k]]
+    top = np.argsort(-s.fused, kind="stable")[:top_k]
     best = int(s.ids[np.argmax(s.passage_cosine)])
-    stored = index.passages.get(list(dict.fromkeys(top + [best])))
+    stored = index.passages.get(list({int(s.ids[r]) for r in top} | {best}))
     words = index.lexical.known_words(question)
     hits = []
-    for pid in top:
-        hit = _hit(stored[pid], float(s.fused[np.searchsorted(s.ids, pid)]))
-        rows = np.flatnonzero(index.clause_table[:, 0] == pid)
-        spans = [(int(index.clause_table[r, 1]), int(index.clause_table[r, 2])) for r in rows]
+    for r in top:
+        pid = int(s.ids[r])
+        hit = _hit(stored[pid], float(s.fused[r]))
+        clauses = np.flatnonzero(index.clause_table[:, 0] == pid)
+        spans = [(int(index.clause_table[c, 1]), int(index.clause_table[c, 2])) for c in clauses]
         clause_scores = [
-            float(s.clause[r]) + ANSWER_LEXICAL_WEIGHT * index.lexical.overlap(words, hit.text[a:b])
-            for r, (a, b) in zip(rows, spans)
+            float(s.clause[c]) + ANSWER_LEXICAL_WEIGHT * index.lexical.overlap(words, hit.text[a:b])
+            for c, (a, b) in zip(clauses, spans)
         ]
         hit.answer = answer_span(hit.text, spans, clause_scores)
         hits.append(hit)
