@@ -73,7 +73,7 @@ class LexicalIndex:
         return cls(bm25s.BM25.load(str(folder), show_progress=False) if has_index else None, ids)
 
     def scores(self, question: str) -> np.ndarray:
-        """BM25 score of every passage (in `ids` order); all zero when no word of the question occurs in the collection."""
+        """BM25 score of every passage (in `ids` order); all zero when no question word occurs in the collection."""
         words = [w for w in tokenize(question) if w in self.idf]
         if not words:
             return np.zeros(len(self.ids), dtype=np.float32)
