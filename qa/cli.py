@@ -1,4 +1,4 @@
-"""The `qa` command: index, ask, serve."""
+"""The `qa` command: index, ask, eval, serve."""
 
 from __future__ import annotations
 
@@ -92,21 +92,50 @@ def ask(question: str | None, top_k: int, as_json: bool, data_dir: str, index_di
     for q in questions:
         if question is None and not q.strip():
             continue  # blank lines in a batch are separators, not questions
-        hits = service.ask(q, top_k)
+        result = service.answer(q, top_k)
         if as_json:
-            click.echo(json.dumps({"question": q, "hits": [asdict(h) for h in hits]}, ensure_ascii=False))
+            click.echo(json.dumps({"question": q, "confident": result.confident,
+                                   "hits": [asdict(h) for h in result.hits]}, ensure_ascii=False))
         else:
-            click.echo(format_hits(q, hits))
+            click.echo(format_hits(q, result.hits, result.confident))
 
 
-def format_hits(question: str, hits) -> str:
-    """Readable text for a terminal."""
+def format_hits(question: str, hits, confident: bool = True) -> str:
+    """Readable text for a terminal; the answer span is shown under each passage."""
     lines = [f"Q: {question}"]
+    if not confident:
+        lines.append("(Nothing in the documents seems to answer this; the closest passages follow.)")
     for rank, h in enumerate(hits, 1):
         where = f"{h.document} p.{h.page} #{h.position}" if h.page else f"{h.document} #{h.position}"
         meta = " · ".join(x for x in (h.title, h.source, h.date, where) if x)
         lines += [f"\n{rank}. [{h.score:.3f}] {meta}", f"   {h.text}"]
+        if h.answer:
+            lines.append(f"   → {h.answer.text}")
     return "\n".join(lines) + "\n"
+
+
+@main.command(name="eval")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-k", "--top-k", default=10, show_default=True, type=click.IntRange(1, 100),
+              help="Passages per question (MRR@10 needs 10).")
+@click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
+@data_option
+@index_option
+@model_option
+def evaluate(file: str, top_k: int, as_json: bool, data_dir: str, index_dir: str, model: str | None) -> None:
+    """Score retrieval on FILE, JSON lines of {"q": question, "any": [evidence strings]}."""
+    from qa.evaluate import evaluate as run, read_questions
+
+    report = run(_service(data_dir, index_dir, model), read_questions(file), top_k)
+    if as_json:
+        click.echo(json.dumps(asdict(report), ensure_ascii=False))
+        return
+    click.echo(f"{report.questions} questions, top {report.top_k}: hit@1 {report.hit_at_1:.2f}  "
+               f"hit@3 {report.hit_at_3:.2f}  hit@5 {report.hit_at_5:.2f}  MRR@10 {report.mrr_at_10:.3f}  "
+               f"answer span@1 {report.span_at_1:.2f}")
+    for m in report.misses:
+        where = f"answer at #{m.rank}" if m.rank else f"no answer in the top {report.top_k}"
+        click.echo(f"\nmiss ({where}): {m.question}\n  first: {m.first[:120]}")
 
 
 @main.command()

@@ -43,7 +43,11 @@ class SentenceTransformerEmbedder(Embedder):
         self.name = model_name(model)
         path = str(convert.default_model_path()) if model == DEFAULT_MODEL else model
         self.model = SentenceTransformer(path, device="cpu")
-        prompts = self.model.prompts or {}
+        prompts = dict(self.model.prompts or {})
+        if model == DEFAULT_MODEL:
+            # Short Chinese passages and clauses match questions better encoded like questions
+            # (e5's symmetric "query: " use; see BENCHMARKS.md, retrieval quality).
+            prompts["passage"] = prompts.get("query", "")
         self.prompts = {
             "query": query_prompt if query_prompt is not None else prompts.get("query", ""),
             "passage": passage_prompt if passage_prompt is not None else prompts.get("passage", ""),

@@ -5,6 +5,9 @@ Layout of the index folder:
     manifest.json           written last, atomically; names the current build
     <build>/vectors.faiss   inner product over normalized vectors, ids = passage ids
     <build>/passages.sqlite documents (with content hashes) and passages
+    <build>/clauses.faiss   one vector per clause of every passage, ids = rows of clauses.npy
+    <build>/clauses.npy     (passage id, start, end) of each clause within its passage's text
+    <build>/lexical/        BM25 over the passages' words (qa.lexical)
     embeddings.sqlite       passage vectors cached across builds (qa.cache)
 
 A new build goes into a new folder and becomes current when the manifest is
@@ -27,9 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.answer import answer_types, clause_spans
 from qa.errors import QAError
+from qa.lexical import LexicalIndex
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 
 
@@ -129,8 +134,10 @@ class FaissStore(VectorStore):
 
         self.dim = dim
         self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self._sorted = None
         self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -143,6 +150,7 @@ class FaissStore(VectorStore):
     def remove(self, ids: list[int]) -> None:
         """Drop the vectors with these ids."""
         if ids:
+            self._sorted = None
             self.index.remove_ids(np.asarray(ids, dtype=np.int64))
 
     def ids(self) -> np.ndarray:
@@ -150,6 +158,16 @@ class FaissStore(VectorStore):
         import faiss
 
         return faiss.vector_to_array(self.index.id_map)
+
+    def all_scores(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ids ascending, inner product of the query with each of their vectors): exact, every vector."""
+        if self._sorted is None:  # a copy of the vectors in id order, made once: one matrix product per query
+            ids = self.ids()
+            vectors = self.index.index.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, self.dim))
+            order = np.argsort(ids)
+            self._sorted = (ids[order], np.ascontiguousarray(vectors[order], dtype=np.float32))
+        ids, vectors = self._sorted
+        return ids, vectors @ np.asarray(query, dtype=np.float32)
 
     def save(self, path: Path) -> None:
         """Write the index file."""
@@ -226,6 +244,10 @@ class PassageStore:
         ).fetchall()
         return {row[0]: StoredPassage(*row) for row in rows}
 
+    def texts(self) -> dict[int, str]:
+        """Every passage text by id."""
+        return dict(self.db.execute("SELECT id, text FROM passages").fetchall())
+
     def around(self, doc: str, position: int, radius: int) -> list[StoredPassage]:
         """The passages of `doc` within `radius` positions of `position`, itself excluded, in order."""
         rows = self.db.execute(
@@ -258,6 +280,16 @@ class LoadedIndex:
     vectors: FaissStore
     passages: PassageStore
     folder: Path
+    clauses: FaissStore
+    clause_table: np.ndarray  # rows of (passage id, start, end); the row is the clause's id
+    clause_types: np.ndarray  # bool rows: which kinds of answer (qa.answer.ANSWER_TYPES) each clause gives
+    lexical: LexicalIndex
+
+
+def clause_table(passages: list[tuple[int, str]]) -> np.ndarray:
+    """(passage id, start, end) of every clause of every (passage id, text), in passage-id order."""
+    rows = [(pid, s, e) for pid, text in sorted(passages) for s, e in clause_spans(text)]
+    return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
 def read_manifest(index_dir: Path) -> Manifest | None:
@@ -273,8 +305,11 @@ def read_manifest(index_dir: Path) -> Manifest | None:
 
 
 def write_build(index_dir: Path, manifest_fields: dict, documents: list[DocumentRow], passages: list[PassageRow],
-                vectors: FaissStore) -> Manifest:
-    """Write a complete build beside the current one, then swap the manifest in: the one place a build is made."""
+                vectors: FaissStore, clause_vectors: np.ndarray) -> Manifest:
+    """Write a complete build beside the current one, then swap the manifest in: the one place a build is made.
+
+    `clause_vectors` embeds the clauses of `clause_table` over the passages, in its order.
+    """
     ids = sorted(p.id for p in passages)
     if len(set(ids)) != len(ids) or ids != sorted(vectors.ids().tolist()):
         raise RuntimeError("a build's vector ids must be exactly its passage ids")
@@ -285,6 +320,7 @@ def write_build(index_dir: Path, manifest_fields: dict, documents: list[Document
     folder.mkdir()
     vectors.save(folder / "vectors.faiss")
     PassageStore.write(folder / "passages.sqlite", build, documents, passages)
+    _write_retrieval_aids(folder, [(p.id, p.text) for p in passages], clause_vectors, manifest_fields["dim"])
     _fsync_tree(folder)
     manifest = Manifest(
         format_version=FORMAT_VERSION, passages=len(passages), documents=len(documents), build=build,
@@ -295,6 +331,18 @@ def write_build(index_dir: Path, manifest_fields: dict, documents: list[Document
         if old.name != build:
             shutil.rmtree(old, ignore_errors=True)
     return manifest
+
+
+def _write_retrieval_aids(folder: Path, passages: list[tuple[int, str]], clause_vectors: np.ndarray, dim: int) -> None:
+    """Clause vectors and the lexical index: both derived from the build's complete list of (passage id, text)."""
+    table = clause_table(passages)
+    if len(table) != len(clause_vectors):
+        raise ValueError(f"{len(clause_vectors)} clause vectors for {len(table)} clauses")
+    store = FaissStore(clause_vectors.shape[1] if len(clause_vectors) else dim)
+    store.add(np.arange(len(table), dtype=np.int64), clause_vectors)
+    store.save(folder / "clauses.faiss")
+    np.save(folder / "clauses.npy", table)
+    LexicalIndex.build(passages).save(folder / "lexical")
 
 
 def load_index(index_dir: Path) -> LoadedIndex:
@@ -313,11 +361,19 @@ def load_index(index_dir: Path) -> LoadedIndex:
         vectors = FaissStore.load(folder / "vectors.faiss")
         passages = PassageStore(folder / "passages.sqlite")
         build, count = passages.build_id(), passages.count()
-    except Exception as e:  # faiss raises RuntimeError, sqlite DatabaseError: both mean damaged files
+        clauses = FaissStore.load(folder / "clauses.faiss")
+        table = np.load(folder / "clauses.npy")
+        lexical = LexicalIndex.load(folder / "lexical")
+        texts = passages.texts()
+    except Exception as e:  # faiss raises RuntimeError, sqlite DatabaseError, numpy/json ValueError, OSError...
         raise QAError(f"The index in {index_dir} is damaged ({e}); run `qa index --rebuild`.") from e
-    if build != manifest.build or count != manifest.passages or len(vectors) != count or vectors.dim != manifest.dim:
+    in_step = (len(clauses) == len(table) and clauses.dim == manifest.dim
+               and np.array_equal(lexical.ids, np.sort(vectors.ids())))
+    if build != manifest.build or count != manifest.passages or len(vectors) != count or vectors.dim != manifest.dim \
+            or not in_step:
         raise QAError(f"The index files in {index_dir} do not match their manifest; run `qa index --rebuild`.")
-    return LoadedIndex(manifest, vectors, passages, folder)
+    types = np.array([answer_types(texts[int(pid)][s:e]) for pid, s, e in table], dtype=bool).reshape(len(table), -1)
+    return LoadedIndex(manifest, vectors, passages, folder, clauses, table, types, lexical)
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -332,6 +388,9 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def _fsync_tree(folder: Path) -> None:
     for child in folder.iterdir():
+        if child.is_dir():
+            _fsync_tree(child)
+            continue
         with open(child, "rb") as f:
             os.fsync(f.fileno())
     _fsync_dir(folder)

@@ -15,7 +15,7 @@ from qa.embedding import Embedder, configured_model, embedder_from_env, model_na
 from qa.errors import QAError
 from qa.index import DocumentInfo, LoadedIndex, StoredPassage, load_index, read_manifest
 from qa.ingest import SUPPORTED_SUFFIXES, parse_bytes
-from qa.search import Hit, dense_search, to_hits
+from qa.search import Hit, Result, search
 
 log = logging.getLogger("qa")
 
@@ -107,13 +107,17 @@ class Service:
         return self._index
 
     def ask(self, question: str, top_k: int = 5) -> list[Hit]:
-        """The passages that best answer `question`, best first."""
+        """The passages that best answer `question`, best first, each with its answer span."""
+        return self.answer(question, top_k).hits
+
+    def answer(self, question: str, top_k: int = 5) -> Result:
+        """The hits for `question` and whether any of them seems to answer it."""
         question = clean_question(question)
         if not 1 <= top_k <= 100:
             raise QAError("top_k must be between 1 and 100.")
         index = self.open()
         query = self.embedder.embed([question], "query")[0]
-        return to_hits(index, dense_search(index, query, top_k))
+        return search(index, question, query, top_k)
 
     def documents(self) -> list[DocumentInfo]:
         """The indexed documents with their passage counts."""
@@ -126,7 +130,7 @@ class Service:
     def info(self) -> CollectionInfo:
         """The indexed documents, the model and the index size on disk."""
         index = self.open()
-        size = sum(f.stat().st_size for f in index.folder.iterdir() if f.is_file())
+        size = sum(f.stat().st_size for f in index.folder.rglob("*") if f.is_file())
         return CollectionInfo(index.passages.documents(), index.manifest.model, index.manifest.passages,
                               size, index.manifest.created)
 

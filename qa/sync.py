@@ -22,6 +22,7 @@ from qa.index import (
     FaissStore,
     PassageRow,
     PassageStore,
+    clause_table,
     load_index,
     read_manifest,
     write_build,
@@ -143,23 +144,33 @@ def execute(plan: Plan, data_dir: Path, index_dir: Path, embedder: Embedder, pro
     all_documents = sorted(kept_documents + new_documents, key=lambda d: d.path)
     if not all_documents:
         raise QAError(f"No readable documents in {data_dir}: put .txt, .md, .html, .pdf or .docx files there.")
-    cache = EmbeddingCache(index_dir / CACHE_FILE, embedder.name, embedder.dim)
+    cache = EmbeddingCache(index_dir / CACHE_FILE, cache_key(embedder), embedder.dim)
     try:
         new_vectors, embedded = embed_with_cache([p.text for p in new_passages], embedder, cache, plan.use_cache,
                                                  progress)
         if new_passages:
             vectors.add(np.array([p.id for p in new_passages], dtype=np.int64), new_vectors)
         all_passages = kept_passages + new_passages
+        text_of = {p.id: p.text for p in all_passages}
+        clauses = [text_of[pid][a:b] for pid, a, b in clause_table(list(text_of.items()))]
+        # Clauses of unchanged passages come from the cache, like their passages.
+        clause_vectors, _ = embed_with_cache(clauses, embedder, cache, plan.use_cache, progress, "Embedding clauses")
         write_build(
             index_dir,
             {"model": embedder.name, "dim": embedder.dim, "fingerprint": fingerprint(plan.files),
              "pipeline": PIPELINE_VERSION},
-            all_documents, all_passages, vectors,
+            all_documents, all_passages, vectors, clause_vectors,
         )
-        cache.keep_only({text_hash(p.text) for p in all_passages})
+        cache.keep_only({text_hash(t) for t in [*text_of.values(), *clauses]})
     finally:
         cache.close()
     return Outcome(len(all_documents), len(all_passages), embedded, warnings)
+
+
+def cache_key(embedder: Embedder) -> str:
+    """Whose vectors the cache holds: the model and the prompt it encodes passages with."""
+    prompt = getattr(embedder, "prompts", {}).get("passage", "")
+    return f"{embedder.name} {prompt!r}" if prompt else embedder.name
 
 
 def _kept(index_dir: Path, removed: set[str]) -> tuple[list[DocumentRow], list[PassageRow], FaissStore, int]:
@@ -176,7 +187,7 @@ def _kept(index_dir: Path, removed: set[str]) -> tuple[list[DocumentRow], list[P
 
 
 def embed_with_cache(texts: list[str], embedder: Embedder, cache: EmbeddingCache, use_cache: bool = True,
-                     progress: bool = False) -> tuple[np.ndarray, int]:
+                     progress: bool = False, desc: str = "Embedding passages") -> tuple[np.ndarray, int]:
     """Vectors for texts, embedding only those the cache lacks (all, without use_cache); also how many were embedded."""
     from tqdm import tqdm
 
@@ -184,7 +195,7 @@ def embed_with_cache(texts: list[str], embedder: Embedder, cache: EmbeddingCache
     known = cache.get(hashes) if use_cache else {}
     missing = list(dict.fromkeys(h for h in hashes if h not in known))
     text_of = dict(zip(hashes, texts))
-    with tqdm(total=len(missing), desc="Embedding passages", unit="passage", disable=not progress) as bar:
+    with tqdm(total=len(missing), desc=desc, unit="text", disable=not progress) as bar:
         for i in range(0, len(missing), EMBED_BATCH):
             batch = missing[i : i + EMBED_BATCH]
             vectors = embedder.embed([text_of[h] for h in batch], "passage")

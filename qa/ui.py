@@ -96,12 +96,16 @@ element.addEventListener('click', async (event) => {
 
 
 def answer(service: Service, question: str, top_k: int) -> dict:
-    """The JSON answer the page and the HTTP API share: {"question", "hits", "error"}."""
+    """The JSON answer the page and the HTTP API share: {"question", "confident", "hits", "error"}.
+
+    `confident` is None when the question could not be asked (then `error` says why).
+    """
     try:
-        hits = service.ask(question, int(top_k))
+        result = service.answer(question, int(top_k))
     except QAError as e:
-        return {"question": question, "hits": [], "error": str(e)}
-    return {"question": question, "hits": [asdict(h) for h in hits], "error": None}
+        return {"question": question, "confident": None, "hits": [], "error": str(e)}
+    hits = [asdict(h) for h in result.hits]
+    return {"question": question, "confident": result.confident, "hits": hits, "error": None}
 
 
 def render_hits(result: dict | None) -> str:

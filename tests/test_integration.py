@@ -70,6 +70,9 @@ def test_cli_json_contract_with_a_stdin_batch(real_service):
         scores = [h["score"] for h in a["hits"]]
         assert scores == sorted(scores, reverse=True)
     assert "全镇共有党员1724名" in answers[0]["hits"][0]["text"]
+    assert all(a["confident"] is True for a in answers)
+    answer = answers[0]["hits"][0]["answer"]
+    assert "1724" in answer["text"] and answers[0]["hits"][0]["text"][answer["start"]:answer["end"]] == answer["text"]
     assert "Building" not in run.stderr  # the index built by the fixture was reused
 
 
@@ -91,5 +94,6 @@ def test_build_demo_renders_inside_another_blocks(real_service):
         build_demo(real_service).render()
     assert any(getattr(fn, "api_name", None) == "ask" for fn in host.fns.values())
     result = answer(real_service, "横沥镇有多少名党员？", 3)
-    assert "全镇共有党员1724名" in result["hits"][0]["text"]
+    assert "全镇共有党员1724名" in result["hits"][0]["text"] and result["confident"] is True
+    assert answer(real_service, "今天上海的天气怎么样？", 3)["confident"] is False
     assert "全镇共有党员1724名" in render_hits(result)

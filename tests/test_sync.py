@@ -10,8 +10,8 @@ import pytest
 
 from qa import QAError, Service
 from qa.cache import EmbeddingCache
-from qa.index import PassageStore, load_index, read_manifest
-from qa.search import dense_search, to_hits
+from qa.index import FORMAT_VERSION, PassageStore, load_index, read_manifest
+from qa.search import search
 from tests.conftest import DATA, FakeEmbedder
 from tests.make_docs import docx_file, html_page, pdf_file, real_article
 
@@ -129,16 +129,19 @@ def test_model_change_and_explicit_rebuild_are_full_and_said_plainly(service, da
 
 def test_old_index_format_means_a_full_rebuild(service, data):
     manifest = service.index_dir / "manifest.json"
-    manifest.write_text(manifest.read_text().replace('"format_version": 2', '"format_version": 1'))
+    manifest.write_text(manifest.read_text().replace(f'"format_version": {FORMAT_VERSION}', '"format_version": 1'))
     report = Service(data, service.index_dir, embedder=FakeEmbedder()).build()
-    assert report.full and "index format changed (1 -> 2)" in report.reason and report.embedded == 0
+    assert report.full and f"index format changed (1 -> {FORMAT_VERSION})" in report.reason and report.embedded == 0
 
 
 def test_cache_holds_exactly_the_current_passages(service, data):
     (data / PARTY).unlink()
     service.build()
     cache = EmbeddingCache(service.index_dir / "embeddings.sqlite", service.model, 64)
-    assert len(cache) == read_manifest(service.index_dir).passages
+    index = service.open()
+    texts = index.passages.texts()
+    clauses = {texts[int(pid)][a:b] for pid, a, b in index.clause_table}
+    assert len(cache) == len(set(texts.values()) | clauses)  # passages and their clauses, each text once
     cache.close()
 
 
@@ -187,7 +190,7 @@ def test_a_reader_keeps_its_build_while_a_new_one_is_made_then_moves_on(service,
     Service(data, service.index_dir, embedder=fake_embedder).build()
     # The build the reader had loaded is untouched: same vectors, same passages, same answers.
     assert np.array_equal(old.vectors.ids(), old_ids)
-    assert to_hits(old, dense_search(old, fake_embedder.embed([QUESTION], "query")[0], 5)) == old_hits
+    assert search(old, QUESTION, fake_embedder.embed([QUESTION], "query")[0], 5).hits == old_hits
     # Its next question is answered from the new build.
     assert all(h.document != PARTY for h in reader.ask(QUESTION, top_k=100))
 

@@ -1,0 +1,95 @@
+"""Lexical retrieval: BM25 over jieba words, built from a build's passages and persisted beside its vectors."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+FOLDER = "lexical"
+_WORD = re.compile(r"\w")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased jieba words in search mode (long words also yield their parts); punctuation dropped."""
+    return [w for w in (t.strip().lower() for t in _jieba().lcut_for_search(text)) if w and _WORD.search(w)]
+
+
+@functools.cache
+def _jieba():
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
+class LexicalIndex:
+    """BM25 scores of every passage for a question, in ascending passage-id order (`ids`)."""
+
+    def __init__(self, retriever, ids: np.ndarray):
+        self.retriever = retriever
+        self.ids = ids
+        count = len(ids)
+        indptr = retriever.scores["indptr"] if retriever is not None else np.zeros(1)
+        vocab = retriever.vocab_dict if retriever is not None else {}
+        # BM25 keeps one column per word: its length is the word's document frequency. bm25s adds an
+        # empty word past the last column, which our tokenizer never produces.
+        self.idf = {w: _idf(count, int(indptr[i + 1] - indptr[i])) for w, i in vocab.items() if i + 1 < len(indptr)}
+
+    @classmethod
+    def build(cls, passages: list[tuple[int, str]]) -> "LexicalIndex":
+        """Index a build's complete list of (passage id, text)."""
+        import bm25s
+
+        passages = sorted(passages)
+        ids = np.array([pid for pid, _ in passages], dtype=np.int64)
+        corpus = [tokenize(text) for _, text in passages]
+        if not any(corpus):
+            return cls(None, ids)
+        retriever = bm25s.BM25()
+        retriever.index(corpus, show_progress=False)
+        return cls(retriever, ids)
+
+    def save(self, folder: Path) -> None:
+        """Write the index into `folder` (created)."""
+        folder.mkdir()
+        (folder / "ids.json").write_text(json.dumps(self.ids.tolist()), encoding="utf-8")
+        if self.retriever is not None:
+            self.retriever.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> "LexicalIndex":
+        """Read an index written by `save`."""
+        import bm25s
+
+        ids = np.array(json.loads((folder / "ids.json").read_text(encoding="utf-8")), dtype=np.int64)
+        _jieba().initialize()  # load the dictionary now rather than on the first question
+        has_index = (folder / "params.index.json").exists()
+        return cls(bm25s.BM25.load(str(folder), show_progress=False) if has_index else None, ids)
+
+    def scores(self, question: str) -> np.ndarray:
+        """BM25 score of every passage (in `ids` order); all zero when no question word occurs in the collection."""
+        words = [w for w in tokenize(question) if w in self.idf]
+        if not words:
+            return np.zeros(len(self.ids), dtype=np.float32)
+        return np.asarray(self.retriever.get_scores(words), dtype=np.float32)
+
+    def known_words(self, question: str) -> dict[str, float]:
+        """The question's words that occur in the collection, with their rarity (idf)."""
+        return {w: self.idf[w] for w in tokenize(question) if w in self.idf}
+
+    @staticmethod
+    def overlap(known_words: dict[str, float], text: str) -> float:
+        """Share of the known words (weighted by rarity) that occur in `text`, 0..1."""
+        total = sum(known_words.values())
+        lowered = text.lower()
+        return sum(v for w, v in known_words.items() if w in lowered) / total if total else 0.0
+
+
+def _idf(n: int, df: int) -> float:
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
