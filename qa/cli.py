@@ -40,7 +40,9 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Show debug logging.")
 def main(verbose: bool) -> None:
     """Semantic question answering over a folder of documents."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+    # Our own messages at INFO; the libraries' INFO lines (faiss, bm25s, sentence-transformers) are not for users.
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("qa").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 @main.command()
