@@ -1,6 +1,7 @@
 """The web app: `python app.py` serves the page at / and `POST /api/ask` on 127.0.0.1:7860.
 
-QA_DATA, QA_INDEX, QA_HOST and QA_PORT override the data folder, index folder, address and port.
+QA_DATA, QA_INDEX, QA_HOST and QA_PORT override the data folder, index folder, address and port;
+QA_AUTH="user:password" asks for a login (page and JSON endpoint) before exposing it on a network.
 """
 
 import os
@@ -8,10 +9,12 @@ import os
 import uvicorn
 
 from qa.service import Service
-from qa.web import create_app
+from qa.ui import build_demo
+from qa.web import auth_from_env, create_app
 
 service = Service(os.environ.get("QA_DATA", "data"), os.environ.get("QA_INDEX", "index"))
-app = create_app(service)
+demo = build_demo(service)
+app = create_app(service, demo=demo, auth=auth_from_env())
 
 if __name__ == "__main__":
     service.open()  # build or load the index before the first visitor

@@ -40,7 +40,9 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Show debug logging.")
 def main(verbose: bool) -> None:
     """Semantic question answering over a folder of documents."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", stream=sys.stderr)
+    # Our own messages at INFO; the libraries' INFO lines (faiss, bm25s, sentence-transformers) are not for users.
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s", stream=sys.stderr)
+    logging.getLogger("qa").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 @main.command()
@@ -148,11 +150,17 @@ def serve(data_dir: str, index_dir: str, model: str | None, host: str, port: int
     """Serve the web page and `POST /api/ask` (the same as `python app.py`)."""
     import uvicorn
 
-    from qa.web import create_app
+    from qa.web import auth_from_env, create_app
 
+    try:
+        auth = auth_from_env()
+    except ValueError as e:
+        raise QAError(str(e)) from None
+    if host not in ("127.0.0.1", "localhost", "::1") and not auth:
+        click.echo(f"warning: serving on {host} without a login; set QA_AUTH=user:password to require one.", err=True)
     service = _service(data_dir, index_dir, model)
     service.open()
-    uvicorn.run(create_app(service), host=host, port=port)
+    uvicorn.run(create_app(service, auth=auth), host=host, port=port)
 
 
 if __name__ == "__main__":

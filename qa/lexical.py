@@ -46,6 +46,8 @@ class LexicalIndex:
         """Index a build's complete list of (passage id, text)."""
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG
+
         passages = sorted(passages)
         ids = np.array([pid for pid, _ in passages], dtype=np.int64)
         corpus = [tokenize(text) for _, text in passages]

@@ -117,12 +117,13 @@ def render_hits(result: dict | None) -> str:
     if not result["hits"]:
         return f"<p class='qa-empty'>{NO_HITS}</p>"
     notice = f"<p class='qa-notice'>{NOT_CONFIDENT}</p>" if result.get("confident") is False else ""
-    return notice + "\n".join(_render_hit(rank, hit) for rank, hit in enumerate(result["hits"], 1))
+    best = max(result["hits"][0]["score"], 1e-9)  # fused scores are unbounded: bars are relative to the best hit
+    return notice + "\n".join(_render_hit(rank, hit, best) for rank, hit in enumerate(result["hits"], 1))
 
 
-def _render_hit(rank: int, hit: dict) -> str:
+def _render_hit(rank: int, hit: dict, best: float) -> str:
     e = html.escape
-    percent = round(max(0.0, min(1.0, hit["score"])) * 100)
+    percent = round(max(0.0, min(1.0, hit["score"] / best)) * 100)
     where = f"{hit['document']} 第{hit['page']}页" if hit.get("page") else hit["document"]
     meta = [f"来源：{hit['source']}" if hit["source"] else "", hit["date"], where,
             f"小节：{hit['heading']}" if hit.get("heading") else ""]

@@ -1,0 +1,91 @@
+"""Hard to break: hostile questions, damaged index files, safe defaults and the optional login."""
+
+from __future__ import annotations
+
+import shutil
+
+import httpx
+import pytest
+from gradio_client import Client
+
+from qa import QAError, Service
+from qa.cli import main
+from qa.web import auth_from_env, create_app
+from tests.conftest import DATA
+from tests.live import serving_app
+
+
+@pytest.fixture
+def service(tmp_path, fake_embedder):
+    shutil.copytree(DATA, tmp_path / "data")
+    service = Service(tmp_path / "data", tmp_path / "index", embedder=fake_embedder)
+    service.build()
+    return service
+
+
+@pytest.mark.parametrize("question", [
+    "横沥镇" * 40_000,                      # 120,000 characters
+    "党员\x00\x07\x1b[31m数量\u202e",          # control characters, an ANSI escape, a bidi override
+    "😀🎉 党员有多少？ 👍🏽",                    # emoji
+    "كم عدد أعضاء الحزب في هنغلي؟",           # right-to-left script
+    "How many 党员 does Hengli 镇 have? Сколько?",  # mixed scripts
+    "<script>alert(1)</script>",
+])
+def test_hostile_questions_get_answers_not_errors(service, question):
+    hits = service.ask(question, top_k=3)
+    assert len(hits) == 3 and all(h.text for h in hits)
+
+
+def test_truncated_vector_file_is_detected_and_rebuild_recovers(service):
+    vectors = next(service.index_dir.glob("build-*/vectors.faiss"))
+    vectors.write_bytes(vectors.read_bytes()[:100])
+    fresh = Service(service.data_dir, service.index_dir, embedder=service.embedder)
+    with pytest.raises(QAError, match="damaged.*--rebuild"):
+        fresh.ask("党员")
+    Service(service.data_dir, service.index_dir, embedder=service.embedder).build(force=True)
+    assert Service(service.data_dir, service.index_dir, embedder=service.embedder).ask("党员")
+
+
+def test_files_from_different_builds_are_detected(service, tmp_path, fake_embedder):
+    other = Service(service.data_dir, tmp_path / "other", embedder=fake_embedder)
+    (service.data_dir / "extra.txt").write_text("新文档\n横沥镇今年新建了三座图书馆，方便群众读书学习。\n", encoding="utf-8")
+    other.build()
+    ours = next(service.index_dir.glob("build-*"))
+    shutil.copy(next((tmp_path / "other").glob("build-*/passages.sqlite")), ours / "passages.sqlite")
+    with pytest.raises(QAError, match="rebuild"):
+        Service(service.data_dir, service.index_dir, embedder=fake_embedder).open()
+
+
+def test_serve_binds_loopback_and_shares_nothing_by_default():
+    serve = main.commands["serve"]
+    host = next(p for p in serve.params if p.name == "host")
+    assert host.default == "127.0.0.1"
+    assert auth_from_env("") is None
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("alice:s3cret", [("alice", "s3cret")]),
+    ("alice:pw:with:colons, bob:x", [("alice", "pw:with:colons"), ("bob", "x")]),
+])
+def test_auth_from_env_parses_logins(value, expected):
+    assert auth_from_env(value) == expected
+
+
+@pytest.mark.parametrize("value", ["alice", ":pw", "alice:"])
+def test_auth_from_env_rejects_malformed_logins(value):
+    with pytest.raises(ValueError, match="QA_AUTH"):
+        auth_from_env(value)
+
+
+@pytest.mark.slow
+def test_login_protects_the_json_endpoint_and_the_page(service):
+    with serving_app(create_app(service, auth=[("alice", "s3cret")])) as url:
+        body = {"question": "党员", "top_k": 1}
+        assert httpx.post(f"{url}/api/ask", json=body, timeout=60).status_code == 401
+        assert httpx.post(f"{url}/api/ask", json=body, auth=("alice", "wrong"), timeout=60).status_code == 401
+        ok = httpx.post(f"{url}/api/ask", json=body, auth=("alice", "s3cret"), timeout=60)
+        assert ok.status_code == 200 and ok.json()["hits"]
+        with pytest.raises(Exception):
+            Client(url + "/", verbose=False).predict("党员", 1, api_name="/ask")
+        result = Client(url + "/", auth=("alice", "s3cret"), verbose=False).predict("党员", 1, api_name="/ask")
+        assert result["hits"]
