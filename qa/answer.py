@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from qa.chunking import CLOSERS, split_sentences
+from qa.chunking import CLOSERS, split_sentences, trim_span
 
 MAX_ANSWER_CHARS = 80  # a longer sentence is narrowed to the best clause and its neighbours
 
@@ -49,7 +49,7 @@ def clause_spans(text: str) -> list[tuple[int, int]]:
         spans.append((start, m.end()))
         start = m.end()
     spans.append((start, len(text)))
-    return [s for s in (_trim(text, a, b) for a, b in spans) if s[0] < s[1]]
+    return [s for s in (trim_span(text, a, b) for a, b in spans) if s[0] < s[1]]
 
 
 def question_types(question: str) -> list[bool]:
@@ -69,17 +69,9 @@ def answer_span(text: str, clauses: list[tuple[int, int]], scores: list[float]) 
     best = max(range(len(clauses)), key=scores.__getitem__)
     c_start, c_end = clauses[best]
     s_start, s_end = next(((s, e) for s, e in split_sentences(text) if s <= c_start < e), (0, len(text)))
-    s_start, s_end = _trim(text, s_start, s_end)
+    s_start, s_end = trim_span(text, s_start, s_end)
     if s_end - s_start > MAX_ANSWER_CHARS:
         first = best - 1 if best > 0 and clauses[best - 1][0] >= s_start else best
         last = best + 1 if best + 1 < len(clauses) and clauses[best + 1][1] <= s_end else best
         s_start, s_end = clauses[first][0], clauses[last][1]
     return Answer(text[s_start:s_end], s_start, s_end)
-
-
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end

@@ -83,7 +83,7 @@ def _split_span(text: str, start: int, end: int, max_chars: int) -> list[tuple[i
     ]
     spans = []
     for s, e in _pack(0, len(segment), levels, max_chars):
-        s, e = _trim(segment, s, e)
+        s, e = trim_span(segment, s, e)
         if s < e:
             spans.append((start + s, start + e))
     return spans
@@ -109,7 +109,7 @@ def _pack(start: int, end: int, levels: list[list[int]], max_chars: int) -> list
     return spans
 
 
-def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
     """Shrink [start, end) past surrounding whitespace."""
     while start < end and text[start].isspace():
         start += 1
