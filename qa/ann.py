@@ -1,0 +1,114 @@
+"""Which FAISS index to build for a collection: exact while it is fast enough, then IVF sized from the collection.
+
+Every choice keeps passage ids as FAISS ids and supports `add_with_ids` and `remove_ids`: the flat
+index through `IndexIDMap2`, the IVF indexes natively (IVF must not sit under an id map, whose
+`remove_ids` renumbers ids that IVF keeps). HNSW is not offered: it cannot remove vectors.
+The thresholds come from bench/scale.py (see BENCHMARKS.md, "Scale").
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from qa.errors import QAError
+
+# ivf-flat is never chosen (ivf-sq8 is twice as fast at 1M, BENCHMARKS.md); it stays buildable for comparison.
+Kind = Literal["flat", "ivf-flat", "ivf-sq8", "ivf-pq"]
+
+# Exact search scans every float: past ~10M floats (26k passages of 384 dims) it costs over ~10 ms of CPU a query.
+FLAT_MAX_FLOATS = 10_000_000
+DEFAULT_MEMORY_BUDGET = 4 << 30
+ID_BYTES = 8  # IVF stores an int64 id beside every code
+TRAIN_POINTS_PER_LIST = 64  # k-means sample per list: enough for stable centroids, keeps training to seconds
+
+
+@dataclass(frozen=True)
+class IndexChoice:
+    """A FAISS index kind and its parameters; `spec` is what the manifest records."""
+
+    kind: Kind
+    dim: int
+    nlist: int = 0
+    nprobe: int = 0
+    pq_m: int = 0
+
+    @property
+    def spec(self) -> str:
+        if self.kind == "flat":
+            return "flat"
+        extra = f",m={self.pq_m}" if self.kind == "ivf-pq" else ""
+        return f"{self.kind}(nlist={self.nlist},nprobe={self.nprobe}{extra})"
+
+    def memory_bytes(self, n: int) -> int:
+        """Approximate resident size of the index holding `n` vectors."""
+        code = {"flat": 4 * self.dim, "ivf-flat": 4 * self.dim, "ivf-sq8": self.dim, "ivf-pq": self.pq_m}[self.kind]
+        return n * (code + ID_BYTES) + self.nlist * self.dim * 4
+
+
+def choose_faiss_index(n_passages: int, dim: int, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> IndexChoice:
+    """The index for `n_passages` vectors of `dim` floats within `memory_budget` bytes."""
+    flat = IndexChoice("flat", dim)
+    if n_passages * dim <= FLAT_MAX_FLOATS and flat.memory_bytes(n_passages) <= memory_budget:
+        return flat
+    # ~sqrt(n) lists of ~sqrt(n) vectors; probing 1/32 of them (at least 16) gave recall@10 0.97 at 1M.
+    nlist = min(1 << round(math.log2(math.sqrt(n_passages))), n_passages // 39)
+    nprobe = max(16, nlist // 32)
+    choice = IndexChoice("ivf-sq8", dim, nlist, nprobe)
+    if choice.memory_bytes(n_passages) <= memory_budget:
+        return choice
+    pq_m = _pq_subquantizers(dim)
+    choice = IndexChoice("ivf-pq", dim, nlist, nprobe, pq_m)
+    if choice.memory_bytes(n_passages) > memory_budget:
+        raise QAError(
+            f"{n_passages} passages need at least {choice.memory_bytes(n_passages) >> 20} MiB of index memory, "
+            f"more than the budget of {memory_budget >> 20} MiB; raise QA_INDEX_MEMORY_MB."
+        )
+    return choice
+
+
+def _pq_subquantizers(dim: int) -> int:
+    """Bytes per vector for PQ: one byte per 4 dimensions, a divisor of dim."""
+    m = max(1, dim // 4)
+    while dim % m:
+        m -= 1
+    return m
+
+
+def make_faiss_index(choice: IndexChoice):
+    """An empty inner-product FAISS index for `choice`, taking int64 ids."""
+    import faiss
+
+    if choice.kind == "flat":
+        return faiss.IndexIDMap2(faiss.IndexFlatIP(choice.dim))
+    encoding = {"ivf-flat": "Flat", "ivf-sq8": "SQ8", "ivf-pq": f"PQ{choice.pq_m}"}[choice.kind]
+    index = faiss.index_factory(choice.dim, f"IVF{choice.nlist},{encoding}", faiss.METRIC_INNER_PRODUCT)
+    index.nprobe = choice.nprobe
+    index.cp.max_points_per_centroid = TRAIN_POINTS_PER_LIST
+    if choice.kind == "ivf-pq":
+        index.do_polysemous_training = False  # only serves Hamming pre-filtering, which we do not use; minutes to train
+    return index
+
+
+def train_if_needed(index, vectors: np.ndarray) -> None:
+    """Train an IVF index on a fixed-seed sample of the first vectors it is given."""
+    if index.is_trained:
+        return
+    if len(vectors) < index.nlist:
+        raise ValueError(f"IVF with {index.nlist} lists needs at least as many training vectors, got {len(vectors)}")
+    index.train(np.ascontiguousarray(vectors, dtype=np.float32))
+
+
+def configured_memory_budget() -> int:
+    """The index memory budget: $QA_INDEX_MEMORY_MB, else the default."""
+    value = os.environ.get("QA_INDEX_MEMORY_MB")
+    if not value:
+        return DEFAULT_MEMORY_BUDGET
+    try:
+        return int(value) << 20
+    except ValueError as e:
+        raise QAError(f"QA_INDEX_MEMORY_MB must be a whole number of MiB, not {value!r}.") from e
