@@ -88,6 +88,7 @@ def make_faiss_index(choice: IndexChoice):
     encoding = {"ivf-flat": "Flat", "ivf-sq8": "SQ8", "ivf-pq": f"PQ{choice.pq_m}"}[choice.kind]
     index = faiss.index_factory(choice.dim, f"IVF{choice.nlist},{encoding}", faiss.METRIC_INNER_PRODUCT)
     index.nprobe = choice.nprobe
+    index.set_direct_map_type(faiss.DirectMap.Hashtable)  # reconstruct by passage id, for rescoring candidates
     index.cp.max_points_per_centroid = TRAIN_POINTS_PER_LIST
     if choice.kind == "ivf-pq":
         index.do_polysemous_training = False  # only serves Hamming pre-filtering, which we do not use; minutes to train

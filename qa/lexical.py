@@ -81,16 +81,17 @@ class LexicalIndex:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self.retriever.get_scores(words), dtype=np.float32)
 
+    def top(self, question: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, BM25 scores) of up to k passages sharing words with the question, best first."""
+        scores = self.scores(question)
+        best = np.argpartition(-scores, k)[:k] if len(scores) > k else np.arange(len(scores))
+        best = best[np.argsort(-scores[best], kind="stable")]
+        best = best[scores[best] > 0]
+        return self.ids[best], scores[best]
+
     def known_words(self, question: str) -> dict[str, float]:
         """The question's words that occur in the collection, with their rarity (idf)."""
         return {w: self.idf[w] for w in tokenize(question) if w in self.idf}
-
-    @staticmethod
-    def overlap(known_words: dict[str, float], text: str) -> float:
-        """Share of the known words (weighted by rarity) that occur in `text`, 0..1."""
-        total = sum(known_words.values())
-        lowered = text.lower()
-        return sum(v for w, v in known_words.items() if w in lowered) / total if total else 0.0
 
 
 def _idf(n: int, df: int) -> float:

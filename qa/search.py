@@ -2,7 +2,8 @@
 
 A passage's dense score mixes its whole-text cosine with its best clause's (a clause that gives
 the kind of answer the question asks for, such as a number for "how many", gets a small bonus).
-The dense and lexical scores of every passage are z-normalized over the collection and added;
+Candidates are the nearest passages by vector and the best by BM25 (every passage of a small
+collection); their dense and lexical scores are z-normalized over the candidates and added;
 a question none of whose words occur in the collection (an English question over Chinese text)
 has an all-zero lexical side, which then adds nothing. BENCHMARKS.md has the measurements.
 """
@@ -14,11 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.answer import Answer, answer_span, question_types
-from qa.index import LoadedIndex, StoredPassage
+from qa.answer import Answer, answer_span, answer_types, question_types
+from qa.index import Clauses, Collection, StoredPassage
 
 CLAUSE_WEIGHT = 0.5  # share of the best clause in a passage's dense score, the rest is the whole passage
 TYPE_BONUS = 0.03  # cosine added to a clause that looks like the asked-for kind of answer
+CANDIDATES = 100  # passages taken from each side (dense, lexical) and rescored: all of a small collection
 LEXICAL_WEIGHT = 0.5  # weight of the z-normalized BM25 score against the z-normalized dense score
 ANSWER_LEXICAL_WEIGHT = 0.2  # weight of the question's word overlap when choosing the answer clause
 # Best whole-passage cosine below which nothing is taken to answer the question. Calibrated for
@@ -58,38 +60,46 @@ class Result:
 
 @dataclass
 class Scores:
-    """One question's scores of every passage, in ascending passage-id order (`ids`), and of every clause."""
+    """One question's scores of its candidate passages (`ids`, ascending) and of their clauses."""
 
     ids: np.ndarray
+    passages: dict[int, StoredPassage]
     passage_cosine: np.ndarray
-    clause: np.ndarray  # clause cosine plus the answer-type bonus, by clause id (row of index.clause_table)
+    clauses: Clauses
+    clause: np.ndarray  # clause cosine plus the answer-type bonus, one per row of `clauses`
     dense: np.ndarray
     lexical: np.ndarray
     fused: np.ndarray
 
 
-def dense_search(index: LoadedIndex, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-    """(passage id, cosine score) for the k nearest passages, best first."""
-    if len(index.vectors) == 0:
-        return []
-    scores, ids = index.vectors.search(query.reshape(1, -1), k)
-    return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+def candidates(collection: Collection, question: str, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest and the k best lexical passages (ids ascending), with their BM25 scores (0 where not found)."""
+    dense_ids, _ = collection.dense(query, k)
+    lexical_ids, bm25 = collection.lexical(question, k)
+    ids = np.union1d(dense_ids, lexical_ids).astype(np.int64)
+    lexical = np.zeros(len(ids), dtype=np.float32)
+    lexical[np.searchsorted(ids, lexical_ids)] = bm25
+    return ids, lexical
 
 
-def score(index: LoadedIndex, question: str, query: np.ndarray) -> Scores:
-    """Dense, lexical and fused scores of every passage for the question and its vector."""
-    ids, passage_cosine = index.vectors.all_scores(query)
-    _, clause = index.clauses.all_scores(query)
+def score(collection: Collection, question: str, query: np.ndarray, k: int = CANDIDATES) -> Scores:
+    """Dense, lexical and fused scores of the question's candidates (see `candidates`)."""
+    ids, lexical = candidates(collection, question, query, k)
+    passages = collection.passages(ids.tolist())
+    passage_cosine = collection.cosines(query, ids)
+    clauses = collection.clauses(ids)
+    clause = clauses.vectors @ np.asarray(query, dtype=np.float32)
     asked = np.array(question_types(question), dtype=bool)
     if asked.any() and len(clause):
-        clause = clause + TYPE_BONUS * index.clause_types[:, asked].any(axis=1)
+        gives = [np.array(answer_types(passages[int(pid)].text[a:b]))[asked].any()
+                 for pid, (a, b) in zip(clauses.passage_ids, clauses.spans)]
+        clause = clause + TYPE_BONUS * np.array(gives, dtype=np.float32)
     best_clause = np.full(len(ids), -1.0, dtype=np.float32)
     if len(clause):
-        np.maximum.at(best_clause, np.searchsorted(ids, index.clause_table[:, 0]), clause)
+        np.maximum.at(best_clause, np.searchsorted(ids, clauses.passage_ids), clause)
     dense = (1 - CLAUSE_WEIGHT) * passage_cosine + CLAUSE_WEIGHT * best_clause
-    lexical = index.lexical.scores(question)
     fused = zscore(dense) + LEXICAL_WEIGHT * zscore(lexical)
-    return Scores(ids, passage_cosine, clause, dense, lexical, fused)
+    return Scores(ids, passages, passage_cosine, clauses, clause, dense, lexical, fused)
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
@@ -98,40 +108,38 @@ def zscore(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / std if std > 1e-9 else np.zeros_like(x)
 
 
-def search(index: LoadedIndex, question: str, query: np.ndarray, top_k: int) -> Result:
+def search(collection: Collection, question: str, query: np.ndarray, top_k: int) -> Result:
     """The top_k passages by fused score, each with its answer span, and whether any seems to answer."""
-    if len(index.vectors) == 0:
+    s = score(collection, question, query, max(CANDIDATES, top_k))
+    if not len(s.ids):
         return Result(question, False, [])
-    s = score(index, question, query)
-    top = np.argsort(-s.fused, kind="stable")[:top_k]
-    best = int(s.ids[np.argmax(s.passage_cosine)])
-    stored = index.passages.get(list({int(s.ids[r]) for r in top} | {best}))
-    words = index.lexical.known_words(question)
+    stored = s.passages
+    words = collection.word_weights(question)
     hits = []
-    for r in top:
+    for r in np.argsort(-s.fused, kind="stable")[:top_k]:
         pid = int(s.ids[r])
         hit = _hit(stored[pid], float(s.fused[r]))
-        clauses = np.flatnonzero(index.clause_table[:, 0] == pid)
-        spans = [(int(index.clause_table[c, 1]), int(index.clause_table[c, 2])) for c in clauses]
-        clause_scores = [
-            float(s.clause[c]) + ANSWER_LEXICAL_WEIGHT * index.lexical.overlap(words, hit.text[a:b])
-            for c, (a, b) in zip(clauses, spans)
-        ]
+        rows = np.flatnonzero(s.clauses.passage_ids == pid)
+        spans = [(int(a), int(b)) for a, b in s.clauses.spans[rows]]
+        clause_scores = [float(s.clause[c]) + ANSWER_LEXICAL_WEIGHT * overlap(words, hit.text[a:b])
+                         for c, (a, b) in zip(rows, spans)]
         hit.answer = answer_span(hit.text, spans, clause_scores)
         hits.append(hit)
-    confident = bool(s.passage_cosine.max() >= confidence_threshold(question, stored[best].text))
+    best = stored[int(s.ids[np.argmax(s.passage_cosine)])]
+    confident = bool(s.passage_cosine.max() >= confidence_threshold(question, best.text))
     return Result(question, confident, hits)
+
+
+def overlap(word_weights: dict[str, float], text: str) -> float:
+    """Share of the question's words (weighted by rarity) that occur in `text`, 0..1."""
+    total = sum(word_weights.values())
+    lowered = text.lower()
+    return sum(v for w, v in word_weights.items() if w in lowered) / total if total else 0.0
 
 
 def confidence_threshold(question: str, passage: str) -> float:
     """The cosine a passage must reach to answer the question: lower across scripts (Latin vs Han)."""
     return CONFIDENT_SAME_SCRIPT if _mostly_han(question) == _mostly_han(passage) else CONFIDENT_CROSS_SCRIPT
-
-
-def to_hits(index: LoadedIndex, ranked: list[tuple[int, float]]) -> list[Hit]:
-    """Attach passage text and document metadata to ranked ids."""
-    stored = index.passages.get([pid for pid, _ in ranked])
-    return [_hit(stored[pid], score) for pid, score in ranked if pid in stored]
 
 
 def _mostly_han(text: str) -> bool:

@@ -13,7 +13,7 @@ from pathlib import Path
 from qa import sync
 from qa.embedding import Embedder, configured_model, embedder_from_env, model_name
 from qa.errors import QAError
-from qa.index import DocumentInfo, LoadedIndex, StoredPassage, load_index, read_manifest
+from qa.index import Collection, DocumentInfo, StoredPassage, open_store
 from qa.ingest import SUPPORTED_SUFFIXES, parse_bytes
 from qa.search import Hit, Result, search
 
@@ -51,16 +51,20 @@ class CollectionInfo:
 
 
 class Service:
-    """Question answering over `data_dir`, with the index persisted in `index_dir`."""
+    """Question answering over `data_dir`, with the index persisted in `index_dir`.
+
+    `store` (else $QA_STORE) keeps the index in Milvus instead: "milvus:PATH.db" or "milvus://HOST:PORT".
+    """
 
     def __init__(self, data_dir: str | Path = "data", index_dir: str | Path = "index",
-                 embedder: Embedder | None = None, model: str | None = None):
+                 embedder: Embedder | None = None, model: str | None = None, store: str | None = None):
         self.data_dir = Path(data_dir)
         self.index_dir = Path(index_dir)
+        self.store = open_store(store, self.index_dir)
         self._embedder = embedder
         self.model = embedder.name if embedder else model_name(configured_model(model))
         self._model_arg = model
-        self._index: LoadedIndex | None = None
+        self._index: Collection | None = None
         self._lock = threading.Lock()  # one build at a time in this process
         self._load_lock = threading.Lock()  # separate, so questions go on from the old index during a build
 
@@ -74,7 +78,7 @@ class Service:
 
     def stale_reason(self) -> str | None:
         """Why the index must be built, or None when it matches the data and the model."""
-        plan = sync.plan(self.data_dir, self.index_dir, self.model)
+        plan = sync.plan(self.data_dir, self.store, self.model)
         return plan.reason if plan else None
 
     def build(self, force: bool = False, progress: bool = False) -> BuildReport:
@@ -83,27 +87,29 @@ class Service:
         A different model, index format or reading rules (or `force`) means a full rebuild, with the reason logged.
         """
         with self._lock:
-            if sync.plan(self.data_dir, self.index_dir, self.model, force) is None:
+            if sync.plan(self.data_dir, self.store, self.model, force) is None:
                 return BuildReport(built=False, reason="the index is up to date")
             with sync.build_lock(self.index_dir):
                 started = time.perf_counter()
-                plan = sync.plan(self.data_dir, self.index_dir, self.model, force)  # another process may have built
+                plan = sync.plan(self.data_dir, self.store, self.model, force)  # another process may have built
                 if plan is None:
                     return BuildReport(built=False, reason="the index is up to date")
                 log.info("%s the index: %s.", "Rebuilding" if plan.full else "Updating", plan.reason)
-                done = sync.execute(plan, self.data_dir, self.index_dir, self.embedder, progress)
+                cache = self.index_dir / sync.CACHE_FILE
+                done = sync.execute(plan, self.data_dir, self.store, cache, self.embedder, progress)
                 self._index = None
                 return BuildReport(True, plan.reason, done.documents, done.passages, time.perf_counter() - started,
                                    done.warnings, plan.full, len(plan.read), len(plan.removed), done.embedded)
 
-    def open(self) -> LoadedIndex:
+    def open(self) -> Collection:
         """The current index, built first if missing or stale; reloaded once another process (`qa index`) built anew."""
         if self._index is None:
             self.build()
         with self._load_lock:
-            current = read_manifest(self.index_dir)
-            if self._index is None or (current is not None and current.build != self._index.manifest.build):
-                self._index = load_index(self.index_dir)
+            current = self.store.read_manifest()
+            if self._index is None or (current is not None and current != self._index.manifest):
+                # The old collection is not closed: a question may still be reading it on another thread.
+                self._index = self.store.open()
         return self._index
 
     def ask(self, question: str, top_k: int = 5) -> list[Hit]:
@@ -121,18 +127,17 @@ class Service:
 
     def documents(self) -> list[DocumentInfo]:
         """The indexed documents with their passage counts."""
-        return self.open().passages.documents()
+        return self.open().documents()
 
     def neighbours(self, document: str, position: int, radius: int = 1) -> list[StoredPassage]:
         """The passages up to `radius` before and after passage `position` of `document`, in order."""
-        return self.open().passages.around(document, position, radius)
+        return self.open().around(document, position, radius)
 
     def info(self) -> CollectionInfo:
         """The indexed documents, the model and the index size on disk."""
         index = self.open()
-        size = sum(f.stat().st_size for f in index.folder.rglob("*") if f.is_file())
-        return CollectionInfo(index.passages.documents(), index.manifest.model, index.manifest.passages,
-                              size, index.manifest.created)
+        return CollectionInfo(index.documents(), index.manifest.model, index.manifest.passages,
+                              index.size_bytes(), index.manifest.created)
 
     def add_document(self, filename: str, data: bytes) -> BuildReport:
         """Save an uploaded file into the data folder, never over an existing one, and index it."""

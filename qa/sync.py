@@ -16,17 +16,7 @@ from qa.cache import EmbeddingCache, text_hash
 from qa.chunking import split_passages
 from qa.embedding import Embedder
 from qa.errors import QAError
-from qa.index import (
-    FORMAT_VERSION,
-    DocumentRow,
-    FaissStore,
-    PassageRow,
-    PassageStore,
-    clause_table,
-    load_index,
-    read_manifest,
-    write_build,
-)
+from qa.index import FORMAT_VERSION, Change, Clauses, DocumentRow, PassageRow, Store, clause_table
 from qa.ingest import list_files, read_documents
 
 log = logging.getLogger("qa")
@@ -79,13 +69,13 @@ def fingerprint(files: dict[str, str]) -> str:
     return h.hexdigest()
 
 
-def plan(data_dir: Path, index_dir: Path, model: str, force: bool = False) -> Plan | None:
+def plan(data_dir: Path, store: Store, model: str, force: bool = False) -> Plan | None:
     """What to rebuild, or None when the index already matches the data folder and the model."""
     files = scan(data_dir)
     every = sorted(files)
     if force:
         return Plan("a rebuild was requested", True, files, every, use_cache=False)
-    manifest = read_manifest(index_dir)
+    manifest = store.read_manifest()
     if manifest is None:
         return Plan("there is no index yet", True, files, every)
     if manifest.format_version != FORMAT_VERSION:
@@ -99,7 +89,7 @@ def plan(data_dir: Path, index_dir: Path, model: str, force: bool = False) -> Pl
                     "so every document is read again", True, files, every)
     if manifest.fingerprint == fingerprint(files):
         return None
-    indexed = _indexed_hashes(Path(index_dir) / manifest.build / "passages.sqlite")
+    indexed = {row.path: row.sha256 for row in store.document_rows()}
     read = [p for p in every if indexed.get(p) != files[p]]
     removed = sorted(p for p, sha in indexed.items() if files.get(p) != sha)
     new = sum(p not in indexed for p in read)
@@ -107,83 +97,57 @@ def plan(data_dir: Path, index_dir: Path, model: str, force: bool = False) -> Pl
     return Plan(f"documents changed: {', '.join(counts)}", False, files, read, removed)
 
 
-def _indexed_hashes(database: Path) -> dict[str, str]:
-    """Content hash of every document in a build."""
-    try:
-        store = PassageStore(database)
-        try:
-            return {row.path: row.sha256 for row in store.document_rows()}
-        finally:
-            store.close()
-    except Exception as e:  # sqlite raises OperationalError or DatabaseError: both mean a damaged build
-        raise QAError(f"The index in {database.parent.parent} is damaged ({e}); run `qa index --rebuild`.") from e
-
-
-def execute(plan: Plan, data_dir: Path, index_dir: Path, embedder: Embedder, progress: bool = False) -> Outcome:
-    """Carry out a plan: read its files, embed their passages (cache first), write the complete new build."""
+def execute(plan: Plan, data_dir: Path, store: Store, cache_path: Path, embedder: Embedder,
+            progress: bool = False) -> Outcome:
+    """Carry out a plan: read its files, embed their passages and clauses (cache first), commit the new build."""
     from tqdm import tqdm
 
-    index_dir = Path(index_dir)
     paths = [Path(data_dir) / p for p in plan.read]
     reading = tqdm(paths, desc="Reading documents", unit="file", disable=not progress or len(paths) < 2)
     documents, warnings = read_documents(Path(data_dir), reading)
     for warning in warnings:
         log.warning(warning)
-    if plan.full:
-        kept_documents, kept_passages, vectors, next_id = [], [], FaissStore(embedder.dim), 0
-    else:
-        kept_documents, kept_passages, vectors, next_id = _kept(index_dir, set(plan.removed))
+    kept = [] if plan.full else [d for d in store.document_rows() if d.path not in set(plan.removed)]
+    next_id = 0 if plan.full else store.next_id()
     new_documents = [
         DocumentRow(d.path, d.title, d.source, d.author, d.editor, d.date, plan.files[d.path]) for d in documents
     ]
     pieces = [p for d in documents for p in split_passages(d)]
-    new_passages = [
+    passages = [
         PassageRow(next_id + i, p.doc, p.position, p.text, p.start, p.end, p.heading, p.page)
         for i, p in enumerate(pieces)
     ]
-    all_documents = sorted(kept_documents + new_documents, key=lambda d: d.path)
+    all_documents = sorted(kept + new_documents, key=lambda d: d.path)
     if not all_documents:
         raise QAError(f"No readable documents in {data_dir}: put .txt, .md, .html, .pdf or .docx files there.")
-    cache = EmbeddingCache(index_dir / CACHE_FILE, cache_key(embedder), embedder.dim)
+    table = clause_table([(p.id, p.text) for p in passages])
+    text_of = {p.id: p.text for p in passages}
+    clause_texts = [text_of[pid][a:b] for pid, a, b in table]
+    cache = EmbeddingCache(cache_path, cache_key(embedder), embedder.dim)
     try:
-        new_vectors, embedded = embed_with_cache([p.text for p in new_passages], embedder, cache, plan.use_cache,
-                                                 progress)
-        if new_passages:
-            vectors.add(np.array([p.id for p in new_passages], dtype=np.int64), new_vectors)
-        all_passages = kept_passages + new_passages
-        text_of = {p.id: p.text for p in all_passages}
-        clauses = [text_of[pid][a:b] for pid, a, b in clause_table(list(text_of.items()))]
-        # Clauses of unchanged passages come from the cache, like their passages.
-        clause_vectors, _ = embed_with_cache(clauses, embedder, cache, plan.use_cache, progress, "Embedding clauses")
-        write_build(
-            index_dir,
-            {"model": embedder.name, "dim": embedder.dim, "fingerprint": fingerprint(plan.files),
-             "pipeline": PIPELINE_VERSION},
-            all_documents, all_passages, vectors, clause_vectors,
-        )
-        cache.keep_only({text_hash(t) for t in [*text_of.values(), *clauses]})
+        vectors, embedded = embed_with_cache([p.text for p in passages], embedder, cache, plan.use_cache, progress)
+        clause_vectors, _ = embed_with_cache(clause_texts, embedder, cache, plan.use_cache, progress,
+                                             "Embedding clauses")
+        manifest = store.commit(Change(
+            full=plan.full,
+            manifest={"model": embedder.name, "dim": embedder.dim, "fingerprint": fingerprint(plan.files),
+                      "pipeline": PIPELINE_VERSION},
+            documents=all_documents, removed=plan.removed, passages=passages, vectors=vectors,
+            clauses=Clauses(table[:, 0], table[:, 1:], clause_vectors),
+        ))
+        # After a full build the cache keeps what the index holds; after an update, vectors of passages that
+        # left stay until the next full build (undoing an edit then costs nothing).
+        if plan.full:
+            cache.keep_only({text_hash(t) for t in [*text_of.values(), *clause_texts]})
     finally:
         cache.close()
-    return Outcome(len(all_documents), len(all_passages), embedded, warnings)
+    return Outcome(len(all_documents), manifest.passages, embedded, warnings)
 
 
 def cache_key(embedder: Embedder) -> str:
     """Whose vectors the cache holds: the model and the prompt it encodes passages with."""
     prompt = getattr(embedder, "prompts", {}).get("passage", "")
     return f"{embedder.name} {prompt!r}" if prompt else embedder.name
-
-
-def _kept(index_dir: Path, removed: set[str]) -> tuple[list[DocumentRow], list[PassageRow], FaissStore, int]:
-    """The current build less the removed documents, its vectors loaded afresh, and the next free passage id."""
-    current = load_index(index_dir)
-    try:
-        documents = [d for d in current.passages.document_rows() if d.path not in removed]
-        passages = current.passages.passage_rows()
-    finally:
-        current.passages.close()
-    next_id = max((p.id for p in passages), default=-1) + 1
-    current.vectors.remove([p.id for p in passages if p.doc in removed])
-    return documents, [p for p in passages if p.doc not in removed], current.vectors, next_id
 
 
 def embed_with_cache(texts: list[str], embedder: Embedder, cache: EmbeddingCache, use_cache: bool = True,
@@ -193,8 +157,9 @@ def embed_with_cache(texts: list[str], embedder: Embedder, cache: EmbeddingCache
 
     hashes = [text_hash(t) for t in texts]
     known = cache.get(hashes) if use_cache else {}
-    missing = list(dict.fromkeys(h for h in hashes if h not in known))
     text_of = dict(zip(hashes, texts))
+    # By length, so each batch pads its texts to similar lengths (BENCHMARKS.md, indexing throughput).
+    missing = sorted(dict.fromkeys(h for h in hashes if h not in known), key=lambda h: len(text_of[h]))
     with tqdm(total=len(missing), desc=desc, unit="text", disable=not progress) as bar:
         for i in range(0, len(missing), EMBED_BATCH):
             batch = missing[i : i + EMBED_BATCH]

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from qa.index import load_index
+from qa.faiss_index import FolderStore
 from qa.service import Service
 from tests.conftest import DATA, ROOT
 
@@ -49,10 +49,10 @@ def test_sigkill_at_random_moments_leaves_old_or_new_index(tmp_path, real_embedd
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
 
-        loaded = load_index(index)  # raises QAError if the files on disk are incomplete or mixed
+        loaded = FolderStore(index).open()  # raises QAError if the files on disk are incomplete or mixed
         builds_seen.add(loaded.manifest.build)
-        assert loaded.passages.count() == len(loaded.vectors)
-        loaded.passages.close()
+        assert loaded.store.count() == len(loaded.vectors)
+        loaded.close()
         hits = Service(data, index, embedder=real_embedder).ask(QUESTION, top_k=3)
         assert any(EVIDENCE in h.text for h in hits), f"run {run}"
     assert len(builds_seen) > 1  # some kills came after a new build was swapped in, some before

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from qa.lexical import LexicalIndex, tokenize
+from qa.search import overlap
 
 TEXTS = [
     "横沥镇委开展“情系群众周”活动，镇府机关300多名党员干部分成20个组。",
@@ -57,6 +58,15 @@ def test_overlap_weights_rare_words_more():
     index = LexicalIndex.build(list(enumerate(TEXTS)))
     words = index.known_words("预备党员有多少名？")
     assert "预备党员" in words and "多少" not in words  # words never seen in the collection are left out
-    rare, common = index.overlap(words, "预备党员43名"), index.overlap(words, "党员干部")
+    rare, common = overlap(words, "预备党员43名"), overlap(words, "党员干部")
     assert 0 < common < rare <= 1
-    assert index.overlap(index.known_words("What is this?"), "预备党员43名") == 0.0
+    assert overlap(index.known_words("What is this?"), "预备党员43名") == 0.0
+
+
+def test_top_is_the_best_k_by_bm25_and_only_passages_sharing_a_word():
+    index = LexicalIndex.build([(10 + i, t) for i, t in enumerate(TEXTS)])
+    scores = index.scores("正式党员有多少名？")
+    ids, best = index.top("正式党员有多少名？", 2)
+    assert best.tolist() == sorted(scores[scores > 0], reverse=True)[:2]
+    assert ids.tolist() == [int(index.ids[i]) for i in np.argsort(-scores, kind="stable")[:2]]
+    assert len(index.top("What is the capital of France?", 5)[0]) == 0

@@ -88,7 +88,7 @@ def test_the_lexical_index_is_persisted_with_the_build_and_not_rebuilt_per_query
     data, index = folders
     Service(data, index, embedder=fake_embedder).build()
     build = next(index.glob("build-*"))
-    assert (build / "lexical").is_dir() and (build / "clauses.faiss").exists() and (build / "clauses.npy").exists()
+    assert (build / "lexical").is_dir() and (build / "clause_vectors.npy").exists() and (build / "clauses.npy").exists()
 
     def no_rebuild(texts):
         raise AssertionError("the lexical index was rebuilt")

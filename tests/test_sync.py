@@ -10,7 +10,8 @@ import pytest
 
 from qa import QAError, Service
 from qa.cache import EmbeddingCache
-from qa.index import FORMAT_VERSION, PassageStore, load_index, read_manifest
+from qa.faiss_index import FolderStore, PassageStore
+from qa.index import FORMAT_VERSION
 from qa.search import search
 from tests.conftest import DATA, FakeEmbedder
 from tests.make_docs import docx_file, html_page, pdf_file, real_article
@@ -37,9 +38,9 @@ def service(data, tmp_path, fake_embedder):
 
 
 def passages_by_doc(service) -> dict[str, list[tuple[int, str]]]:
-    index = load_index(service.index_dir)
-    rows = index.passages.passage_rows()
-    index.passages.close()
+    index = FolderStore(service.index_dir).open()
+    rows = index.store.passage_rows()
+    index.store.close()
     out: dict[str, list[tuple[int, str]]] = {}
     for row in rows:
         out.setdefault(row.doc, []).append((row.id, row.text))
@@ -134,15 +135,24 @@ def test_old_index_format_means_a_full_rebuild(service, data):
     assert report.full and f"index format changed (1 -> {FORMAT_VERSION})" in report.reason and report.embedded == 0
 
 
-def test_cache_holds_exactly_the_current_passages(service, data):
+def test_cache_holds_the_current_passages_and_after_a_full_build_only_them(service, data):
+    def cached_and_current() -> tuple[int, int]:
+        cache = EmbeddingCache(service.index_dir / "embeddings.sqlite", service.model, 64)
+        index = service.open()
+        texts = {r.id: r.text for r in index.store.passage_rows()}
+        clauses = {texts[int(pid)][a:b] for pid, a, b in index.clause_table}
+        try:
+            return len(cache), len(set(texts.values()) | clauses)  # passages and their clauses, each text once
+        finally:
+            cache.close()
+
     (data / PARTY).unlink()
     service.build()
-    cache = EmbeddingCache(service.index_dir / "embeddings.sqlite", service.model, 64)
-    index = service.open()
-    texts = index.passages.texts()
-    clauses = {texts[int(pid)][a:b] for pid, a, b in index.clause_table}
-    assert len(cache) == len(set(texts.values()) | clauses)  # passages and their clauses, each text once
-    cache.close()
+    cached, current = cached_and_current()
+    assert cached > current  # the removed document's vectors stay until a full build
+    service.build(force=True)
+    cached, current = cached_and_current()
+    assert cached == current
 
 
 def test_damaged_cache_is_replaced(service, data, caplog):
@@ -163,16 +173,16 @@ class ExplodingEmbedder(FakeEmbedder):
 
 
 def test_failed_build_leaves_the_current_index_whole(service, data):
-    answer, manifest = service.ask(QUESTION, top_k=3), read_manifest(service.index_dir)
+    answer, manifest = service.ask(QUESTION, top_k=3), service.store.read_manifest()
     for i in range(100):  # enough new passages for two embedding batches
         (data / f"new-{i:03}.txt").write_text(f"第{i}号通知\n横沥镇第{i}号通知：各村要做好第{i}项工作，确保按时完成任务。\n",
                                               encoding="utf-8")
     broken = Service(data, service.index_dir, embedder=ExplodingEmbedder())
     with pytest.raises(RuntimeError, match="killed"):
         broken.build()
-    assert read_manifest(service.index_dir) == manifest
-    current = load_index(service.index_dir)
-    assert current.passages.count() == manifest.passages == len(current.vectors)
+    assert service.store.read_manifest() == manifest
+    current = FolderStore(service.index_dir).open()
+    assert current.store.count() == manifest.passages == len(current.vectors)
     assert service.ask(QUESTION, top_k=3) == answer
 
     # The batch embedded before the failure is in the cache, so the retry embeds only the rest.
@@ -222,12 +232,12 @@ def test_every_format_is_indexed_and_pdf_hits_carry_pages(tmp_path, fake_embedde
 
 
 def test_passage_rows_round_trip(service):
-    index = load_index(service.index_dir)
-    rows = index.passages.passage_rows()
+    index = FolderStore(service.index_dir).open()
+    rows = index.store.passage_rows()
     assert sorted(index.vectors.ids().tolist()) == [r.id for r in rows]
-    PassageStore.write(service.index_dir / "copy.sqlite", "b", index.passages.document_rows(), rows)
+    PassageStore.write(service.index_dir / "copy.sqlite", "b", index.store.document_rows(), rows)
     copy = PassageStore(service.index_dir / "copy.sqlite")
-    assert copy.passage_rows() == rows and copy.document_rows() == index.passages.document_rows()
+    assert copy.passage_rows() == rows and copy.document_rows() == index.store.document_rows()
 
 
 def test_watch_follows_the_data_folder(service, data):

@@ -1,0 +1,418 @@
+"""The default store: FAISS vectors, SQLite passages, clause vectors and BM25 in build folders under `index/`.
+
+Layout of the index folder:
+
+    manifest.json            written last, atomically; names the current build
+    <build>/vectors.faiss    inner product over normalized vectors, ids = passage ids (qa.ann picks the kind)
+    <build>/passages.sqlite  documents (with content hashes) and passages
+    <build>/clauses.npy      (passage id, start, end) of every clause, by passage id
+    <build>/clause_vectors.npy  the clauses' vectors, float16, same rows (memory-mapped: only candidates are read)
+    <build>/lexical/         BM25 over the passages' words (qa.lexical)
+    embeddings.sqlite        passage and clause vectors cached across builds (qa.cache)
+
+A new build goes into a new folder and becomes current when the manifest is swapped in by rename,
+so a reader always sees a complete build, old or new. An update derives the new build from the
+current one's files, which are never changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import uuid
+from dataclasses import asdict, astuple
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from qa.ann import IndexChoice, choose_faiss_index, configured_memory_budget, make_faiss_index, train_if_needed
+from qa.errors import QAError
+from qa.index import (
+    FORMAT_VERSION,
+    Change,
+    Clauses,
+    Collection,
+    DocumentInfo,
+    DocumentRow,
+    Manifest,
+    PassageRow,
+    Store,
+    StoredPassage,
+)
+from qa.lexical import LexicalIndex
+
+MANIFEST = "manifest.json"
+
+
+class FaissVectors:
+    """Passage vectors in a FAISS index under their passage ids: exact, or the approximate kind qa.ann chose."""
+
+    def __init__(self, dim: int, index=None, choice: IndexChoice | None = None):
+        self.dim = dim
+        self.index = index if index is not None else make_faiss_index(choice or IndexChoice("flat", dim))
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Add vectors under the given ids (an empty IVF index is trained on them first)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if len(vectors):
+            train_if_needed(self.index, vectors)
+            self.index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
+
+    def remove(self, ids: list[int]) -> None:
+        """Drop the vectors with these ids."""
+        if len(ids):
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) per query row; missing slots have id -1."""
+        k = max(1, min(k, len(self)))
+        return self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of these ids (decoded, for a quantized index)."""
+        if not len(ids):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self.index.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+
+    def ids(self) -> np.ndarray:
+        """Every id held, ascending."""
+        import faiss
+
+        if isinstance(self.index, faiss.IndexIDMap2):
+            return np.sort(faiss.vector_to_array(self.index.id_map))
+        invlists = self.index.invlists
+        parts = [faiss.rev_swig_ptr(invlists.get_ids(i), invlists.list_size(i)).copy()
+                 for i in range(self.index.nlist) if invlists.list_size(i)]
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    def spec(self) -> str:
+        """The index kind and its parameters, as the manifest records them (qa.ann.IndexChoice.spec)."""
+        import faiss
+
+        if isinstance(self.index, faiss.IndexIDMap2):
+            return "flat"
+        ivf = faiss.extract_index_ivf(self.index)
+        if isinstance(ivf, faiss.IndexIVFPQ):
+            return IndexChoice("ivf-pq", self.dim, ivf.nlist, ivf.nprobe, ivf.pq.M).spec
+        kind = "ivf-sq8" if isinstance(ivf, faiss.IndexIVFScalarQuantizer) else "ivf-flat"
+        return IndexChoice(kind, self.dim, ivf.nlist, ivf.nprobe).spec
+
+    def save(self, path: Path) -> None:
+        """Write the index file."""
+        import faiss
+
+        faiss.write_index(self.index, str(path))
+
+    @classmethod
+    def load(cls, path: Path) -> "FaissVectors":
+        """Read an index file written by `save`."""
+        import faiss
+
+        index = faiss.read_index(str(path))
+        return cls(index.d, index)
+
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE documents (
+    path TEXT PRIMARY KEY, title TEXT, source TEXT, author TEXT, editor TEXT, date TEXT, sha256 TEXT
+);
+CREATE TABLE passages (
+    id INTEGER PRIMARY KEY, doc TEXT NOT NULL REFERENCES documents(path), position INTEGER,
+    text TEXT NOT NULL, start INTEGER, "end" INTEGER, heading TEXT, page INTEGER
+);
+CREATE INDEX passages_doc ON passages(doc, position);
+"""
+# Columns in StoredPassage order.
+_PASSAGE_SELECT = """SELECT p.id, p.doc, p.position, p.text, p.start, p."end", p.heading,
+                            d.title, d.source, d.author, d.date, p.page
+                     FROM passages p JOIN documents d ON d.path = p.doc"""
+_CHUNK = 500  # ids per query, well below SQLite's limit on bound parameters
+
+
+class PassageStore:
+    """Passage texts and document metadata in SQLite, read-only once built."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        # check_same_thread=False: the web app reads from worker threads; the store is read-only.
+        self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+
+    @staticmethod
+    def write(path: Path, build: str, documents: list[DocumentRow], passages: list[PassageRow]) -> None:
+        """Create the database for one build: documents, passages, build id."""
+        db = sqlite3.connect(path)
+        with db:
+            db.executescript(_SCHEMA)
+            db.execute("INSERT INTO meta VALUES ('build', ?)", (build,))
+            db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)", [astuple(d) for d in documents])
+            db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [astuple(p) for p in passages])
+        db.close()
+
+    def document_rows(self) -> list[DocumentRow]:
+        """Every document as stored, by path."""
+        return [DocumentRow(*row) for row in self.db.execute("SELECT * FROM documents ORDER BY path")]
+
+    def passage_rows(self) -> list[PassageRow]:
+        """Every passage as stored, by id."""
+        return [PassageRow(*row) for row in self.db.execute("SELECT * FROM passages ORDER BY id")]
+
+    def build_id(self) -> str:
+        """The build this database belongs to."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'build'").fetchone()
+        return row[0] if row else ""
+
+    def get(self, ids: list[int]) -> dict[int, StoredPassage]:
+        """Passages by id, with their document metadata."""
+        found = {}
+        ids = [int(i) for i in ids]
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            rows = self.db.execute(f"{_PASSAGE_SELECT} WHERE p.id IN ({','.join('?' * len(chunk))})", chunk)
+            found.update((row[0], StoredPassage(*row)) for row in rows)
+        return found
+
+    def around(self, doc: str, position: int, radius: int) -> list[StoredPassage]:
+        """The passages of `doc` within `radius` positions of `position`, itself excluded, in order."""
+        rows = self.db.execute(
+            f"{_PASSAGE_SELECT} WHERE p.doc = ? AND p.position BETWEEN ? AND ? AND p.position != ? ORDER BY p.position",
+            (doc, position - radius, position + radius, position),
+        ).fetchall()
+        return [StoredPassage(*row) for row in rows]
+
+    def count(self) -> int:
+        """Number of passages."""
+        return self.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+
+    def max_id(self) -> int:
+        """The highest passage id, -1 when there is none."""
+        return self.db.execute("SELECT COALESCE(MAX(id), -1) FROM passages").fetchone()[0]
+
+    def documents(self) -> list[DocumentInfo]:
+        """Every indexed document with its passage count."""
+        rows = self.db.execute(
+            """SELECT d.path, d.title, d.source, d.author, d.date, COUNT(p.id)
+               FROM documents d LEFT JOIN passages p ON p.doc = d.path GROUP BY d.path ORDER BY d.path"""
+        ).fetchall()
+        return [DocumentInfo(*row) for row in rows]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class FolderCollection(Collection):
+    """One build folder opened for search."""
+
+    def __init__(self, manifest: Manifest, folder: Path):
+        self.manifest, self.folder = manifest, folder
+        self.vectors = FaissVectors.load(folder / "vectors.faiss")
+        self.store = PassageStore(folder / "passages.sqlite")
+        self.clause_table = np.load(folder / "clauses.npy")
+        self.clause_vectors = np.load(folder / "clause_vectors.npy", mmap_mode="r")
+        self.lexical_index = LexicalIndex.load(folder / "lexical")
+
+    def dense(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if len(self.vectors) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        scores, ids = self.vectors.search(query.reshape(1, -1), k)
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
+
+    def lexical(self, question: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.lexical_index.top(question, k)
+
+    def cosines(self, query: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        return self.vectors.vectors(ids) @ np.asarray(query, dtype=np.float32)
+
+    def clauses(self, ids: np.ndarray) -> Clauses:
+        owners = self.clause_table[:, 0]
+        rows = np.concatenate([np.arange(a, b) for a, b in zip(np.searchsorted(owners, ids, "left"),
+                                                               np.searchsorted(owners, ids, "right"))] or [[]])
+        rows = np.sort(rows.astype(np.int64))
+        return Clauses(owners[rows], self.clause_table[rows, 1:], np.asarray(self.clause_vectors[rows], np.float32))
+
+    def word_weights(self, question: str) -> dict[str, float]:
+        return self.lexical_index.known_words(question)
+
+    def passages(self, ids: list[int]) -> dict[int, StoredPassage]:
+        return self.store.get(ids)
+
+    def around(self, doc: str, position: int, radius: int) -> list[StoredPassage]:
+        return self.store.around(doc, position, radius)
+
+    def documents(self) -> list[DocumentInfo]:
+        return self.store.documents()
+
+    def size_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.folder.rglob("*") if f.is_file())
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class FolderStore(Store):
+    """Builds in folders under `index_dir`, the current one named by manifest.json."""
+
+    def __init__(self, index_dir: Path):
+        self.index_dir = Path(index_dir)
+
+    def describe(self) -> str:
+        return str(self.index_dir)
+
+    def read_manifest(self) -> Manifest | None:
+        path = self.index_dir / MANIFEST
+        if not path.exists():
+            return None
+        try:
+            return Manifest(**json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, TypeError) as e:
+            raise QAError(f"The index manifest {path} is damaged ({e}); run `qa index --rebuild` to rebuild it.") from e
+
+    def _current_db(self) -> PassageStore:
+        manifest = self.read_manifest()
+        if manifest is None:
+            raise QAError(f"There is no index in {self.index_dir}; run `qa index` to build it.")
+        try:
+            return PassageStore(self.index_dir / manifest.build / "passages.sqlite")
+        except sqlite3.Error as e:
+            raise QAError(f"The index in {self.index_dir} is damaged ({e}); run `qa index --rebuild`.") from e
+
+    def document_rows(self) -> list[DocumentRow]:
+        db = self._current_db()
+        try:
+            return db.document_rows()
+        except sqlite3.Error as e:
+            raise QAError(f"The index in {self.index_dir} is damaged ({e}); run `qa index --rebuild`.") from e
+        finally:
+            db.close()
+
+    def next_id(self) -> int:
+        db = self._current_db()
+        try:
+            return db.max_id() + 1
+        finally:
+            db.close()
+
+    def commit(self, change: Change) -> Manifest:
+        dim = change.manifest["dim"]
+        if change.full:
+            passages, clauses = [], Clauses.empty(dim)
+            vectors = FaissVectors(dim, choice=choose_faiss_index(len(change.passages), dim, configured_memory_budget()))
+        else:
+            passages, vectors, clauses = self._kept(set(change.removed))
+        passages += change.passages
+        vectors.add(np.array([p.id for p in change.passages], dtype=np.int64), change.vectors)
+        return self._write(change, passages, _rechosen(vectors, len(passages)), _merge(clauses, change.clauses))
+
+    def _kept(self, removed: set[str]) -> tuple[list[PassageRow], FaissVectors, Clauses]:
+        """The current build's passages, vectors and clauses less the removed documents'."""
+        current = self.open()
+        try:
+            rows = current.store.passage_rows()
+        finally:
+            current.close()
+        gone = np.array([p.id for p in rows if p.doc in removed], dtype=np.int64)
+        current.vectors.remove(gone)
+        keep = ~np.isin(current.clause_table[:, 0], gone)
+        clauses = Clauses(current.clause_table[keep, 0], current.clause_table[keep, 1:],
+                          np.asarray(current.clause_vectors[keep], dtype=np.float32))
+        return [p for p in rows if p.doc not in removed], current.vectors, clauses
+
+    def _write(self, change: Change, passages: list[PassageRow], vectors: FaissVectors, clauses: Clauses) -> Manifest:
+        ids = sorted(p.id for p in passages)
+        if len(set(ids)) != len(ids) or ids != vectors.ids().tolist():
+            raise RuntimeError("a build's vector ids must be exactly its passage ids")
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        build = datetime.now(timezone.utc).strftime("build-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:8]
+        folder = self.index_dir / build
+        folder.mkdir()
+        vectors.save(folder / "vectors.faiss")
+        PassageStore.write(folder / "passages.sqlite", build, change.documents, passages)
+        order = np.argsort(clauses.passage_ids, kind="stable")
+        np.save(folder / "clauses.npy", np.column_stack([clauses.passage_ids[order], clauses.spans[order]]))
+        np.save(folder / "clause_vectors.npy", clauses.vectors[order].astype(np.float16))
+        LexicalIndex.build([(p.id, p.text) for p in passages]).save(folder / "lexical")
+        _fsync_tree(folder)
+        manifest = Manifest(
+            format_version=FORMAT_VERSION, passages=len(passages), documents=len(change.documents), build=build,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"), vector_index=vectors.spec(), **change.manifest,
+        )
+        _atomic_write(self.index_dir / MANIFEST, json.dumps(asdict(manifest), ensure_ascii=False, indent=2))
+        for old in self.index_dir.glob("build-*"):
+            if old.name != build:
+                shutil.rmtree(old, ignore_errors=True)
+        return manifest
+
+    def open(self) -> FolderCollection:
+        manifest = self.read_manifest()
+        where = self.index_dir
+        if manifest is None:
+            raise QAError(f"There is no index in {where}; run `qa index` to build it.")
+        if manifest.format_version != FORMAT_VERSION:
+            raise QAError(f"The index in {where} has format {manifest.format_version}, this version reads "
+                          f"{FORMAT_VERSION}; run `qa index --rebuild`.")
+        try:
+            collection = FolderCollection(manifest, where / manifest.build)
+            build, count = collection.store.build_id(), collection.store.count()
+        except Exception as e:  # faiss raises RuntimeError, sqlite DatabaseError, numpy/json ValueError, OSError...
+            raise QAError(f"The index in {where} is damaged ({e}); run `qa index --rebuild`.") from e
+        v = collection.vectors
+        in_step = (build == manifest.build and count == manifest.passages == len(v) and v.dim == manifest.dim
+                   and len(collection.clause_table) == len(collection.clause_vectors)
+                   and collection.clause_vectors.shape[1:] == (manifest.dim,)
+                   and len(collection.lexical_index.ids) == count)
+        if not in_step:
+            collection.close()
+            raise QAError(f"The index files in {where} do not match their manifest; run `qa index --rebuild`.")
+        return collection
+
+
+def _merge(a: Clauses, b: Clauses) -> Clauses:
+    return Clauses(np.concatenate([a.passage_ids, b.passage_ids]), np.concatenate([a.spans, b.spans]),
+                   np.concatenate([a.vectors, b.vectors]).astype(np.float32))
+
+
+def _rechosen(vectors: FaissVectors, n: int) -> FaissVectors:
+    """The vectors in the index kind chosen for n passages: the same object when the kind still fits."""
+    choice = choose_faiss_index(n, vectors.dim, configured_memory_budget())
+    if choice.kind == vectors.spec().split("(")[0]:
+        return vectors
+    ids = vectors.ids()
+    moved = FaissVectors(vectors.dim, choice=choice)
+    moved.add(ids, vectors.vectors(ids))
+    return moved
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_tree(folder: Path) -> None:
+    for child in folder.iterdir():
+        if child.is_dir():
+            _fsync_tree(child)
+            continue
+        with open(child, "rb") as f:
+            os.fsync(f.fileno())
+    _fsync_dir(folder)
+    _fsync_dir(folder.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
