@@ -24,7 +24,8 @@ Kind = Literal["flat", "ivf-flat", "ivf-sq8", "ivf-pq"]
 FLAT_MAX_FLOATS = 10_000_000
 DEFAULT_MEMORY_BUDGET = 4 << 30
 ID_BYTES = 8  # IVF stores an int64 id beside every code
-TRAIN_POINTS_PER_LIST = 64  # k-means sample per list: enough for stable centroids, keeps training to seconds
+TRAIN_POINTS_PER_LIST = 64
+MIN_LISTS = 8  # k-means sample per list: enough for stable centroids, keeps training to seconds
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ def choose_faiss_index(n_passages: int, dim: int, memory_budget: int = DEFAULT_M
         return flat
     # ~sqrt(n) lists of ~sqrt(n) vectors; probing 1/32 of them (at least 16) gave recall@10 0.97 at 1M.
     nlist = min(1 << round(math.log2(math.sqrt(n_passages))), n_passages // 39)
+    if nlist < MIN_LISTS:  # too few passages to cluster: exact search over them is cheap whatever the budget
+        return flat
     nprobe = max(16, nlist // 32)
     choice = IndexChoice("ivf-sq8", dim, nlist, nprobe)
     if choice.memory_bytes(n_passages) <= memory_budget:

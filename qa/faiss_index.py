@@ -97,7 +97,7 @@ class FaissVectors:
 
         if isinstance(self.index, faiss.IndexIDMap2):
             return "flat"
-        ivf = faiss.extract_index_ivf(self.index)
+        ivf = faiss.downcast_index(self.index)
         if isinstance(ivf, faiss.IndexIVFPQ):
             return IndexChoice("ivf-pq", self.dim, ivf.nlist, ivf.nprobe, ivf.pq.M).spec
         kind = "ivf-sq8" if isinstance(ivf, faiss.IndexIVFScalarQuantizer) else "ivf-flat"
