@@ -250,7 +250,10 @@ class FolderCollection(Collection):
         return self.store.documents()
 
     def size_bytes(self) -> int:
-        return sum(f.stat().st_size for f in self.folder.rglob("*") if f.is_file())
+        try:
+            return sum(f.stat().st_size for f in self.folder.rglob("*") if f.is_file())
+        except FileNotFoundError:  # a newer build, made by another process, is removing this one
+            return 0
 
     def close(self) -> None:
         self.store.close()

@@ -103,7 +103,7 @@ def execute(plan: Plan, data_dir: Path, store: Store, cache_path: Path, embedder
     from tqdm import tqdm
 
     paths = [Path(data_dir) / p for p in plan.read]
-    reading = tqdm(paths, desc="Reading documents", unit="file", disable=not progress or len(paths) < 2)
+    reading = tqdm(paths, desc="Reading documents / 读取文档", unit="file", disable=not progress or len(paths) < 2)
     documents, warnings = read_documents(Path(data_dir), reading)
     for warning in warnings:
         log.warning(warning)
@@ -127,7 +127,7 @@ def execute(plan: Plan, data_dir: Path, store: Store, cache_path: Path, embedder
     try:
         vectors, embedded = embed_with_cache([p.text for p in passages], embedder, cache, plan.use_cache, progress)
         clause_vectors, _ = embed_with_cache(clause_texts, embedder, cache, plan.use_cache, progress,
-                                             "Embedding clauses")
+                                             "Embedding clauses / 向量化分句")
         manifest = store.commit(Change(
             full=plan.full,
             manifest={"model": embedder.name, "dim": embedder.dim, "fingerprint": fingerprint(plan.files),
@@ -151,7 +151,7 @@ def cache_key(embedder: Embedder) -> str:
 
 
 def embed_with_cache(texts: list[str], embedder: Embedder, cache: EmbeddingCache, use_cache: bool = True,
-                     progress: bool = False, desc: str = "Embedding passages") -> tuple[np.ndarray, int]:
+                     progress: bool = False, desc: str = "Embedding passages / 向量化段落") -> tuple[np.ndarray, int]:
     """Vectors for texts, embedding only those the cache lacks (all, without use_cache); also how many were embedded."""
     from tqdm import tqdm
 
