@@ -197,6 +197,9 @@ class MilvusStore(Store):
             logging.getLogger(quiet).setLevel(logging.CRITICAL)
         if not self.shared:
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
+            # Lite's in-process gRPC server logs a traceback for each call it lacks (query iterators ask for a
+            # timestamp, then do without); the client gets the error anyway.
+            logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
         # Lite's server refuses pymilvus's default 10 s keepalive pings, and says so on stderr.
         options = {"grpc_options": {"grpc.keepalive_time_ms": 300_000}} if not self.shared else {}
         try:
