@@ -206,8 +206,8 @@ def test_milvus_answers_the_dev_set_as_faiss_does(real_service, real_milvus_serv
     record_property("dev", figures)
     print("\ndev set:", figures)
     assert (milvus_report.hit_at_1, milvus_report.hit_at_5) == (faiss_report.hit_at_1, faiss_report.hit_at_5)
-    same_top5 = [[(h.document, h.position) for h in real_milvus_service.ask(q.question)]
-                 == [(h.document, h.position) for h in real_service.ask(q.question)] for q in questions]
+    same_top5 = [[(h.document, h.position) for h in real_milvus_service.ask(q.q)]
+                 == [(h.document, h.position) for h in real_service.ask(q.q)] for q in questions]
     record_property("same top 5", f"{sum(same_top5)}/{len(same_top5)}")
     print("same top 5:", f"{sum(same_top5)}/{len(same_top5)}")
     assert sum(same_top5) >= len(same_top5) - 1
