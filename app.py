@@ -1,6 +1,7 @@
 """The web app: `python app.py` serves the page at / and `POST /api/ask` on 127.0.0.1:7860.
 
-QA_DATA, QA_INDEX, QA_HOST and QA_PORT override the data folder, index folder, address and port;
+QA_DATA, QA_INDEX, QA_HOST and QA_PORT override the data folder, index folder, address and port; QA_STORE
+keeps the index in Milvus (README, "Milvus");
 QA_AUTH="user:password" asks for a login (page and JSON endpoint) before exposing it on a network.
 """
 

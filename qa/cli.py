@@ -17,12 +17,15 @@ index_option = click.option("--index", "index_dir", default="index", show_defaul
                             type=click.Path(file_okay=False), help="Folder of the persisted index.")
 model_option = click.option("--model", default=None, envvar="QA_MODEL",
                             help="sentence-transformers model id or path [default: the bundled multilingual-e5-small].")
+store_option = click.option("--store", default=None, envvar="QA_STORE",
+                            help="Where the index lives: faiss (in --index), milvus:PATH.db (Milvus Lite) or "
+                                 "milvus://HOST:PORT (a Milvus server, shared by replicas) [default: faiss].")
 
 
-def _service(data_dir: str, index_dir: str, model: str | None):
+def _service(data_dir: str, index_dir: str, model: str | None, store: str | None):
     from qa.service import Service
 
-    return Service(data_dir, index_dir, model=model)
+    return Service(data_dir, index_dir, model=model, store=store)
 
 
 class _Group(click.Group):
@@ -49,11 +52,12 @@ def main(verbose: bool) -> None:
 @data_option
 @index_option
 @model_option
+@store_option
 @click.option("--rebuild", is_flag=True, help="Read and embed every document again, even if the index is up to date.")
 @click.option("--watch", is_flag=True, help="Keep running and update the index whenever the data folder changes.")
-def index(data_dir: str, index_dir: str, model: str | None, rebuild: bool, watch: bool) -> None:
+def index(data_dir: str, index_dir: str, model: str | None, store: str | None, rebuild: bool, watch: bool) -> None:
     """Build or update the index of the data folder: only new, changed and removed documents cost work."""
-    service = _service(data_dir, index_dir, model)
+    service = _service(data_dir, index_dir, model, store)
     click.echo(format_report(service.build(force=rebuild, progress=sys.stderr.isatty())))
     if watch:
         from qa.watch import follow
@@ -87,9 +91,11 @@ def _count(n: int, noun: str) -> str:
 @data_option
 @index_option
 @model_option
-def ask(question: str | None, top_k: int, as_json: bool, data_dir: str, index_dir: str, model: str | None) -> None:
+@store_option
+def ask(question: str | None, top_k: int, as_json: bool, data_dir: str, index_dir: str, model: str | None,
+        store: str | None) -> None:
     """Ask QUESTION, or each line of standard input when QUESTION is omitted."""
-    service = _service(data_dir, index_dir, model)
+    service = _service(data_dir, index_dir, model, store)
     questions = [question] if question is not None else (line.rstrip("\n") for line in sys.stdin)
     for q in questions:
         if question is None and not q.strip():
@@ -124,11 +130,13 @@ def format_hits(question: str, hits, confident: bool = True) -> str:
 @data_option
 @index_option
 @model_option
-def evaluate(file: str, top_k: int, as_json: bool, data_dir: str, index_dir: str, model: str | None) -> None:
+@store_option
+def evaluate(file: str, top_k: int, as_json: bool, data_dir: str, index_dir: str, model: str | None,
+             store: str | None) -> None:
     """Score retrieval on FILE, JSON lines of {"q": question, "any": [evidence strings]}."""
     from qa.evaluate import evaluate as run, read_questions
 
-    report = run(_service(data_dir, index_dir, model), read_questions(file), top_k)
+    report = run(_service(data_dir, index_dir, model, store), read_questions(file), top_k)
     if as_json:
         click.echo(json.dumps(asdict(report), ensure_ascii=False))
         return
@@ -144,9 +152,10 @@ def evaluate(file: str, top_k: int, as_json: bool, data_dir: str, index_dir: str
 @data_option
 @index_option
 @model_option
+@store_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes it.")
 @click.option("--port", default=7860, show_default=True, type=int)
-def serve(data_dir: str, index_dir: str, model: str | None, host: str, port: int) -> None:
+def serve(data_dir: str, index_dir: str, model: str | None, store: str | None, host: str, port: int) -> None:
     """Serve the web page and `POST /api/ask` (the same as `python app.py`)."""
     import uvicorn
 
@@ -158,7 +167,7 @@ def serve(data_dir: str, index_dir: str, model: str | None, host: str, port: int
         raise QAError(str(e)) from None
     if host not in ("127.0.0.1", "localhost", "::1") and not auth:
         click.echo(f"warning: serving on {host} without a login; set QA_AUTH=user:password to require one.", err=True)
-    service = _service(data_dir, index_dir, model)
+    service = _service(data_dir, index_dir, model, store)
     service.open()
     uvicorn.run(create_app(service, auth=auth), host=host, port=port)
 

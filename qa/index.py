@@ -174,6 +174,8 @@ class Collection(ABC):
 class Store(ABC):
     """Where builds live: the current build's manifest and documents, making a new build, opening the current one."""
 
+    shared = False  # True: many services read it (a Milvus server); only `qa index` builds it, never a service
+
     @abstractmethod
     def read_manifest(self) -> Manifest | None:
         """The current build's manifest, or None if there is no index yet."""

@@ -102,8 +102,9 @@ class Service:
                                    done.warnings, plan.full, len(plan.read), len(plan.removed), done.embedded)
 
     def open(self) -> Collection:
-        """The current index, built first if missing or stale; reloaded once another process (`qa index`) built anew."""
-        if self._index is None:
+        """The current index, built first if missing or stale (not a shared store's); reloaded once another process
+        (`qa index`) built anew."""
+        if self._index is None and not self.store.shared:
             self.build()
         with self._load_lock:
             current = self.store.read_manifest()

@@ -40,6 +40,18 @@ def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
 
 
+@pytest.fixture(params=["faiss", "milvus"])
+def store(request, tmp_path, monkeypatch) -> str:
+    """Each store in turn, as $QA_STORE: FAISS in the index folder, then Milvus Lite in a file under tmp_path."""
+    setting = "faiss" if request.param == "faiss" else f"milvus:{tmp_path / 'milvus.db'}"
+    monkeypatch.setenv("QA_STORE", setting)
+    yield setting
+    if request.param == "milvus":
+        from milvus_lite import server_manager_instance
+
+        server_manager_instance.release_server(str(tmp_path / "milvus.db"))
+
+
 @pytest.fixture
 def service(tmp_path, fake_embedder):
     """A service over a copy of data/ with the fake embedder, its index built."""

@@ -14,6 +14,7 @@ from tests.conftest import DATA, FakeEmbedder
 LIBRARY = "横沥镇图书馆\n来源：测试 发布时间：2024-03-01\n横沥镇今年新建了三座图书馆，藏书共计十二万册，方便群众读书学习。\n"
 
 
+@pytest.mark.usefixtures("store")
 def test_added_document_is_saved_and_found_without_restart(service):
     report = service.add_document("library.txt", LIBRARY.encode())
     assert report.built and report.documents == 3
@@ -55,6 +56,7 @@ def test_an_existing_document_is_never_overwritten(service):
     assert (service.data_dir / "hengli-2016-party-building.txt").read_bytes() == original
 
 
+@pytest.mark.usefixtures("store")
 def test_neighbours_are_the_passages_around_a_hit(service):
     hit = service.ask("全镇共有基层党党支部154个", top_k=1)[0]
     around = service.neighbours(hit.document, hit.position)
@@ -64,6 +66,7 @@ def test_neighbours_are_the_passages_around_a_hit(service):
     assert service.neighbours("no-such-document.txt", 3) == []
 
 
+@pytest.mark.usefixtures("store")
 def test_info_lists_documents_model_and_index_size(service):
     info = service.info()
     paths = ["hengli-2016-party-building.txt", "hengli-2023-high-quality-development.txt"]
@@ -88,6 +91,7 @@ class BlockingEmbedder(FakeEmbedder):
         return super().embed(texts, kind)
 
 
+@pytest.mark.usefixtures("store")
 def test_questions_are_answered_from_the_old_index_during_a_rebuild(tmp_path):
     shutil.copytree(DATA, tmp_path / "data")
     embedder = BlockingEmbedder()

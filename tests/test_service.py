@@ -18,6 +18,7 @@ def folders(tmp_path):
     return tmp_path / "data", tmp_path / "index"
 
 
+@pytest.mark.usefixtures("store")
 def test_build_then_ask_returns_hit_dataclasses(folders, fake_embedder):
     service = Service(*folders, embedder=fake_embedder)
     report = service.build()
@@ -33,6 +34,7 @@ def test_build_then_ask_returns_hit_dataclasses(folders, fake_embedder):
     assert source_text[best.start : best.end] == best.text
 
 
+@pytest.mark.usefixtures("store")
 def test_index_is_reused_until_data_or_model_changes(folders, fake_embedder):
     data, index = folders
     Service(data, index, embedder=fake_embedder).build()
@@ -62,6 +64,7 @@ def test_a_new_build_replaces_the_old_one_completely(folders, fake_embedder):
     assert all(h.document != "hengli-2016-party-building.txt" for h in hits)
 
 
+@pytest.mark.usefixtures("store")
 def test_empty_question_is_a_clear_error(folders, fake_embedder):
     service = Service(*folders, embedder=fake_embedder)
     for question in ["", "   ", "\n\t"]:
@@ -90,6 +93,7 @@ def test_damaged_or_mismatched_index_is_reported(folders, fake_embedder):
     assert Service(data, index, embedder=fake_embedder).ask("党员")
 
 
+@pytest.mark.usefixtures("store")
 def test_missing_data_folder_or_no_documents(tmp_path, fake_embedder):
     with pytest.raises(QAError, match="does not exist"):
         Service(tmp_path / "nope", tmp_path / "index", embedder=fake_embedder).ask("党员")
@@ -98,6 +102,7 @@ def test_missing_data_folder_or_no_documents(tmp_path, fake_embedder):
         Service(tmp_path / "empty", tmp_path / "index", embedder=fake_embedder).ask("党员")
 
 
+@pytest.mark.usefixtures("store")
 def test_boilerplate_lines_are_not_passages(folders, fake_embedder):
     service = Service(*folders, embedder=fake_embedder)
     for furniture in ["Copyright ©驰越文化传媒 版权所有", "您的当前位置:主页 > 地区专栏", "联系我们 - 广告服务", "暂无评论 赞助推荐"]:

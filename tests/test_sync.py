@@ -38,12 +38,10 @@ def service(data, tmp_path, fake_embedder):
 
 
 def passages_by_doc(service) -> dict[str, list[tuple[int, str]]]:
-    index = FolderStore(service.index_dir).open()
-    rows = index.store.passage_rows()
-    index.store.close()
+    stored = service.open().passages(list(range(service.store.next_id())))
     out: dict[str, list[tuple[int, str]]] = {}
-    for row in rows:
-        out.setdefault(row.doc, []).append((row.id, row.text))
+    for pid in sorted(stored):
+        out.setdefault(stored[pid].doc, []).append((pid, stored[pid].text))
     return out
 
 
@@ -52,6 +50,7 @@ def everything(service) -> list:
     return service.ask("横沥镇党员", top_k=100)
 
 
+@pytest.mark.usefixtures("store")
 def test_change_add_delete_cycle_keeps_answers_right(service, data, fake_embedder):
     before = passages_by_doc(service)
 
@@ -89,12 +88,14 @@ def test_change_add_delete_cycle_keeps_answers_right(service, data, fake_embedde
     assert all(h.document != PARTY for h in everything(fresh))
 
 
+@pytest.mark.usefixtures("store")
 def test_unchanged_folder_costs_nothing(service, fake_embedder):
     calls = fake_embedder.calls
     report = service.build()
     assert not report.built and fake_embedder.calls == calls
 
 
+@pytest.mark.usefixtures("store")
 def test_rename_and_resplit_do_not_re_embed(service, data):
     before = {text for rows in passages_by_doc(service).values() for _, text in rows}
     (data / PARTY).rename(data / "renamed.txt")
@@ -113,6 +114,7 @@ def test_rename_and_resplit_do_not_re_embed(service, data):
     assert after - before == {LIBRARY.splitlines()[1]}
 
 
+@pytest.mark.usefixtures("store")
 def test_model_change_and_explicit_rebuild_are_full_and_said_plainly(service, data, tmp_path):
     other = FakeEmbedder()
     other.name = "another-model"
@@ -172,6 +174,7 @@ class ExplodingEmbedder(FakeEmbedder):
         return super().embed(texts, kind)
 
 
+@pytest.mark.usefixtures("store")
 def test_failed_build_leaves_the_current_index_whole(service, data):
     answer, manifest = service.ask(QUESTION, top_k=3), service.store.read_manifest()
     for i in range(100):  # enough new passages for two embedding batches
@@ -181,8 +184,8 @@ def test_failed_build_leaves_the_current_index_whole(service, data):
     with pytest.raises(RuntimeError, match="killed"):
         broken.build()
     assert service.store.read_manifest() == manifest
-    current = FolderStore(service.index_dir).open()
-    assert current.store.count() == manifest.passages == len(current.vectors)
+    current = service.store.open()
+    assert len(current.passages(list(range(service.store.next_id())))) == manifest.passages
     assert service.ask(QUESTION, top_k=3) == answer
 
     # The batch embedded before the failure is in the cache, so the retry embeds only the rest.
@@ -205,6 +208,7 @@ def test_a_reader_keeps_its_build_while_a_new_one_is_made_then_moves_on(service,
     assert all(h.document != PARTY for h in reader.ask(QUESTION, top_k=100))
 
 
+@pytest.mark.usefixtures("store")
 def test_deleting_every_document_is_an_error_not_stale_answers(service, data):
     for path in data.iterdir():
         path.unlink()
@@ -212,6 +216,7 @@ def test_deleting_every_document_is_an_error_not_stale_answers(service, data):
         Service(data, service.index_dir, embedder=FakeEmbedder()).ask("党员")
 
 
+@pytest.mark.usefixtures("store")
 def test_every_format_is_indexed_and_pdf_hits_carry_pages(tmp_path, fake_embedder):
     data = tmp_path / "data"
     data.mkdir()
@@ -240,6 +245,7 @@ def test_passage_rows_round_trip(service):
     assert copy.passage_rows() == rows and copy.document_rows() == index.store.document_rows()
 
 
+@pytest.mark.usefixtures("store")
 def test_watch_follows_the_data_folder(service, data):
     from qa.watch import follow
 
@@ -262,6 +268,7 @@ def test_watch_follows_the_data_folder(service, data):
     assert service.ask("新建了三座图书馆", top_k=1)[0].document == "library.txt"
 
 
+@pytest.mark.usefixtures("store")
 def test_cli_report_says_what_was_done(service, data):
     from qa.cli import format_report
 

@@ -1,0 +1,463 @@
+"""The Milvus store: vectors, passage texts, metadata and manifest in Milvus, no local state.
+
+Milvus Lite (a local `.db` folder served inside this process) and a Milvus server or cluster speak
+the same pymilvus API. A build is three collections named after its build id:
+
+    <build>               passages: id, vector, text (BM25 full-text where supported), metadata
+    <build>__clauses      clauses: passage id, document, span, vector (rounded to float16, as FAISS keeps them)
+    <build>__documents    documents: metadata, sha256, passage count, highest passage id
+
+The manifest is a property of the passages collection, and the alias `<name>` names the current
+build's passages collection. A full build fills new collections and then moves the alias, so
+readers see the old build or the new one; the build it replaced is kept until the next full
+build, so a replica still reading it finishes its question. An update changes the current build in
+place (Milvus has no multi-row transactions): deletes, inserts, documents, and the manifest last.
+An interrupted update is repaired by the next one, which first deletes whatever it is about to
+write again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from dataclasses import asdict, fields
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from qa.ann import IndexChoice, choose_faiss_index, configured_memory_budget
+from qa.errors import QAError
+from qa.index import (
+    FORMAT_VERSION,
+    Change,
+    Clauses,
+    Collection,
+    DocumentInfo,
+    DocumentRow,
+    Manifest,
+    Store,
+    StoredPassage,
+)
+from qa.lexical import tokenize
+
+METRIC = "IP"  # inner product over normalized vectors, i.e. cosine, as in the FAISS store
+MANIFEST_KEY = "qa.manifest"
+# jieba exists in Milvus >= 2.5 and in Milvus Lite; the server needs the lowercase filter, Lite lowercases anyway.
+ANALYZER = {"tokenizer": "jieba", "filter": ["lowercase"]}
+MAX_VARCHAR = 65535
+MAX_LIMIT = 16384  # Milvus's cap on top-k and on the rows of one query
+WRITE_BATCH = 1000  # rows per insert
+READ_BATCH = 200  # ids per query filter
+DOCUMENT_DIM = 2  # Milvus wants a vector in every collection; the documents' is unused
+_MILVUS_INDEX = {"flat": "FLAT", "ivf-flat": "IVF_FLAT", "ivf-sq8": "IVF_SQ8", "ivf-pq": "IVF_PQ"}
+_PASSAGE_FIELDS = ["doc", "position", "text", "start", "end", "heading", "title", "source", "author", "date", "page"]
+_DOCUMENT_FIELDS = [f.name for f in fields(DocumentRow)]
+
+
+def supports_full_text(version: str) -> bool:
+    """Whether a Milvus server version ("v2.5.4", "milvus_lite-3.2.2") has BM25 full-text search (2.5 and later)."""
+    match = re.search(r"(\d+)\.(\d+)", version)
+    return bool(match) and (int(match[1]), int(match[2])) >= (2, 5)
+
+
+def collection_name(index_dir: Path) -> str:
+    """The alias an index folder's name stands for in Milvus: letters, digits and underscores."""
+    name = re.sub(r"\W", "_", Path(index_dir).resolve().name, flags=re.ASCII)[:100] or "qa"
+    return name if not name[0].isdigit() else "_" + name
+
+
+def milvus_store(target: str, index_dir: Path) -> "MilvusStore":
+    """The store a `milvus:TARGET` setting names: a Lite file (PATH.db) or a server (//HOST:PORT, http(s)://...)."""
+    if target.startswith("//"):
+        return MilvusStore("http:" + target, collection_name(index_dir), shared=True)
+    if target.startswith(("http://", "https://")):
+        return MilvusStore(target, collection_name(index_dir), shared=True)
+    if target.endswith(".db"):
+        return MilvusStore(str(Path(target).resolve()), collection_name(index_dir), shared=False)
+    raise QAError(f"Cannot read the store setting milvus:{target}: use milvus:PATH.db for a Milvus Lite file "
+                  "or milvus://HOST:PORT for a Milvus server.")
+
+
+def _quote(value) -> str:
+    """A string or list as a Milvus filter literal (JSON's escaping is Milvus's)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _id_list(ids) -> str:
+    return "[" + ",".join(str(int(i)) for i in ids) + "]"
+
+
+class MilvusCollection(Collection):
+    """One build's collections, opened for search."""
+
+    def __init__(self, client, manifest: Manifest, lexical: bool, search_params: dict, size: int):
+        self.client, self.manifest = client, manifest
+        self.passages_name = manifest.build
+        self.clauses_name = f"{manifest.build}__clauses"
+        self.documents_name = f"{manifest.build}__documents"
+        self.has_lexical = lexical
+        self.search_params = search_params
+        self._size = size
+
+    def dense(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        hits = self.client.search(self.passages_name, data=[np.asarray(query, np.float32).tolist()],
+                                  anns_field="vector", limit=max(1, min(k, MAX_LIMIT)), output_fields=["id"],
+                                  search_params={"metric_type": METRIC, "params": self.search_params})[0]
+        return (np.array([h["id"] for h in hits], dtype=np.int64),
+                np.array([h["distance"] for h in hits], dtype=np.float32))
+
+    def lexical(self, question: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if not self.has_lexical or not question.strip():
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        hits = self.client.search(self.passages_name, data=[question], anns_field="sparse",
+                                  limit=max(1, min(k, MAX_LIMIT)), output_fields=["id"],
+                                  search_params={"metric_type": "BM25"})[0]
+        # abs: Milvus Lite 3.2 reports BM25 scores negated, the server positive; the order is right in both.
+        return (np.array([h["id"] for h in hits], dtype=np.int64),
+                np.array([abs(h["distance"]) for h in hits], dtype=np.float32))
+
+    def cosines(self, query: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        vectors = self._vectors(ids)
+        return vectors @ np.asarray(query, dtype=np.float32)
+
+    def _vectors(self, ids: np.ndarray) -> np.ndarray:
+        found = {}
+        for chunk in _chunks([int(i) for i in ids], READ_BATCH):
+            found.update((r["id"], r["vector"]) for r in self.client.get(self.passages_name, ids=chunk,
+                                                                         output_fields=["vector"]))
+        return np.array([found[int(i)] for i in ids], dtype=np.float32).reshape(len(ids), self.manifest.dim)
+
+    def clauses(self, ids: np.ndarray) -> Clauses:
+        rows = []
+        for chunk in _chunks([int(i) for i in ids], READ_BATCH):
+            rows += self.client.query(self.clauses_name, filter=f"passage_id in {_id_list(chunk)}",
+                                      output_fields=["passage_id", "start", "end", "vector"], limit=MAX_LIMIT)
+        if not rows:
+            return Clauses.empty(self.manifest.dim)
+        rows.sort(key=lambda r: (r["passage_id"], r["start"]))
+        return Clauses(np.array([r["passage_id"] for r in rows], dtype=np.int64),
+                       np.array([(r["start"], r["end"]) for r in rows], dtype=np.int64),
+                       np.array([r["vector"] for r in rows], dtype=np.float32))
+
+    def word_weights(self, question: str) -> dict[str, float]:
+        # Milvus keeps its BM25 statistics to itself: every question word weighs 1 (the FAISS store uses idf).
+        return dict.fromkeys(tokenize(question), 1.0)
+
+    def passages(self, ids: list[int]) -> dict[int, StoredPassage]:
+        found = {}
+        for chunk in _chunks([int(i) for i in ids], READ_BATCH):
+            for r in self.client.get(self.passages_name, ids=chunk, output_fields=_PASSAGE_FIELDS):
+                found[r["id"]] = _stored(r)
+        return found
+
+    def around(self, doc: str, position: int, radius: int) -> list[StoredPassage]:
+        rows = self.client.query(
+            self.passages_name, output_fields=_PASSAGE_FIELDS, limit=MAX_LIMIT,
+            filter=f"doc == {_quote(doc)} and position >= {position - radius} and position <= {position + radius} "
+                   f"and position != {position}",
+        )
+        return sorted((_stored(r) for r in rows), key=lambda p: p.position)
+
+    def documents(self) -> list[DocumentInfo]:
+        rows = _all_rows(self.client, self.documents_name, ["path", "title", "source", "author", "date", "passages"])
+        return sorted((DocumentInfo(r["path"], r["title"], r["source"], r["author"], r["date"], r["passages"])
+                       for r in rows), key=lambda d: d.path)
+
+    def size_bytes(self) -> int:
+        return self._size
+
+
+class MilvusStore(Store):
+    """Builds as Milvus collections at `uri`, the current one named by the alias `name`.
+
+    `shared` (a server, not a Lite file): many services read it, only `qa index` builds it.
+    """
+
+    def __init__(self, uri: str, name: str, shared: bool):
+        self.uri, self.name, self.shared = uri, name, shared
+
+    def describe(self) -> str:
+        return f"Milvus collection {self.name} at {self.uri}"
+
+    @cached_property
+    def client(self):
+        """The pymilvus client; for a Lite file this starts its server in this process."""
+        from pymilvus import MilvusClient
+        from pymilvus.exceptions import MilvusException
+
+        import jieba  # Lite's analyzer: its progress lines are not ours to show
+
+        jieba.setLogLevel(logging.WARNING)
+        # Lite logs a traceback when another process holds the file; the QAError below says it in one line.
+        for quiet in ("milvus_lite", "pymilvus"):
+            logging.getLogger(quiet).setLevel(logging.CRITICAL)
+        if not self.shared:
+            Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
+            # Lite's in-process gRPC server logs a traceback for each call it lacks (query iterators ask for a
+            # timestamp, then do without); the client gets the error anyway.
+            logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+        # Lite's server refuses pymilvus's default 10 s keepalive pings, and says so on stderr.
+        options = {"grpc_options": {"grpc.keepalive_time_ms": 300_000}} if not self.shared else {}
+        try:
+            return MilvusClient(self.uri, **options)
+        except MilvusException as e:
+            hint = " Milvus Lite serves one process at a time: is another one using it?" if not self.shared else ""
+            raise QAError(f"Cannot open Milvus at {self.uri} ({e.message}).{hint}") from e
+
+    def close(self) -> None:
+        """Close the connection, and stop the Lite server this process started for the file."""
+        if "client" not in self.__dict__:
+            return
+        self.client.close()
+        del self.__dict__["client"]
+        if not self.shared:
+            from milvus_lite import server_manager_instance
+
+            server_manager_instance.release_server(self.uri)
+
+    def _current(self) -> str | None:
+        """The passages collection the alias names, or None."""
+        if self.name not in self.client.list_aliases()["aliases"]:
+            return None
+        return self.client.describe_alias(self.name)["collection_name"]
+
+    def read_manifest(self) -> Manifest | None:
+        build = self._current()
+        if build is None:
+            return None
+        raw = self.client.describe_collection(build)["properties"].get(MANIFEST_KEY, "")
+        try:
+            return Manifest(**json.loads(raw))
+        except (ValueError, TypeError) as e:
+            raise QAError(f"The manifest of {self.describe()} is damaged ({e}); {self._rebuild_hint()}.") from e
+
+    def _require_manifest(self) -> Manifest:
+        manifest = self.read_manifest()
+        if manifest is None:
+            raise QAError(f"There is no index in {self.describe()}; run `qa index --store milvus:...` to build it.")
+        return manifest
+
+    def _rebuild_hint(self) -> str:
+        return "run `qa index --rebuild` with this --store"
+
+    def document_rows(self) -> list[DocumentRow]:
+        rows = _all_rows(self.client, f"{self._require_manifest().build}__documents", _DOCUMENT_FIELDS)
+        return sorted((DocumentRow(**{f: r[f] for f in _DOCUMENT_FIELDS}) for r in rows), key=lambda d: d.path)
+
+    def next_id(self) -> int:
+        rows = _all_rows(self.client, f"{self._require_manifest().build}__documents", ["last_id"])
+        return max((r["last_id"] for r in rows), default=-1) + 1
+
+    def commit(self, change: Change) -> Manifest:
+        if change.full:
+            return self._build(change)
+        return self._update(change)
+
+    def _build(self, change: Change) -> Manifest:
+        """A new build in new collections, then the alias moved to it; builds older than the replaced one dropped."""
+        dim = change.manifest["dim"]
+        choice = choose_faiss_index(len(change.passages), dim, configured_memory_budget())
+        lexical = supports_full_text(self.client.get_server_version())
+        build = f"{self.name}__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
+        self._create(build, dim, choice, lexical)
+        counts = _counts(change)
+        self._insert(build, change, counts)
+        manifest = self._write_manifest(build, change, len(change.passages), choice.spec)
+        replaced = self._current()
+        if replaced is None:
+            self.client.create_alias(build, self.name)
+        else:
+            self.client.alter_alias(build, self.name)
+        for old in self._builds():
+            if old not in (build, replaced):
+                for suffix in ("", "__clauses", "__documents"):
+                    self.client.drop_collection(old + suffix)
+        return manifest
+
+    def _update(self, change: Change) -> Manifest:
+        """The current build changed in place: the removed documents' rows out, the new ones in, the manifest last."""
+        current = self._require_manifest()
+        build = current.build
+        documents = {d.path: d for d in change.documents}
+        before = {r["path"]: r for r in _all_rows(self.client, f"{build}__documents", ["path", "passages", "last_id"])}
+        first_new = max((r["last_id"] for r in before.values()), default=-1) + 1
+        written = set(change.removed) | {p.doc for p in change.passages} | (documents.keys() - before.keys())
+        # Also whatever an interrupted update left past the ids in use, so this update can be repeated.
+        gone = _quote(sorted(written))
+        self.client.delete(build, filter=f"doc in {gone} or id >= {first_new}")
+        self.client.delete(f"{build}__clauses", filter=f"doc in {gone} or passage_id >= {first_new}")
+        counts = _counts(change)
+        for path, row in before.items():
+            if path in documents and path not in written:
+                counts[path] = (row["passages"], row["last_id"])
+        self._insert(build, change, counts, only=written)
+        stale = [p for p in before if p not in documents]
+        if stale:
+            self.client.delete(f"{build}__documents", filter=f"path in {_quote(stale)}")
+        return self._write_manifest(build, change, sum(n for n, _ in counts.values()), current.vector_index)
+
+    def _insert(self, build: str, change: Change, counts: dict[str, tuple[int, int]], only: set[str] | None = None):
+        """Write the change's passages and clauses, and its documents (those in `only`, if given)."""
+        docs = {d.path: d for d in change.documents}
+        passage_rows = [
+            {"id": p.id, "vector": v.tolist(), "doc": p.doc, "position": p.position, "text": p.text, "start": p.start,
+             "end": p.end, "heading": p.heading, "page": p.page, "title": docs[p.doc].title,
+             "source": docs[p.doc].source, "author": docs[p.doc].author, "date": docs[p.doc].date}
+            for p, v in zip(change.passages, np.asarray(change.vectors, dtype=np.float32))
+        ]
+        doc_of = {p.id: p.doc for p in change.passages}
+        # Rounded to float16, as the FAISS store keeps clause vectors: both stores then score alike.
+        clause_vectors = np.asarray(change.clauses.vectors, dtype=np.float16).astype(np.float32)
+        clause_rows = [
+            {"passage_id": int(pid), "doc": doc_of[int(pid)], "start": int(a), "end": int(b), "vector": v.tolist()}
+            for pid, (a, b), v in zip(change.clauses.passage_ids, change.clauses.spans, clause_vectors)
+        ]
+        document_rows = [
+            {**asdict(d), "passages": counts[d.path][0], "last_id": counts[d.path][1], "vector": [0.0] * DOCUMENT_DIM}
+            for d in change.documents if only is None or d.path in only
+        ]
+        for chunk in _chunks(passage_rows, WRITE_BATCH):
+            self.client.insert(build, chunk)
+        for chunk in _chunks(clause_rows, WRITE_BATCH):
+            self.client.insert(f"{build}__clauses", chunk)
+        for chunk in _chunks(document_rows, WRITE_BATCH):
+            self.client.upsert(f"{build}__documents", chunk)  # replaces a changed document's row
+        for suffix in ("", "__clauses", "__documents"):
+            self.client.flush(build + suffix)
+
+    def _write_manifest(self, build: str, change: Change, passages: int, vector_index: str) -> Manifest:
+        manifest = Manifest(
+            format_version=FORMAT_VERSION, passages=passages, documents=len(change.documents), build=build,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"), vector_index=vector_index,
+            **change.manifest,
+        )
+        self.client.alter_collection_properties(build, {MANIFEST_KEY: json.dumps(asdict(manifest), ensure_ascii=False)})
+        return manifest
+
+    def _create(self, build: str, dim: int, choice: IndexChoice, lexical: bool) -> None:
+        """The three empty collections of a build, indexed and loaded."""
+        from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+        def varchar(schema, name, **extra):
+            schema.add_field(name, DataType.VARCHAR, max_length=MAX_VARCHAR, **extra)
+
+        passages = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        passages.add_field("id", DataType.INT64, is_primary=True)
+        passages.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        for name in ("doc", "heading", "title", "source", "author", "date"):
+            varchar(passages, name)
+        varchar(passages, "text", **({"enable_analyzer": True, "analyzer_params": ANALYZER} if lexical else {}))
+        for name in ("position", "start", "end"):
+            passages.add_field(name, DataType.INT64)
+        passages.add_field("page", DataType.INT64, nullable=True)
+        passage_index = self.client.prepare_index_params()
+        passage_index.add_index("vector", index_type=_MILVUS_INDEX[choice.kind], metric_type=METRIC,
+                                params=_build_params(choice))
+        if lexical:
+            passages.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+            passages.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
+                                           input_field_names=["text"], output_field_names=["sparse"]))
+            passage_index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+
+        clauses = MilvusClient.create_schema(auto_id=True, enable_dynamic_field=False)
+        clauses.add_field("id", DataType.INT64, is_primary=True)
+        clauses.add_field("passage_id", DataType.INT64)
+        varchar(clauses, "doc")
+        clauses.add_field("start", DataType.INT64)
+        clauses.add_field("end", DataType.INT64)
+        clauses.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        clause_index = self.client.prepare_index_params()
+        clause_index.add_index("vector", index_type="FLAT", metric_type=METRIC)  # read by passage id, never searched
+        clause_index.add_index("passage_id", index_type="INVERTED")
+
+        documents = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        varchar(documents, "path", is_primary=True)
+        for name in _DOCUMENT_FIELDS[1:]:
+            varchar(documents, name)
+        documents.add_field("passages", DataType.INT64)
+        documents.add_field("last_id", DataType.INT64)  # the document's highest passage id, -1 without passages
+        documents.add_field("vector", DataType.FLOAT_VECTOR, dim=DOCUMENT_DIM)
+        document_index = self.client.prepare_index_params()
+        document_index.add_index("vector", index_type="FLAT", metric_type=METRIC)
+
+        for name, schema, index in ((build, passages, passage_index), (f"{build}__clauses", clauses, clause_index),
+                                    (f"{build}__documents", documents, document_index)):
+            self.client.create_collection(name, schema=schema, index_params=index)
+
+    def _builds(self) -> list[str]:
+        """The passages collections of every build under this name."""
+        pattern = re.compile(re.escape(self.name) + r"__\d{8}T\d{6}_[0-9a-f]{8}")
+        return [c for c in self.client.list_collections() if pattern.fullmatch(c)]
+
+    def open(self) -> MilvusCollection:
+        manifest = self._require_manifest()
+        if manifest.format_version != FORMAT_VERSION:
+            raise QAError(f"The index in {self.describe()} has format {manifest.format_version}, this version reads "
+                          f"{FORMAT_VERSION}; {self._rebuild_hint()}.")
+        names = [manifest.build, f"{manifest.build}__clauses", f"{manifest.build}__documents"]
+        missing = [n for n in names if not self.client.has_collection(n)]
+        if missing:
+            raise QAError(f"The index in {self.describe()} is damaged (missing {', '.join(missing)}); "
+                          f"{self._rebuild_hint()}.")
+        schema = self.client.describe_collection(manifest.build)
+        dims = [f["params"].get("dim") for f in schema["fields"] if f["name"] == "vector"]
+        if dims != [manifest.dim]:
+            raise QAError(f"The index in {self.describe()} does not match its manifest; {self._rebuild_hint()}.")
+        for name in names:
+            if str(self.client.get_load_state(name)["state"]) != "Loaded":
+                self.client.load_collection(name)
+        lexical = any(f["name"] == "sparse" for f in schema["fields"])
+        return MilvusCollection(self.client, manifest, lexical, _search_params(manifest.vector_index),
+                                self._size_bytes(manifest))
+
+    def _size_bytes(self, manifest: Manifest) -> int:
+        """A Lite file's size on disk; for a server, the passage vectors' size (the server does not say more)."""
+        if self.shared:
+            return manifest.passages * manifest.dim * 4
+        return sum(f.stat().st_size for f in Path(self.uri).rglob("*") if f.is_file())
+
+
+def _build_params(choice: IndexChoice) -> dict:
+    if choice.kind == "flat":
+        return {}
+    return {"nlist": choice.nlist, **({"m": choice.pq_m, "nbits": 8} if choice.kind == "ivf-pq" else {})}
+
+
+def _search_params(spec: str) -> dict:
+    """Search parameters from the manifest's index spec: nprobe for IVF."""
+    match = re.search(r"nprobe=(\d+)", spec)
+    return {"nprobe": int(match[1])} if match else {}
+
+
+def _counts(change: Change) -> dict[str, tuple[int, int]]:
+    """(passages, highest passage id, -1 without) of each document, from the change's new passages."""
+    counts = {d.path: (0, -1) for d in change.documents}
+    for p in change.passages:
+        n, last = counts[p.doc]
+        counts[p.doc] = (n + 1, max(last, p.id))
+    return counts
+
+
+def _stored(r: dict) -> StoredPassage:
+    return StoredPassage(r["id"], *(r[f] for f in _PASSAGE_FIELDS))
+
+
+def _all_rows(client, collection: str, output_fields: list[str]) -> list[dict]:
+    """Every row of a collection, in batches (one query is capped at MAX_LIMIT rows)."""
+    iterator = client.query_iterator(collection, batch_size=WRITE_BATCH, filter="", output_fields=output_fields)
+    rows = []
+    try:
+        while batch := iterator.next():
+            rows += batch
+    finally:
+        iterator.close()
+    return rows
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,232 @@
+"""What only the Milvus store has: the setting, builds behind an alias, repair of an interrupted update,
+the full-text fallback, a shared server; and, with the real model, the same answers as the FAISS store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from qa import QAError, Service
+from qa.evaluate import evaluate, read_questions
+from qa.index import open_store
+from qa.milvus_index import MANIFEST_KEY, MilvusStore, supports_full_text
+from tests.conftest import DATA, DEV_SET, ROOT
+
+PARTY = "hengli-2016-party-building.txt"
+DEVELOPMENT = "hengli-2023-high-quality-development.txt"
+LIBRARY = "新建图书馆\n横沥镇今年在各村新建了三座图书馆，藏书超过五万册，方便群众就近借阅，丰富了群众的文化生活。\n"
+
+
+@pytest.fixture
+def folders(tmp_path):
+    shutil.copytree(DATA, tmp_path / "data")
+    return tmp_path / "data", tmp_path / "index"
+
+
+@pytest.fixture
+def lite(tmp_path):
+    """The setting for a Milvus Lite file in tmp_path; its in-process server is stopped afterwards."""
+    yield f"milvus:{tmp_path / 'milvus.db'}"
+    from milvus_lite import server_manager_instance
+
+    server_manager_instance.release_server(str(tmp_path / "milvus.db"))
+
+
+def test_the_store_setting(tmp_path, monkeypatch):
+    monkeypatch.delenv("QA_STORE", raising=False)
+    lite = open_store(f"milvus:{tmp_path}/x.db", tmp_path / "my-index")
+    assert isinstance(lite, MilvusStore) and not lite.shared
+    assert lite.uri == str(tmp_path / "x.db") and lite.name == "my_index"
+    server = open_store("milvus://milvus.example:19530", "index")
+    assert server.shared and server.uri == "http://milvus.example:19530" and server.name == "index"
+    assert open_store("milvus:https://cloud.example:443", "2024").name == "_2024"
+    monkeypatch.setenv("QA_STORE", "milvus://db:19530")
+    assert open_store(None, "index").uri == "http://db:19530"
+    for bad in ["milvus:", "milvus:somewhere"]:
+        with pytest.raises(QAError, match="milvus:PATH.db"):
+            open_store(bad, "index")
+
+
+def test_full_text_search_needs_milvus_2_5():
+    assert supports_full_text("v2.5.4") and supports_full_text("v2.6.0") and supports_full_text("milvus_lite-3.2.2")
+    assert not supports_full_text("v2.4.13") and not supports_full_text("unknown")
+
+
+def test_a_full_build_moves_the_alias_and_keeps_only_the_build_it_replaced(folders, fake_embedder, lite):
+    service = Service(*folders, embedder=fake_embedder, store=lite)
+    service.build()
+    first = service.store.read_manifest().build
+    service.build(force=True)
+    second = service.store.read_manifest().build
+    service.build(force=True)
+    third = service.store.read_manifest()
+    client = service.store.client
+    assert client.describe_alias("index")["collection_name"] == third.build
+    expected = {b + suffix for b in (second, third.build) for suffix in ("", "__clauses", "__documents")}
+    assert set(client.list_collections()) == expected and first not in expected
+    assert sum(d.passages for d in service.documents()) == third.passages
+
+
+def test_an_update_is_made_in_place_and_an_interrupted_one_is_repaired(folders, fake_embedder, lite, monkeypatch):
+    data, index = folders
+    service = Service(data, index, embedder=fake_embedder, store=lite)
+    service.build()
+    build = service.store.read_manifest().build
+    (data / "library.txt").write_text(LIBRARY, encoding="utf-8")
+    # The update writes the new passages and clauses, then dies before the documents and the manifest.
+    client = service.store.client
+    real = client.upsert
+    monkeypatch.setattr(client, "upsert", lambda *a, **k: (_ for _ in ()).throw(OSError("down")))
+    with pytest.raises(OSError, match="down"):
+        service.build()
+    monkeypatch.setattr(client, "upsert", real)
+
+    report = service.build()  # the manifest still differs from the data: the update runs again
+    assert report.built and not report.full and report.read == 1 and service.stale_reason() is None
+    manifest = service.store.read_manifest()
+    assert manifest.build == build and manifest.documents == 3
+    collection = service.open()
+    ids = list(range(service.store.next_id()))
+    assert len(collection.passages(ids)) == manifest.passages == sum(d.passages for d in service.documents())
+    clauses = collection.clauses(ids)
+    spans = list(zip(clauses.passage_ids.tolist(), map(tuple, clauses.spans.tolist())))
+    assert len(spans) == len(set(spans))  # nothing written twice
+    assert service.ask("新建了三座图书馆", top_k=1)[0].document == "library.txt"
+
+
+def test_a_damaged_or_incomplete_build_is_reported_and_rebuilt(folders, fake_embedder, lite):
+    service = Service(*folders, embedder=fake_embedder, store=lite)
+    service.build()
+    build = service.store.read_manifest().build
+    service.store.client.alter_collection_properties(build, {MANIFEST_KEY: "{not json"})
+    with pytest.raises(QAError, match="damaged.*rebuild"):
+        Service(*folders, embedder=fake_embedder, store=lite).ask("党员")
+    Service(*folders, embedder=fake_embedder, store=lite).build(force=True)
+
+    build = service.store.read_manifest().build
+    service.store.client.drop_collection(f"{build}__clauses")
+    with pytest.raises(QAError, match=f"missing {build}__clauses.*rebuild"):
+        Service(*folders, embedder=fake_embedder, store=lite).ask("党员")
+    Service(*folders, embedder=fake_embedder, store=lite).build(force=True)
+    assert Service(*folders, embedder=fake_embedder, store=lite).ask("党员")
+
+
+def test_milvus_full_text_search_finds_words_and_is_left_out_where_missing(folders, fake_embedder, lite, monkeypatch):
+    service = Service(*folders, embedder=fake_embedder, store=lite)
+    service.build()
+    ids, scores = service.open().lexical("预备党员有多少名", 3)
+    assert len(ids) == 3 and scores[0] >= scores[-1] > 0
+    assert "预备党员43名" in service.open().passages([int(ids[0])])[int(ids[0])].text
+
+    monkeypatch.setattr("qa.milvus_index.supports_full_text", lambda version: False)
+    service.build(force=True)
+    collection = service.open()
+    assert not collection.has_lexical and len(collection.lexical("预备党员有多少名", 3)[0]) == 0
+    assert len(service.ask("预备党员有多少名", top_k=5)) == 5  # answered from the vectors alone
+
+
+@pytest.fixture
+def milvus_server(tmp_path):
+    """A Milvus Lite server on a free local port, standing in for a shared Milvus server."""
+    from milvus_lite.adapter.grpc.server import start_server_in_thread
+
+    server, db, port = start_server_in_thread(str(tmp_path / "server-data"), host="127.0.0.1", port=0)
+    yield f"milvus://127.0.0.1:{port}"
+    server.stop(grace=0)
+    db.close()
+
+
+def test_replicas_share_a_server_index_and_never_build_it(folders, fake_embedder, milvus_server, tmp_path):
+    data, index = folders
+    replica_dirs = (tmp_path / "replica" / "no-data", tmp_path / "replica" / "index")
+    with pytest.raises(QAError, match="no index.*qa index"):
+        Service(*replica_dirs, embedder=fake_embedder, store=milvus_server).ask("党员")
+
+    builder = Service(data, index, embedder=fake_embedder, store=milvus_server)
+    assert builder.build().built
+    replica = Service(*replica_dirs, embedder=fake_embedder, store=milvus_server)
+    question = "全镇共有基层党党支部154个"
+    assert replica.ask(question) == builder.ask(question)
+    assert replica.documents() == builder.documents()
+    assert not (tmp_path / "replica").exists()
+
+    (data / PARTY).unlink()
+    builder.build()
+    assert all(h.document != PARTY for h in replica.ask(question, top_k=20))
+    assert [d.path for d in replica.documents()] == [DEVELOPMENT]
+
+
+def test_an_unreachable_server_is_a_clear_error(folders, fake_embedder):
+    with pytest.raises(QAError, match="Cannot open Milvus at http://127.0.0.1:1"):
+        Service(*folders, embedder=fake_embedder, store="milvus://127.0.0.1:1").ask("党员")
+
+
+def test_a_lite_file_held_by_another_process_is_a_clear_error(folders, fake_embedder, tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; from pymilvus import MilvusClient; "
+         f"MilvusClient({str(tmp_path / 'held.db')!r}); print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(QAError, match="one process at a time"):
+            Service(*folders, embedder=fake_embedder, store=f"milvus:{tmp_path / 'held.db'}").ask("党员")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+# --- with the real model -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_milvus_service(real_embedder, tmp_path_factory):
+    """The real-model service on Milvus Lite, over its own copy of data/."""
+    base = tmp_path_factory.mktemp("real-milvus")
+    shutil.copytree(DATA, base / "data")
+    service = Service(base / "data", base / "index", embedder=real_embedder, store=f"milvus:{base / 'milvus.db'}")
+    service.build()
+    yield service
+    service.store.close()
+
+
+@pytest.mark.slow
+def test_milvus_answers_the_dev_set_as_faiss_does(real_service, real_milvus_service, record_property):
+    if not DEV_SET.exists():
+        pytest.skip(f"{DEV_SET} not present")
+    questions = read_questions(DEV_SET)
+    faiss_report = evaluate(real_service, questions, 10)
+    milvus_report = evaluate(real_milvus_service, questions, 10)
+    figures = {name: {"hit@1": r.hit_at_1, "hit@5": r.hit_at_5, "mrr@10": r.mrr_at_10, "span@1": r.span_at_1}
+               for name, r in (("faiss", faiss_report), ("milvus", milvus_report))}
+    record_property("dev", figures)
+    print("\ndev set:", figures)
+    assert (milvus_report.hit_at_1, milvus_report.hit_at_5) == (faiss_report.hit_at_1, faiss_report.hit_at_5)
+    same_top5 = [[(h.document, h.position) for h in real_milvus_service.ask(q.q)]
+                 == [(h.document, h.position) for h in real_service.ask(q.q)] for q in questions]
+    record_property("same top 5", f"{sum(same_top5)}/{len(same_top5)}")
+    print("same top 5:", f"{sum(same_top5)}/{len(same_top5)}")
+    assert sum(same_top5) >= len(same_top5) - 1
+
+
+@pytest.mark.slow
+def test_cli_index_and_ask_with_milvus_lite(tmp_path):
+    shutil.copytree(DATA, tmp_path / "data")
+    folders = ["--data", str(tmp_path / "data"), "--index", str(tmp_path / "index"),
+               "--store", f"milvus:{tmp_path / 'milvus.db'}"]
+
+    def qa(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "qa", *args, *folders], capture_output=True, text=True,
+                              timeout=600, cwd=ROOT)
+
+    built = qa("index")
+    assert built.returncode == 0 and "now 2 documents" in built.stdout, built.stderr
+    assert "Nothing to do" in qa("index").stdout
+    asked = qa("ask", "--json", "-k", "3", "横沥镇有多少名党员？")
+    assert asked.returncode == 0, asked.stderr
+    answer = json.loads(asked.stdout)
+    assert "全镇共有党员1724名" in answer["hits"][0]["text"] and len(answer["hits"]) == 3
