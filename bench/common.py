@@ -7,12 +7,15 @@ import re
 import resource
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as `python bench/x.py` from anywhere: import this checkout's qa
+
+import qa  # noqa: E402,F401 - sets the OpenMP waiting policy before faiss or torch load, as in the service
 
 DATA = ROOT / "data"
 DEV_SET = ROOT.parent / "shared" / "eval" / "dev.jsonl"
@@ -63,14 +66,14 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def embedded(texts: list[str], kind: str, name: str) -> np.ndarray:
-    """Default-model (torch) vectors of `texts`, cached in bench/.cache (10k of them take minutes to make)."""
+def embedded(texts: Callable[[], list[str]], kind: str, name: str) -> np.ndarray:
+    """Default-model (torch) vectors of `texts()`, cached in bench/.cache (10k of them take minutes to make)."""
     from qa.embedding import DEFAULT_MODEL, SentenceTransformerEmbedder, model_name
 
     path = CACHE / f"{name}-{kind}-{model_name(DEFAULT_MODEL, 'torch').replace('/', '_')}.npy"
     if path.exists():
         return np.load(path)
-    vectors = SentenceTransformerEmbedder().embed(texts, kind)
+    vectors = SentenceTransformerEmbedder().embed(texts(), kind)
     CACHE.mkdir(parents=True, exist_ok=True)
     np.save(path, vectors)
     return vectors

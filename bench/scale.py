@@ -31,8 +31,8 @@ CHUNK = 100_000
 
 def base_vectors() -> tuple[np.ndarray, np.ndarray]:
     """(10k real passage vectors, 200 real query vectors)."""
-    passages = embedded(synthetic_passages(10_000), "passage", "synthetic-10000")
-    queries = embedded(synthetic_passages(200, seed=1), "query", "synthetic-200-seed1")
+    passages = embedded(lambda: synthetic_passages(10_000), "passage", "synthetic-10000")
+    queries = embedded(lambda: synthetic_passages(200, seed=1), "query", "synthetic-200-seed1")
     return passages, queries
 
 
