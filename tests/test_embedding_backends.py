@@ -136,3 +136,23 @@ def test_backend_agrees_with_the_default_embedder(real_embedder, backend, floor)
         assert got.shape == (len(TEXTS), real_embedder.dim)
         np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-4)
         assert _min_cosine(got, real_embedder.embed(TEXTS, kind)) >= floor
+
+
+@pytest.mark.slow
+def test_first_use_export_on_a_fresh_model_folder(real_embedder, tmp_path):
+    """A model folder without onnx/ gets its export on first use, complete, and runs like torch."""
+    pytest.importorskip("onnxruntime", reason="the onnx backends need the `onnx` extra")
+    from qa import convert
+    from qa.embedding import OnnxEmbedder
+
+    fresh = tmp_path / "model"
+    fresh.mkdir()
+    for item in convert.default_model_path().iterdir():
+        if item.name != "onnx":
+            (fresh / item.name).symlink_to(item)
+    other = OnnxEmbedder(str(fresh), quantized=True)
+    assert sorted(p.name for p in (fresh / "onnx").iterdir()) == ["model.onnx", "model_int8.onnx"]
+    assert other.prompts["query"] == real_embedder.prompts["query"]
+    assert _min_cosine(other.embed(TEXTS, "query"), real_embedder.embed(TEXTS, "query")) >= 0.97
+    fp32 = OnnxEmbedder(str(fresh))
+    assert _min_cosine(fp32.embed(TEXTS, "query"), real_embedder.embed(TEXTS, "query")) >= 0.9999
