@@ -73,7 +73,8 @@ def _export(model_dir: Path, out: Path) -> None:
         torch.onnx.export(
             TokenStates(bert).eval(), (sample, sample), str(out), dynamo=False, opset_version=17,
             input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
-            dynamic_axes={name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "last_hidden_state")},
+            dynamic_axes={name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask",
+                                                                        "last_hidden_state")},
         )
 
 
