@@ -18,5 +18,5 @@ demo = build_demo(service)
 app = create_app(service, demo=demo, auth=auth_from_env())
 
 if __name__ == "__main__":
-    service.open()  # build or load the index before the first visitor
+    service.warm_up()  # build or load the index, and load the model, before the first visitor
     uvicorn.run(app, host=os.environ.get("QA_HOST", "127.0.0.1"), port=int(os.environ.get("QA_PORT", "7860")))

@@ -168,7 +168,7 @@ def serve(data_dir: str, index_dir: str, model: str | None, store: str | None, h
     if host not in ("127.0.0.1", "localhost", "::1") and not auth:
         click.echo(f"warning: serving on {host} without a login; set QA_AUTH=user:password to require one.", err=True)
     service = _service(data_dir, index_dir, model, store)
-    service.open()
+    service.warm_up()  # the model loads before the first question, not during it
     uvicorn.run(create_app(service, auth=auth), host=host, port=port)
 
 

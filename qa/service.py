@@ -62,7 +62,8 @@ class Service:
         self.index_dir = Path(index_dir)
         self.store = open_store(store, self.index_dir)
         self._embedder = embedder
-        self.model = embedder.name if embedder else model_name(configured_model(model))
+        self.model = embedder.name if embedder else model_name(configured_model(model),
+                                                               passage_prompt=os.environ.get("QA_PASSAGE_PROMPT"))
         self._model_arg = model
         self._index: Collection | None = None
         self._lock = threading.Lock()  # one build at a time in this process
@@ -112,6 +113,11 @@ class Service:
                 # The old collection is not closed: a question may still be reading it on another thread.
                 self._index = self.store.open()
         return self._index
+
+    def warm_up(self) -> None:
+        """Open the index and load the model now, so the first question is answered at full speed."""
+        self.open()
+        self.embedder.embed(["warm up"], "query")
 
     def ask(self, question: str, top_k: int = 5) -> list[Hit]:
         """The passages that best answer `question`, best first, each with its answer span."""

@@ -114,3 +114,17 @@ def test_boilerplate_lines_are_not_passages(folders, fake_embedder):
 def test_hit_fields_are_the_json_contract():
     assert [f.name for f in fields(Hit)][:3] == ["text", "score", "document"]
     assert {"title", "source", "date", "position", "start", "end"} <= {f.name for f in fields(Hit)}
+
+
+def test_a_passage_prompt_set_by_hand_names_another_index(tmp_path, monkeypatch):
+    monkeypatch.delenv("QA_PASSAGE_PROMPT", raising=False)
+    plain = Service(tmp_path / "data", tmp_path / "index").model
+    monkeypatch.setenv("QA_PASSAGE_PROMPT", "passage: ")
+    prompted = Service(tmp_path / "data", tmp_path / "index").model
+    assert prompted != plain and "passage: " in prompted  # so the index is rebuilt with the new prompt
+
+
+def test_warm_up_opens_the_index_and_runs_the_model_once(service, fake_embedder):
+    before = fake_embedder.calls
+    service.warm_up()
+    assert fake_embedder.calls == before + 1 and service.open().manifest.passages > 0
