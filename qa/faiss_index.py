@@ -337,9 +337,11 @@ class FolderStore(Store):
         folder.mkdir()
         vectors.save(folder / "vectors.faiss")
         PassageStore.write(folder / "passages.sqlite", build, change.documents, passages)
-        order = np.argsort(clauses.passage_ids, kind="stable")
-        np.save(folder / "clauses.npy", np.column_stack([clauses.passage_ids[order], clauses.spans[order]]))
-        np.save(folder / "clause_vectors.npy", clauses.vectors[order].astype(np.float16))
+        if np.any(np.diff(clauses.passage_ids) < 0):
+            order = np.argsort(clauses.passage_ids, kind="stable")
+            clauses = Clauses(clauses.passage_ids[order], clauses.spans[order], clauses.vectors[order])
+        np.save(folder / "clauses.npy", np.column_stack([clauses.passage_ids, clauses.spans]))
+        np.save(folder / "clause_vectors.npy", clauses.vectors.astype(np.float16))
         LexicalIndex.build([(p.id, p.text) for p in passages]).save(folder / "lexical")
         _fsync_tree(folder)
         manifest = Manifest(
@@ -377,6 +379,9 @@ class FolderStore(Store):
 
 
 def _merge(a: Clauses, b: Clauses) -> Clauses:
+    """Both sets of clauses, by passage id (a's passages come first: an update's new ids are higher)."""
+    if not len(a.passage_ids) or not len(b.passage_ids):  # no copy of a million clause vectors for nothing
+        return b if not len(a.passage_ids) else a
     return Clauses(np.concatenate([a.passage_ids, b.passage_ids]), np.concatenate([a.spans, b.spans]),
                    np.concatenate([a.vectors, b.vectors]).astype(np.float32))
 
