@@ -11,7 +11,6 @@ from gradio_client import Client
 from qa import QAError, Service
 from qa.cli import main
 from qa.web import auth_from_env, create_app
-from tests.conftest import DATA
 from tests.live import serving_app
 
 
