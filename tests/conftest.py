@@ -14,6 +14,9 @@ from qa.embedding import Embedder
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 DEV_SET = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+PARTY = "hengli-2016-party-building.txt"  # the two documents of data/
+DEVELOPMENT = "hengli-2023-high-quality-development.txt"
+LIBRARY = "新建图书馆\n横沥镇今年在各村新建了三座图书馆，藏书超过五万册，方便群众就近借阅，丰富了群众的文化生活。\n"
 
 
 class FakeEmbedder(Embedder):
@@ -50,6 +53,13 @@ def store(request, tmp_path, monkeypatch) -> str:
         from milvus_lite import server_manager_instance
 
         server_manager_instance.release_server(str(tmp_path / "milvus.db"))
+
+
+@pytest.fixture
+def folders(tmp_path):
+    """A copy of data/ and an index folder to build in, both under tmp_path."""
+    shutil.copytree(DATA, tmp_path / "data")
+    return tmp_path / "data", tmp_path / "index"
 
 
 @pytest.fixture

@@ -14,17 +14,7 @@ from qa import QAError, Service
 from qa.evaluate import evaluate, read_questions
 from qa.index import open_store
 from qa.milvus_index import MANIFEST_KEY, MilvusStore, supports_full_text
-from tests.conftest import DATA, DEV_SET, ROOT
-
-PARTY = "hengli-2016-party-building.txt"
-DEVELOPMENT = "hengli-2023-high-quality-development.txt"
-LIBRARY = "新建图书馆\n横沥镇今年在各村新建了三座图书馆，藏书超过五万册，方便群众就近借阅，丰富了群众的文化生活。\n"
-
-
-@pytest.fixture
-def folders(tmp_path):
-    shutil.copytree(DATA, tmp_path / "data")
-    return tmp_path / "data", tmp_path / "index"
+from tests.conftest import DATA, DEV_SET, DEVELOPMENT, LIBRARY, PARTY, ROOT
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
@@ -12,7 +10,6 @@ from qa.answer import answer_types
 from qa.embedding import Embedder
 from qa.lexical import LexicalIndex
 from qa.search import CONFIDENT_CROSS_SCRIPT, CONFIDENT_SAME_SCRIPT, confidence_threshold, score, zscore
-from tests.conftest import DATA
 
 
 class ConstantEmbedder(Embedder):
@@ -23,12 +20,6 @@ class ConstantEmbedder(Embedder):
 
     def embed(self, texts: list[str], kind: str) -> np.ndarray:
         return np.full((len(texts), self.dim), 1 / np.sqrt(self.dim), dtype=np.float32)
-
-
-@pytest.fixture
-def folders(tmp_path):
-    shutil.copytree(DATA, tmp_path / "data")
-    return tmp_path / "data", tmp_path / "index"
 
 
 def test_zscore_of_a_constant_side_is_zero():

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import fields
 
 import pytest
 
 from qa import Hit, QAError, Service
-from tests.conftest import DATA, FakeEmbedder
-
-
-@pytest.fixture
-def folders(tmp_path):
-    shutil.copytree(DATA, tmp_path / "data")
-    return tmp_path / "data", tmp_path / "index"
+from tests.conftest import FakeEmbedder
 
 
 @pytest.mark.usefixtures("store")

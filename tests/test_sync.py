@@ -13,15 +13,12 @@ from qa.cache import EmbeddingCache
 from qa.faiss_index import FolderStore, PassageStore
 from qa.index import FORMAT_VERSION
 from qa.search import search
-from tests.conftest import DATA, FakeEmbedder
+from tests.conftest import DATA, DEVELOPMENT, LIBRARY, PARTY, FakeEmbedder
 from tests.make_docs import docx_file, html_page, pdf_file, real_article
 
-PARTY = "hengli-2016-party-building.txt"
-DEVELOPMENT = "hengli-2023-high-quality-development.txt"
 FACT = "全镇共有党员1724名"
 NEW_FACT = "全镇共有党员1999名"
 QUESTION = "至2010年9月底,全镇共有党员多少名,其中正式党员1681名"
-LIBRARY = "新建图书馆\n横沥镇今年在各村新建了三座图书馆，藏书超过五万册，方便群众就近借阅，丰富了群众的文化生活。\n"
 
 
 @pytest.fixture

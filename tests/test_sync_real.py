@@ -10,12 +10,11 @@ import sys
 import pytest
 
 from qa import Service
-from tests.conftest import DATA, ROOT
+from tests.conftest import DATA, PARTY, ROOT
 from tests.make_docs import docx_file, real_article
 
 pytestmark = pytest.mark.slow
 
-PARTY = "hengli-2016-party-building.txt"
 QUESTION = "横沥镇有多少名党员？"
 
 
