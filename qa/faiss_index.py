@@ -91,17 +91,17 @@ class FaissVectors:
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
-    def spec(self) -> str:
-        """The index kind and its parameters, as the manifest records them (qa.ann.IndexChoice.spec)."""
+    def choice(self) -> IndexChoice:
+        """The index kind and its parameters (its `spec` is what the manifest records)."""
         import faiss
 
         if isinstance(self.index, faiss.IndexIDMap2):
-            return "flat"
+            return IndexChoice("flat", self.dim)
         ivf = faiss.downcast_index(self.index)
         if isinstance(ivf, faiss.IndexIVFPQ):
-            return IndexChoice("ivf-pq", self.dim, ivf.nlist, ivf.nprobe, ivf.pq.M).spec
+            return IndexChoice("ivf-pq", self.dim, ivf.nlist, ivf.nprobe, ivf.pq.M)
         kind = "ivf-sq8" if isinstance(ivf, faiss.IndexIVFScalarQuantizer) else "ivf-flat"
-        return IndexChoice(kind, self.dim, ivf.nlist, ivf.nprobe).spec
+        return IndexChoice(kind, self.dim, ivf.nlist, ivf.nprobe)
 
     def save(self, path: Path) -> None:
         """Write the index file."""
@@ -323,8 +323,8 @@ class FolderStore(Store):
         gone = np.array([p.id for p in rows if p.doc in removed], dtype=np.int64)
         current.vectors.remove(gone)
         keep = ~np.isin(current.clause_table[:, 0], gone)
-        clauses = Clauses(current.clause_table[keep, 0], current.clause_table[keep, 1:],
-                          np.asarray(current.clause_vectors[keep], dtype=np.float32))
+        # Kept as stored (float16): they are written back as they are.
+        clauses = Clauses(current.clause_table[keep, 0], current.clause_table[keep, 1:], current.clause_vectors[keep])
         return [p for p in rows if p.doc not in removed], current.vectors, clauses
 
     def _write(self, change: Change, passages: list[PassageRow], vectors: FaissVectors, clauses: Clauses) -> Manifest:
@@ -346,7 +346,7 @@ class FolderStore(Store):
         _fsync_tree(folder)
         manifest = Manifest(
             format_version=FORMAT_VERSION, passages=len(passages), documents=len(change.documents), build=build,
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"), vector_index=vectors.spec(), **change.manifest,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"), vector_index=vectors.choice().spec, **change.manifest,
         )
         _atomic_write(self.index_dir / MANIFEST, json.dumps(asdict(manifest), ensure_ascii=False, indent=2))
         for old in self.index_dir.glob("build-*"):
@@ -383,13 +383,13 @@ def _merge(a: Clauses, b: Clauses) -> Clauses:
     if not len(a.passage_ids) or not len(b.passage_ids):  # no copy of a million clause vectors for nothing
         return b if not len(a.passage_ids) else a
     return Clauses(np.concatenate([a.passage_ids, b.passage_ids]), np.concatenate([a.spans, b.spans]),
-                   np.concatenate([a.vectors, b.vectors]).astype(np.float32))
+                   np.concatenate([a.vectors, b.vectors]))
 
 
 def _rechosen(vectors: FaissVectors, n: int) -> FaissVectors:
     """The vectors in the index kind chosen for n passages: the same object when the kind still fits."""
     choice = choose_faiss_index(n, vectors.dim, configured_memory_budget())
-    if choice.kind == vectors.spec().split("(")[0]:
+    if choice.kind == vectors.choice().kind:
         return vectors
     ids = vectors.ids()
     moved = FaissVectors(vectors.dim, choice=choice)

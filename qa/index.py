@@ -100,7 +100,7 @@ class Clauses:
 
     passage_ids: np.ndarray  # int64, ascending
     spans: np.ndarray  # int64 rows of (start, end)
-    vectors: np.ndarray  # float32 rows
+    vectors: np.ndarray  # one row per clause (float32; float16 as a build stores them)
 
     @classmethod
     def empty(cls, dim: int) -> "Clauses":
