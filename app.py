@@ -1,22 +1,32 @@
 """The web app: `python app.py` serves the page at / and `POST /api/ask` on 127.0.0.1:7860.
 
 QA_DATA, QA_INDEX, QA_HOST and QA_PORT override the data folder, index folder, address and port; QA_STORE
-keeps the index in Milvus (README, "Milvus");
-QA_AUTH="user:password" asks for a login (page and JSON endpoint) before exposing it on a network.
+keeps the index in Milvus (README, "Milvus"); QA_AUTH="user:password" asks for a login (page and JSON
+endpoint) before exposing it on a network. Every QA_* setting is in qa/settings.py.
 """
 
-import os
+import sys
 
 import uvicorn
 
+from qa.errors import QAError
+from qa.logs import configure_logging
 from qa.service import Service
-from qa.ui import build_demo
-from qa.web import auth_from_env, create_app
+from qa.settings import Settings
+from qa.web import create_app
 
-service = Service(os.environ.get("QA_DATA", "data"), os.environ.get("QA_INDEX", "index"))
-demo = build_demo(service)
-app = create_app(service, demo=demo, auth=auth_from_env())
+
+def main() -> None:
+    """Read the settings, build or load the index and the model, then serve until stopped."""
+    configure_logging()
+    try:
+        settings = Settings.from_env()
+        service = Service(settings.data, settings.index, settings=settings)
+        service.warm_up()  # build or load the index, and load the model, before the first visitor
+    except QAError as e:
+        sys.exit(f"error: {e}")
+    uvicorn.run(create_app(service, auth=settings.auth), host=settings.host, port=settings.port)
+
 
 if __name__ == "__main__":
-    service.warm_up()  # build or load the index, and load the model, before the first visitor
-    uvicorn.run(app, host=os.environ.get("QA_HOST", "127.0.0.1"), port=int(os.environ.get("QA_PORT", "7860")))
+    main()

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,22 +22,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from common import DATA, ROOT, median
+from common import DATA, ROOT, median, running_app
 
 QUESTION = "横沥镇有多少名党员？"
 EVIDENCE = "1724"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def accepting(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def ask(port: int) -> dict:
@@ -56,26 +42,14 @@ def peak_rss_mib(pid: int) -> float:
 
 def one_start(index_dir: Path, embedder: str) -> dict:
     """Spawn app.py, wait for it to accept, ask once, stop it."""
-    port = free_port()
-    env = {**os.environ, "QA_DATA": str(DATA), "QA_INDEX": str(index_dir), "QA_PORT": str(port),
-           "QA_EMBEDDER": embedder}
     start = time.perf_counter()
-    app = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        while not accepting(port):
-            if app.poll() is not None:
-                raise RuntimeError("app.py exited before accepting connections")
-            time.sleep(0.05)
+    with running_app({"QA_DATA": str(DATA), "QA_INDEX": str(index_dir), "QA_EMBEDDER": embedder}) as (app, port):
         up = time.perf_counter()
         answer = ask(port)
         done = time.perf_counter()
         if not answer["hits"] or EVIDENCE not in answer["hits"][0]["text"]:
             raise RuntimeError(f"unexpected first answer: {str(answer)[:300]}")
         return {"accepting": up - start, "answered": done - start, "request": done - up, "rss": peak_rss_mib(app.pid)}
-    finally:
-        app.terminate()
-        app.wait(timeout=60)
 
 
 def seconds(cmd: list[str]) -> float:

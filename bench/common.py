@@ -1,13 +1,20 @@
-"""Shared helpers for the benchmarks: the corpus and synthesized passages, the dev set, timing and memory."""
+"""Shared helpers for the benchmarks: path setup, the corpus and synthesized passages, the dev set, the app
+in a process of its own, timing and memory. Every script imports it first (`from common import ...`), so
+`python bench/x.py` runs this checkout's qa from anywhere."""
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import resource
+import socket
 import statistics
+import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -77,3 +84,34 @@ def embedded(texts: Callable[[], list[str]], kind: str, name: str) -> np.ndarray
     CACHE.mkdir(parents=True, exist_ok=True)
     np.save(path, vectors)
     return vectors
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def accepting(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port."""
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextmanager
+def running_app(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, int]]:
+    """`python app.py` with `env` over ours on a free loopback port, until it accepts connections; stopped after."""
+    port = free_port()
+    app = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env={**os.environ, **env, "QA_PORT": str(port)},
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not accepting(port):
+            if app.poll() is not None:
+                raise RuntimeError("app.py exited before accepting connections")
+            time.sleep(0.05)
+        yield app, port
+    finally:
+        app.terminate()
+        app.wait(timeout=60)

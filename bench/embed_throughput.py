@@ -11,12 +11,9 @@ docs/scaling.md.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import corpus_passages
 
 
 def main() -> None:
@@ -27,12 +24,9 @@ def main() -> None:
 
     import torch
 
-    from qa.chunking import split_passages
     from qa.embedding import SentenceTransformerEmbedder
-    from qa.ingest import read_documents
 
-    documents, _ = read_documents(ROOT / "data", sorted((ROOT / "data").iterdir()))
-    real = [p.text for d in documents for p in split_passages(d)]
+    real = corpus_passages()
     texts = [real[i % len(real)] for i in range(args.passages)]
     embedder = SentenceTransformerEmbedder()
     prompt = embedder.prompts["passage"]

@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import DATA, DEV_SET, ROOT, corpus_passages, median, synthetic_documents
 
 EXTRA_SET = ROOT / "tests" / "data" / "extra_questions.jsonl"
@@ -75,7 +74,7 @@ def late_vectors(embedder, texts: list[str], spans: list[list[tuple[int, int]]],
 
 def sentence_vectors(embedder, texts: list[str], spans: list[list[tuple[int, int]]]) -> list[np.ndarray]:
     """Each text's spans' vectors, pooled from one forward pass of the sentence each span starts in."""
-    from qa.chunking import split_sentences
+    from qa.text import split_sentences
 
     sentences, local, place = [], [], []
     for i, (text, own) in enumerate(zip(texts, spans)):
@@ -103,8 +102,8 @@ def unit(vector: np.ndarray) -> np.ndarray:
 
 def make_embedder(torch_embedder, variant: str):
     """An Embedder for the service: `separate` is the torch embedder as the service runs it."""
-    from qa.answer import clause_spans
     from qa.embedding import Embedder
+    from qa.text import clause_spans
 
     class ClausesFromPassages(Embedder):
         """A batch of passages also yields its clauses' vectors; the build's clause batches are served from them."""
@@ -134,7 +133,7 @@ def make_embedder(torch_embedder, variant: str):
 
 def agreement(torch_embedder) -> None:
     """How close late-chunked clause vectors (whole-passage context) are to the same clauses embedded alone."""
-    from qa.answer import clause_spans
+    from qa.text import clause_spans
 
     texts = corpus_passages()
     spans = [clause_spans(t) for t in texts]

@@ -2,7 +2,7 @@
 
     python bench/load.py --url http://127.0.0.1:7860 --clients 32 --seconds 60
 
-Without --url it starts the app itself (data/ and index/) on a free loopback port.
+Without --url it starts `python app.py` itself (data/ and index/) on a free loopback port.
 Each answer must equal the one a single client gets before the load (its top passages, in order).
 """
 
@@ -12,15 +12,13 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
+from common import running_app
 
-ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = [
     "横沥镇有多少名党员？", "How many party members does Hengli town have?", "镇领导驻村是每周几？",
     "横沥镇如何推进乡村振兴？", "什么是双报到？", "共治协会由哪些人组成？", "What is the coffee discussion platform?",
@@ -110,14 +108,8 @@ def main() -> None:
         expected = expected_answers(args.url, QUESTIONS)
         report = asyncio.run(run_load(args.url, QUESTIONS, args.clients, args.seconds))
     else:
-        sys.path.insert(0, str(ROOT))
-        from qa.service import Service
-        from qa.web import create_app
-        from tests.live import serving_app
-
-        service = Service(ROOT / "data", ROOT / "index")
-        service.open()
-        with serving_app(create_app(service)) as url:
+        with running_app({}) as (_, port):
+            url = f"http://127.0.0.1:{port}"
             expected = expected_answers(url, QUESTIONS)
             report = asyncio.run(run_load(url, QUESTIONS, args.clients, args.seconds))
     print(report.summary())

@@ -63,8 +63,8 @@ def run_ours(tmp: Path) -> tuple[float, Timed]:
 def run_txtai(tmp: Path) -> tuple[float, Timed]:
     from txtai import Embeddings
 
-    from qa import convert
     from qa.embedding import choose_prompts
+    from qa.model import convert
 
     prompts = choose_prompts("default", convert.PROMPTS, None, None)  # the prompts this project uses
     embeddings = Embeddings(path=str(convert.default_model_path()), content=True,

@@ -1,41 +1,27 @@
 """Re-index after one change vs. a full build, on generated documents, in one run with the real model.
 
-    /work/main/.venv/bin/python bench/reindex.py [--docs 1000] [--repeat 3]
+    python bench/reindex.py [--docs 1000] [--repeat 3]
 
-Documents are short Chinese notices made from sentences of the articles in data/, each with its own
-number so no two passages are alike. Prints a Markdown table for BENCHMARKS.md.
+Documents are two paragraphs each of distinct runs of clauses from the articles in data/
+(common.synthetic_documents), so no two passages are alike. Prints a Markdown table for BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import re
+import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import synthetic_documents
 
-from qa import Service  # noqa: E402
-from qa.embedding import SentenceTransformerEmbedder  # noqa: E402
-from qa.ingest import load_documents  # noqa: E402
+from qa import Service
+from qa.embedding import SentenceTransformerEmbedder
 
-
-def sentences() -> list[str]:
-    """Sentences of the real articles, to build documents from."""
-    docs, _ = load_documents(ROOT / "data")
-    text = "".join(p.text for d in docs for p in d.paragraphs)
-    return [s for s in re.findall(r"[^。！？]+[。！？]", text) if 15 <= len(s) <= 120]
-
-
-def document(number: int, pool: list[str], rng: random.Random) -> str:
-    """A notice of two paragraphs of three sentences each, numbered so its passages are its own."""
-    paragraphs = [f"第{number}号简报第{k}段：" + "".join(rng.sample(pool, 3)) for k in (1, 2)]
-    return f"横沥镇工作简报第{number}号\n来源：横沥镇 时间：2023-05-18\n" + "\n".join(paragraphs) + "\n"
+PARAGRAPHS_PER_DOCUMENT = 2
 
 
 def timed(service: Service, **kwargs):
@@ -51,26 +37,27 @@ def main() -> None:
     args = parser.parse_args()
 
     rng = random.Random(0)
-    pool = sentences()
     embedder = SentenceTransformerEmbedder()
     embedder.embed(["预热"], "passage")  # load and warm up outside the timings
     with tempfile.TemporaryDirectory() as tmp:
         data, index = Path(tmp) / "data", Path(tmp) / "index"
+        # One document more than indexed, held back to be added later.
+        synthetic_documents(Path(tmp) / "all", (args.docs + 1) * PARAGRAPHS_PER_DOCUMENT, PARAGRAPHS_PER_DOCUMENT)
+        documents = sorted((Path(tmp) / "all").iterdir())
         data.mkdir()
-        for i in range(args.docs):
-            (data / f"notice-{i:04}.txt").write_text(document(i, pool, rng), encoding="utf-8")
+        for path in documents[:-1]:
+            shutil.copy(path, data)
         service = Service(data, index, embedder=embedder)
 
         full, report = timed(service)
         rows = [("full build (empty index)", full, report)]
         for r in range(args.repeat):
-            path = data / f"notice-{rng.randrange(args.docs):04}.txt"
-            path.write_text(path.read_text(encoding="utf-8").replace("第1段：", f"第1段（第{r + 1}次修订）："),
-                            encoding="utf-8")
+            path = data / documents[rng.randrange(args.docs)].name
+            path.write_text(path.read_text(encoding="utf-8").replace("。", f"（第{r + 1}次修订）。", 1), encoding="utf-8")
             rows.append(("re-index after changing one document", *timed(service)))
-        (data / "notice-new.txt").write_text(document(args.docs, pool, rng), encoding="utf-8")
+        shutil.copy(documents[-1], data)
         rows.append(("re-index after adding one document", *timed(service)))
-        (data / "notice-0000.txt").unlink()
+        (data / documents[0].name).unlink()
         rows.append(("re-index after deleting one document", *timed(service)))
         rows.append(("check with nothing changed", *timed(service)))
 

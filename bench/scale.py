@@ -1,4 +1,4 @@
-"""Scale: the FAISS index `qa.ann` chooses at 10k, 100k and 1M passages, built and searched with faiss directly.
+"""Scale: the FAISS index `qa.stores.ann` chooses at 10k, 100k and 1M passages, built and searched with faiss directly.
 
 10k: real default-model embeddings of synthesized Chinese passages (clauses of the corpus).
 100k and 1M: those embeddings plus Gaussian noise, renormalized (cosine ~0.9 to their source).
@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import ROOT, embedded, median, peak_rss_mib, percentile, synthetic_passages
 
 NOISE = 0.025  # per-dimension sigma: a derived vector keeps cosine ~0.9 to its source, like a near-paraphrase
@@ -74,7 +73,7 @@ def run_one(n: int, repeats: int, budget: int | None) -> dict:
     """Build, save, load and search the chosen index over n vectors."""
     import faiss
 
-    from qa.ann import DEFAULT_MEMORY_BUDGET, choose_faiss_index, make_faiss_index, train_if_needed
+    from qa.stores.ann import DEFAULT_MEMORY_BUDGET, choose_faiss_index, make_faiss_index, train_if_needed
 
     base, queries = base_vectors()
     vectors = collection(n, base)

@@ -6,7 +6,7 @@
 Passages: synthesized Chinese texts (three corpus clauses each), ids 0..N-1, a document per 1,000.
 Vectors: as in bench/scale.py (10k real embeddings, then noisy copies); each clause's vector is its
 passage's plus noise. Questions: 200 real query embeddings and their texts (bench/scale.py's).
-Per size: the build (`FolderStore.commit`: vector index chosen by qa.ann, SQLite, clause vectors,
+Per size: the build (`FolderStore.commit`: vector index chosen by qa.stores.ann, SQLite, clause vectors,
 BM25), peak RSS, disk, open time, and per question, pre-encoded so that only search is timed:
 `search()` (dense and BM25 candidates, rescoring with clause vectors, answer spans, metadata)
 against the raw FAISS search of the same index.
@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import ROOT, median, peak_rss_mib, percentile, synthetic_passages
 from scale import CHUNK, base_vectors, collection
 
@@ -33,31 +32,33 @@ CLAUSE_NOISE = 0.02
 
 def build(folder: Path, n: int):
     """A complete build of n synthesized passages in `folder`; its manifest."""
-    from qa.index import Change, Clauses, DocumentRow, PassageRow, clause_table
-    from qa.faiss_index import FolderStore
+    from qa.chunking import Passage, clause_table
+    from qa.stores.base import BuildSpec, Change, Clauses, DocumentRow
+    from qa.stores.faiss_store import FolderStore
 
     base, _ = base_vectors()
     vectors = collection(n, base)
     texts = synthetic_passages(n, seed=2, clauses=3)
-    passages = [PassageRow(i, f"doc{i // PER_DOCUMENT:05d}.txt", i % PER_DOCUMENT, t, 0, len(t), "", None)
-                for i, t in enumerate(texts)]
-    documents = [DocumentRow(f"doc{d:05d}.txt", f"文档{d}", "", "", "", "", "0" * 64)
-                 for d in range((n + PER_DOCUMENT - 1) // PER_DOCUMENT)]
-    table = clause_table([(p.id, p.text) for p in passages])
+    passages = [Passage(id=i, doc=f"doc{i // PER_DOCUMENT:05d}.txt", position=i % PER_DOCUMENT, text=t, start=0,
+                        end=len(t)) for i, t in enumerate(texts)]
+    documents = [DocumentRow(path=f"doc{d:05d}.txt", title=f"文档{d}", source="", author="", editor="", date="",
+                             sha256="0" * 64) for d in range((n + PER_DOCUMENT - 1) // PER_DOCUMENT)]
+    table = clause_table(passages)
     rng = np.random.default_rng(3)
     clause_vectors = np.empty((len(table), vectors.shape[1]), dtype=np.float32)
     for start in range(0, len(table), CHUNK):  # float32 in chunks: 3M clauses of float64 noise would take 9 GB
         rows = table[start : start + CHUNK, 0]
         part = vectors[rows] + rng.normal(0, CLAUSE_NOISE, (len(rows), vectors.shape[1])).astype(np.float32)
         clause_vectors[start : start + len(rows)] = part / np.linalg.norm(part, axis=1, keepdims=True)
-    change = Change(True, {"model": "bench", "dim": vectors.shape[1], "fingerprint": "bench", "pipeline": 0},
-                    documents, [], passages, vectors, Clauses(table[:, 0], table[:, 1:], clause_vectors))
+    spec = BuildSpec(model="bench", dim=vectors.shape[1], fingerprint="bench", pipeline=0)
+    change = Change(full=True, spec=spec, documents=documents, removed=[], passages=passages, vectors=vectors,
+                    clauses=Clauses(table[:, 0], table[:, 1:], clause_vectors))
     return FolderStore(folder).commit(change), len(table)
 
 
 def one(n: int, repeats: int) -> dict:
-    from qa.faiss_index import FolderStore
     from qa.search import search
+    from qa.stores.faiss_store import FolderStore
 
     _, queries = base_vectors()
     questions = synthetic_passages(len(queries), seed=1)

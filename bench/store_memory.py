@@ -8,8 +8,8 @@ resident-set growth from opening the index and answering one query: the index's 
 are random unit vectors of the default model's 384 dimensions (memory does not depend on the
 values; recall does, and is not measured here). Kinds:
 
-  flat, ivf-sq8, ivf-pq   the FAISS indexes qa.ann builds (FaissVectors), parameters from choose_faiss_index's rules
-  hnsw                    faiss IndexHNSWFlat M=32 (qa.ann does not offer it: it cannot remove vectors)
+  flat, ivf-sq8, ivf-pq   the FAISS indexes qa.stores.ann builds (FaissVectors), parameters from choose_faiss_index's rules
+  hnsw                    faiss IndexHNSWFlat M=32 (qa.stores.ann does not offer it: it cannot remove vectors)
   milvus-lite             the Milvus store on Milvus Lite: FLAT vectors, passage texts and metadata, BM25 on the text,
                           clauses and documents collections (MilvusStore.commit), texts cycling through data/'s passages
 """
@@ -25,9 +25,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import DATA
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 DIM = 384
 
 
@@ -43,8 +42,8 @@ def vectors(n: int) -> np.ndarray:
 
 
 def choice(kind: str, n: int):
-    """qa.ann's parameters for `kind` at n passages (nlist ~sqrt(n), nprobe nlist/32, PQ one byte per 4 dims)."""
-    from qa.ann import IndexChoice, _pq_subquantizers, choose_faiss_index
+    """qa.stores.ann's parameters for `kind` at n passages (nlist ~sqrt(n), nprobe nlist/32, PQ one byte per 4 dims)."""
+    from qa.stores.ann import IndexChoice, _pq_subquantizers, choose_faiss_index
 
     ivf = choose_faiss_index(max(n, 30_000), DIM, 1 << 40)  # an IVF choice's nlist and nprobe for this size
     if kind == "flat":
@@ -63,7 +62,7 @@ def build(kind: str, n: int, out: Path) -> None:
     elif kind == "milvus-lite":
         build_milvus(x, out)
     else:
-        from qa.faiss_index import FaissVectors
+        from qa.stores.faiss_store import FaissVectors
 
         store = FaissVectors(DIM, choice=choice(kind, n))
         store.add(np.arange(n, dtype=np.int64), x)
@@ -71,19 +70,20 @@ def build(kind: str, n: int, out: Path) -> None:
 
 
 def build_milvus(x: np.ndarray, out: Path) -> None:
-    from qa.chunking import split_passages
-    from qa.index import Change, Clauses, DocumentRow, PassageRow
-    from qa.ingest import read_documents
-    from qa.milvus_index import milvus_store
+    from qa.chunking import Passage, split_passages
+    from qa.ingest import load_documents
+    from qa.stores.base import BuildSpec, Change, Clauses, DocumentRow
+    from qa.stores.milvus_store import milvus_store
 
-    documents, _ = read_documents(ROOT / "data", sorted((ROOT / "data").iterdir()))
+    documents, _ = load_documents(DATA)
     real = [p for d in documents for p in split_passages(d)]
-    rows = [DocumentRow(d.path, d.title, d.source, d.author, d.editor, d.date, "") for d in documents]
-    passages = [PassageRow(i, real[i % len(real)].doc, i, real[i % len(real)].text, 0, 0, "", None)
+    rows = [DocumentRow(path=d.path, title=d.title, source=d.source, author=d.author, editor=d.editor, date=d.date,
+                        sha256="") for d in documents]
+    passages = [Passage(id=i, doc=real[i % len(real)].doc, position=i, text=real[i % len(real)].text, start=0, end=0)
                 for i in range(len(x))]
     store = milvus_store(str(out / "milvus.db"), out / "index")
-    store.commit(Change(True, {"model": "bench", "dim": DIM, "fingerprint": "", "pipeline": 0}, rows, [],
-                        passages, x, Clauses.empty(DIM)))
+    store.commit(Change(full=True, spec=BuildSpec(model="bench", dim=DIM, fingerprint="", pipeline=0), documents=rows,
+                        removed=[], passages=passages, vectors=x, clauses=Clauses.empty(DIM)))
     store.close()
 
 
@@ -92,7 +92,7 @@ def measure(kind: str, out: Path) -> int:
     before = rss_bytes()
     query = vectors(1)
     if kind == "milvus-lite":
-        from qa.milvus_index import milvus_store
+        from qa.stores.milvus_store import milvus_store
 
         store = milvus_store(str(out / "milvus.db"), out / "index")
         before = rss_bytes()  # Lite's server is running: count what the collections add

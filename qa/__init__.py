@@ -1,7 +1,14 @@
 """Semantic question answering over a folder of documents.
 
-documents (ingest, formats) -> passages (chunking) -> vectors (embedding, cache) -> index (index, kept in
-step with the data folder by sync) -> hits (search), tied together by `Service`.
+The modules follow the pipeline, each importing only those before it:
+
+    documents   documents, pages, formats, ingest  (files -> Document, with the shared text rules in text)
+    passages    chunking                            (Document -> Passage, and their clauses)
+    vectors     model/, embedding, cache            (texts -> vectors)
+    index       stores/ (base, factory, faiss_store, milvus_store, ann, lexical), sync
+    hits        answer, search                      (question -> Result of Hit)
+    service     service; settings                   (tied together; QA_* settings read once)
+    programs    cli, app.py, ui, web, watch, evaluate, logs
 """
 
 import os
@@ -13,9 +20,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from qa.errors import QAError  # noqa: E402
 
-__all__ = ["Service", "Hit", "Answer", "Result", "BuildReport", "QAError"]
+__all__ = ["Service", "Settings", "Hit", "Answer", "Result", "BuildReport", "QAError"]
 _LAZY = {"Service": "qa.service", "BuildReport": "qa.service", "Hit": "qa.search", "Result": "qa.search",
-         "Answer": "qa.answer"}
+         "Answer": "qa.answer", "Settings": "qa.settings"}
 
 
 def __getattr__(name: str):

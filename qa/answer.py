@@ -5,13 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from qa.chunking import CLOSERS, split_sentences, trim_span
+from qa.text import split_sentences, trim_span
 
 MAX_ANSWER_CHARS = 80  # a longer sentence is narrowed to the best clause and its neighbours
-
-# Clauses end after a comma, colon, semicolon or sentence mark (and closing quotes); an ASCII
-# comma or colon between digits ("1,724", "08:42") is part of a number.
-_CLAUSE_END = re.compile(r"(?:[，。！？；：…]|[!?;]|(?<!\d)[,:]|[,:](?!\d))+[" + re.escape(CLOSERS) + r"]*")
 
 _CN_NUMERAL = "〇零一二两三四五六七八九十百千万亿"
 # Question words asking for a kind of answer, and how a clause that gives one looks.
@@ -40,16 +36,6 @@ class Answer:
     text: str
     start: int
     end: int
-
-
-def clause_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each clause of text, trimmed of surrounding spaces; together they cover every word."""
-    spans, start = [], 0
-    for m in _CLAUSE_END.finditer(text):
-        spans.append((start, m.end()))
-        start = m.end()
-    spans.append((start, len(text)))
-    return [s for s in (trim_span(text, a, b) for a, b in spans) if s[0] < s[1]]
 
 
 def question_types(question: str) -> list[bool]:

@@ -1,4 +1,4 @@
-"""Cut document paragraphs into passages of bounded length, at sentence boundaries where possible."""
+"""Documents to passages: paragraphs cut to a bounded length at the coarsest boundary that fits, and their clauses."""
 
 from __future__ import annotations
 
@@ -6,21 +6,22 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
-from qa.ingest import Document
+import numpy as np
 
-SENTENCE_END = "。！？!?；;"
-CLOSERS = "”’」』）)】》"
-_SENTENCE_TAIL = SENTENCE_END + CLOSERS
+from qa.documents import Document
+from qa.text import LIST_BREAK, clause_ends, clause_spans, protected_positions, split_sentences, trim_span
 
-# ASCII words and numbers, with the punctuation that may sit inside them ("3.5", "U.S", "1,724", "08:42").
-_ASCII_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[.,:;!?'’/\-][A-Za-z0-9]+)*")
-_CLAUSE_BREAK = re.compile(r"[，,、：:]+[" + re.escape(CLOSERS) + r"]*\s*")
+# A passage is about a paragraph: the model reads up to 512 tokens, and an answer is easier to spot in a
+# few sentences than in a page. Fragments shorter than MIN_CHARS (a dangling line, a caption) say too
+# little alone to be found, so they join a neighbour.
+MAX_CHARS = 500
+MIN_CHARS = 40
 _SPACE_RUN = re.compile(r"\s+")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Passage:
-    """A retrievable piece of a document; Document.text[start:end] == text."""
+    """A retrievable piece of a document: Document.text[start:end] == text. `id` is its id in the index (-1 before)."""
 
     doc: str
     position: int
@@ -29,55 +30,53 @@ class Passage:
     end: int
     heading: str = ""
     page: int | None = None  # 1-based page of a PDF
+    id: int = -1
 
 
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) spans covering text, each ending after sentence-end marks, closing quotes and spaces."""
-    protected = _protected_positions(text)
-    spans, start, i, n = [], 0, 0, len(text)
-    while i < n:
-        if text[i] not in SENTENCE_END:
-            i += 1
-            continue
-        i += 1
-        while i < n and text[i] in _SENTENCE_TAIL:
-            i += 1
-        while i < n and text[i].isspace():
-            i += 1
-        if i < n and i not in protected:
-            spans.append((start, i))
-            start = i
-    if start < n:
-        spans.append((start, n))
-    return spans
+@dataclass
+class _Piece:
+    """A span of a document's text with the section it belongs to; pieces join only within one section."""
+
+    start: int
+    end: int
+    heading: str
+    page: int | None
+
+    def joins(self, other: "_Piece", text: str, max_chars: int) -> bool:
+        """Same section and page as `other` (which follows), only whitespace between, and short enough together."""
+        return ((self.heading, self.page) == (other.heading, other.page) and other.end - self.start <= max_chars
+                and not text[self.end : other.start].strip())
 
 
-def split_passages(doc: Document, max_chars: int = 500, min_chars: int = 40) -> list[Passage]:
+def split_passages(doc: Document, max_chars: int = MAX_CHARS, min_chars: int = MIN_CHARS) -> list[Passage]:
     """One passage per paragraph; long paragraphs are split, tiny ones joined to a neighbour."""
     pieces = [
-        (start, end, (para.heading, para.page))
+        _Piece(start, end, para.heading, para.page)
         for para in doc.paragraphs
         for start, end in _split_span(doc.text, para.start, para.end, max_chars)
     ]
     pieces = _join_short(doc.text, pieces, min_chars, max_chars)
     return [
-        Passage(doc.path, position, doc.text[start:end], start, end, heading, page)
-        for position, (start, end, (heading, page)) in enumerate(pieces)
+        Passage(doc=doc.path, position=position, text=doc.text[p.start : p.end], start=p.start, end=p.end,
+                heading=p.heading, page=p.page)
+        for position, p in enumerate(pieces)
     ]
 
 
-def _protected_positions(text: str) -> set[int]:
-    """Offsets strictly inside an ASCII word or number, where text must never be cut."""
-    return {p for m in _ASCII_TOKEN.finditer(text) for p in range(m.start() + 1, m.end())}
+def clause_table(passages: list[Passage]) -> np.ndarray:
+    """(passage id, start, end) of every clause of every passage, in passage-id order."""
+    rows = [(p.id, s, e) for p in sorted(passages, key=lambda p: p.id) for s, e in clause_spans(p.text)]
+    return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
 
 def _split_span(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
     """Cut text[start:end] into trimmed spans of at most max_chars, at the coarsest boundaries that fit."""
     segment = text[start:end]
-    protected = _protected_positions(segment)
+    protected = protected_positions(segment)
     levels = [
         [e for _, e in split_sentences(segment)],
-        [m.end() for m in _CLAUSE_BREAK.finditer(segment) if m.end() not in protected],
+        clause_ends(segment),
+        [i + 1 for i, ch in enumerate(segment) if ch in LIST_BREAK],
         [m.end() for m in _SPACE_RUN.finditer(segment)],
         [p for p in range(1, len(segment)) if p not in protected],
     ]
@@ -109,38 +108,19 @@ def _pack(start: int, end: int, levels: list[list[int]], max_chars: int) -> list
     return spans
 
 
-def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
-    """Shrink [start, end) past surrounding whitespace."""
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
-
-
-Section = tuple[str, int | None]  # (heading, page): pieces are joined only within one
-
-
-def _join_short(
-    text: str, pieces: list[tuple[int, int, Section]], min_chars: int, max_chars: int
-) -> list[tuple[int, int, Section]]:
+def _join_short(text: str, pieces: list[_Piece], min_chars: int, max_chars: int) -> list[_Piece]:
     """Merge pieces shorter than min_chars into the next piece of their section and page, else the previous one."""
     out = list(pieces)
     i = 0
     while i < len(out):
-        start, end, section = out[i]
-        if end - start < min_chars:
-            if i + 1 < len(out) and _joinable(text, out[i], out[i + 1], max_chars):
-                out[i : i + 2] = [(start, out[i + 1][1], section)]
+        piece = out[i]
+        if piece.end - piece.start < min_chars:
+            if i + 1 < len(out) and piece.joins(out[i + 1], text, max_chars):
+                out[i : i + 2] = [_Piece(piece.start, out[i + 1].end, piece.heading, piece.page)]
                 continue
-            if i > 0 and _joinable(text, out[i - 1], out[i], max_chars):
-                out[i - 1 : i + 1] = [(out[i - 1][0], end, section)]
+            if i > 0 and out[i - 1].joins(piece, text, max_chars):
+                out[i - 1 : i + 1] = [_Piece(out[i - 1].start, piece.end, piece.heading, piece.page)]
                 i -= 1
                 continue
         i += 1
     return out
-
-
-def _joinable(text: str, first: tuple[int, int, Section], second: tuple[int, int, Section], max_chars: int) -> bool:
-    """Same section and page, only whitespace between them, and short enough together."""
-    return first[2] == second[2] and second[1] - first[0] <= max_chars and not text[first[1] : second[0]].strip()

@@ -3,29 +3,37 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import click
 
 from qa.errors import QAError
+from qa.settings import MAX_TOP_K, Settings
 
 data_option = click.option("--data", "data_dir", default="data", show_default=True,
                            type=click.Path(file_okay=False), help="Folder of documents.")
 index_option = click.option("--index", "index_dir", default="index", show_default=True,
                             type=click.Path(file_okay=False), help="Folder of the persisted index.")
-model_option = click.option("--model", default=None, envvar="QA_MODEL",
-                            help="sentence-transformers model id or path [default: the bundled multilingual-e5-small].")
-store_option = click.option("--store", default=None, envvar="QA_STORE",
+model_option = click.option("--model", default=None,
+                            help="sentence-transformers model id or path [default: $QA_MODEL, else the bundled "
+                                 "multilingual-e5-small].")
+store_option = click.option("--store", default=None,
                             help="Where the index lives: faiss (in --index), milvus:PATH.db (Milvus Lite) or "
-                                 "milvus://HOST:PORT (a Milvus server, shared by replicas) [default: faiss].")
+                                 "milvus://HOST:PORT (a Milvus server, shared by replicas) [default: $QA_STORE, "
+                                 "else faiss].")
+
+
+def _settings(model: str | None, store: str | None) -> Settings:
+    """The QA_* settings, with the command line's --model and --store over them."""
+    settings = Settings.from_env()
+    return replace(settings, model=model or settings.model, store=store or settings.store)
 
 
 def _service(data_dir: str, index_dir: str, model: str | None, store: str | None):
     from qa.service import Service
 
-    return Service(data_dir, index_dir, model=model, store=store)
+    return Service(data_dir, index_dir, settings=_settings(model, store))
 
 
 class _Group(click.Group):
@@ -43,9 +51,9 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Show debug logging.")
 def main(verbose: bool) -> None:
     """Semantic question answering over a folder of documents."""
-    # Our own messages at INFO; the libraries' INFO lines (faiss, bm25s, sentence-transformers) are not for users.
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(message)s", stream=sys.stderr)
-    logging.getLogger("qa").setLevel(logging.DEBUG if verbose else logging.INFO)
+    from qa.logs import configure_logging
+
+    configure_logging(verbose)
 
 
 @main.command()
@@ -86,7 +94,8 @@ def _count(n: int, noun: str) -> str:
 
 @main.command()
 @click.argument("question", required=False)
-@click.option("-k", "--top-k", default=5, show_default=True, type=click.IntRange(1, 100), help="Number of passages.")
+@click.option("-k", "--top-k", default=5, show_default=True, type=click.IntRange(1, MAX_TOP_K),
+              help="Number of passages.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per question.")
 @data_option
 @index_option
@@ -102,8 +111,7 @@ def ask(question: str | None, top_k: int, as_json: bool, data_dir: str, index_di
             continue  # blank lines in a batch are separators, not questions
         result = service.answer(q, top_k)
         if as_json:
-            click.echo(json.dumps({"question": q, "confident": result.confident,
-                                   "hits": [asdict(h) for h in result.hits]}, ensure_ascii=False))
+            click.echo(json.dumps(result.as_json(), ensure_ascii=False))
         else:
             click.echo(format_hits(q, result.hits, result.confident))
 
@@ -124,7 +132,7 @@ def format_hits(question: str, hits, confident: bool = True) -> str:
 
 @main.command(name="eval")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("-k", "--top-k", default=10, show_default=True, type=click.IntRange(1, 100),
+@click.option("-k", "--top-k", default=10, show_default=True, type=click.IntRange(1, MAX_TOP_K),
               help="Passages per question (MRR@10 needs 10).")
 @click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
 @data_option
@@ -134,7 +142,8 @@ def format_hits(question: str, hits, confident: bool = True) -> str:
 def evaluate(file: str, top_k: int, as_json: bool, data_dir: str, index_dir: str, model: str | None,
              store: str | None) -> None:
     """Score retrieval on FILE, JSON lines of {"q": question, "any": [evidence strings]}."""
-    from qa.evaluate import evaluate as run, read_questions
+    from qa.evaluate import evaluate as run
+    from qa.evaluate import read_questions
 
     report = run(_service(data_dir, index_dir, model, store), read_questions(file), top_k)
     if as_json:
@@ -159,15 +168,14 @@ def serve(data_dir: str, index_dir: str, model: str | None, store: str | None, h
     """Serve the web page and `POST /api/ask` (the same as `python app.py`)."""
     import uvicorn
 
-    from qa.web import auth_from_env, create_app
+    from qa.service import Service
+    from qa.web import create_app
 
-    try:
-        auth = auth_from_env()
-    except ValueError as e:
-        raise QAError(str(e)) from None
+    settings = _settings(model, store)
+    auth = settings.auth
     if host not in ("127.0.0.1", "localhost", "::1") and not auth:
         click.echo(f"warning: serving on {host} without a login; set QA_AUTH=user:password to require one.", err=True)
-    service = _service(data_dir, index_dir, model, store)
+    service = Service(data_dir, index_dir, settings=settings)
     service.warm_up()  # the model loads before the first question, not during it
     uvicorn.run(create_app(service, auth=auth), host=host, port=port)
 

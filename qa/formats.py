@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import io
-import logging
 import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.ingest import (
-    HEADING_MAX_WEIGHT,
-    Document,
-    IngestError,
-    Paragraph,
-    byline_fields,
-    check_text,
-    decode_bytes,
-    line_kind,
-    normalize_date,
-)
+from qa.documents import Document, IngestError, Paragraph, check_text, decode_bytes
+from qa.pages import HEADING_MAX_WEIGHT, byline_fields, line_kind, normalize_date
+from qa.text import CLOSERS, SENTENCE_END
 
 # A page header or footer repeats on at least this share of a PDF's pages (and on REPEAT_MIN_PAGES or more).
 REPEAT_SHARE = 0.5
 REPEAT_MIN_PAGES = 3
 SHORT_LINE = 0.85  # a line narrower than this share of a full line may end a paragraph
 
-_ENDS_SENTENCE = re.compile(r"[。！？!?；;…:：][”’」』）)]*$|[.](?:[\"')\]]*)$")
+# A PDF line that ends a sentence, an ASCII period or a colon may end its paragraph.
+_ENDS_PARAGRAPH = re.compile(rf"[{re.escape(SENTENCE_END)}.:：][{re.escape(CLOSERS)}\"'\]]*$")
 _DIGITS = re.compile(r"\d+")
 _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?([A-Za-z0-9_-]+)", re.I)
 _ASCII_END = re.compile(r"[A-Za-z0-9,.;:!?)]$")
@@ -41,12 +33,6 @@ class Block:
     text: str
     heading: bool = False
     page: int | None = None
-
-
-def read(data: bytes, path: str) -> Document:
-    """A Document from the bytes of an .html/.htm, .pdf or .docx file."""
-    readers = {".html": read_html, ".htm": read_html, ".pdf": read_pdf, ".docx": read_docx}
-    return readers[Path(path).suffix.lower()](data, path)
 
 
 def read_html(data: bytes, path: str) -> Document:
@@ -83,7 +69,6 @@ def read_pdf(data: bytes, path: str) -> Document:
     """Text of every page by pypdf, joined into paragraphs that remember their page; title and author from metadata."""
     import pypdf
 
-    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings about damaged files would repeat ours
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
@@ -199,7 +184,7 @@ def _pdf_blocks(lines: list[str], page: int, full: float) -> list[Block]:
             joiner = " " if spaced else ""
             current = current + joiner + line if current else line
         width = _width(line)
-        if current and (not line or width < SHORT_LINE * full and (_ENDS_SENTENCE.search(line) or width < full / 2)):
+        if current and (not line or width < SHORT_LINE * full and (_ENDS_PARAGRAPH.search(line) or width < full / 2)):
             kind = line_kind(current)
             if kind not in ("blank", "meta", "furniture"):
                 blocks.append(Block(current, heading=kind == "short", page=page))

@@ -11,12 +11,12 @@ has an all-zero lexical side, which then adds nothing. BENCHMARKS.md has the mea
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from qa.answer import Answer, answer_span, answer_types, question_types
-from qa.index import Clauses, Collection, StoredPassage
+from qa.stores.base import Clauses, Collection, StoredPassage
 
 CLAUSE_WEIGHT = 0.5  # share of the best clause in a passage's dense score, the rest is the whole passage
 TYPE_BONUS = 0.03  # cosine added to a clause that looks like the asked-for kind of answer
@@ -48,14 +48,35 @@ class Hit:
     page: int | None = None  # 1-based page, for passages from a PDF
     answer: Answer | None = None
 
+    @classmethod
+    def of(cls, passage: StoredPassage, score: float) -> "Hit":
+        """The hit for a stored passage."""
+        return cls(text=passage.text, score=round(score, 4), document=passage.doc, title=passage.title,
+                   source=passage.source, author=passage.author, date=passage.date, position=passage.position,
+                   start=passage.start, end=passage.end, heading=passage.heading, page=passage.page)
+
 
 @dataclass
 class Result:
-    """The answer to one question: hits best first; `confident` is False when nothing seems to answer it."""
+    """The answer to one question: hits best first; `confident` is False when nothing seems to answer it.
+
+    A question that could not be asked has no hits, `confident` None and `error` saying why.
+    """
 
     question: str
-    confident: bool
+    confident: bool | None
     hits: list[Hit]
+    error: str | None = None
+
+    def as_json(self) -> dict:
+        """The one JSON form of a result: `qa ask --json`, `POST /api/ask` and the page's `/ask` endpoint."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Result":
+        """A result from its JSON form."""
+        hits = [Hit(**{**h, "answer": Answer(**h["answer"]) if h.get("answer") else None}) for h in data["hits"]]
+        return cls(data["question"], data["confident"], hits, data.get("error"))
 
 
 @dataclass
@@ -118,7 +139,7 @@ def search(collection: Collection, question: str, query: np.ndarray, top_k: int)
     hits = []
     for r in np.argsort(-s.fused, kind="stable")[:top_k]:
         pid = int(s.ids[r])
-        hit = _hit(stored[pid], float(s.fused[r]))
+        hit = Hit.of(stored[pid], float(s.fused[r]))
         rows = np.flatnonzero(s.clauses.passage_ids == pid)
         spans = [(int(a), int(b)) for a, b in s.clauses.spans[rows]]
         clause_scores = [float(s.clause[c]) + ANSWER_LEXICAL_WEIGHT * overlap(words, hit.text[a:b])
@@ -145,10 +166,3 @@ def confidence_threshold(question: str, passage: str) -> float:
 def _mostly_han(text: str) -> bool:
     """More Han characters than Latin words (a Han character is about a word)."""
     return sum("\u4e00" <= ch <= "\u9fff" for ch in text) > len(_LATIN_WORD.findall(text))
-
-
-def _hit(p: StoredPassage, score: float) -> Hit:
-    return Hit(
-        text=p.text, score=round(score, 4), document=p.doc, title=p.title, source=p.source, author=p.author,
-        date=p.date, position=p.position, start=p.start, end=p.end, heading=p.heading, page=p.page,
-    )

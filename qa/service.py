@@ -7,19 +7,20 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qa import sync
-from qa.embedding import Embedder, configured_model, embedder_from_env, model_name
+from qa.embedding import Embedder, make_embedder, model_name
 from qa.errors import QAError
-from qa.index import Collection, DocumentInfo, StoredPassage, open_store
 from qa.ingest import SUPPORTED_SUFFIXES, parse_bytes
 from qa.search import Hit, Result, search
+from qa.settings import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
+from qa.stores.base import Collection, DocumentInfo, StoredPassage
+from qa.stores.factory import open_store
 
 log = logging.getLogger("qa")
 
-MAX_QUESTION_CHARS = 2000  # far beyond the model's 512-token window; longer questions are cut here
 MAX_UPLOAD_BYTES = 5_000_000  # a long article is ~100 kB; this bounds what a page visitor can add
 
 
@@ -53,18 +54,21 @@ class CollectionInfo:
 class Service:
     """Question answering over `data_dir`, with the index persisted in `index_dir`.
 
-    `store` (else $QA_STORE) keeps the index in Milvus instead: "milvus:PATH.db" or "milvus://HOST:PORT".
+    `settings` (default: from the QA_* environment variables) choose the model, backend and store; `model`
+    and `store` override theirs. `store="milvus:PATH.db"` or `"milvus://HOST:PORT"` keeps the index in Milvus.
     """
 
     def __init__(self, data_dir: str | Path = "data", index_dir: str | Path = "index",
-                 embedder: Embedder | None = None, model: str | None = None, store: str | None = None):
+                 embedder: Embedder | None = None, model: str | None = None, store: str | None = None,
+                 settings: Settings | None = None):
+        settings = settings or Settings.from_env()
+        self.settings = replace(settings, model=model or settings.model, store=store or settings.store)
         self.data_dir = Path(data_dir)
         self.index_dir = Path(index_dir)
-        self.store = open_store(store, self.index_dir)
+        self.store = open_store(self.settings.store, self.index_dir, self.settings.index_memory_bytes)
         self._embedder = embedder
-        self.model = embedder.name if embedder else model_name(configured_model(model),
-                                                               passage_prompt=os.environ.get("QA_PASSAGE_PROMPT"))
-        self._model_arg = model
+        self.model = embedder.name if embedder else model_name(self.settings.model, self.settings.backend,
+                                                               self.settings.passage_prompt)
         self._index: Collection | None = None
         self._lock = threading.Lock()  # one build at a time in this process
         self._load_lock = threading.Lock()  # separate, so questions go on from the old index during a build
@@ -74,7 +78,7 @@ class Service:
         """The embedding model, loaded on first use."""
         if self._embedder is None:
             log.info("Loading embedding model %s", self.model)
-            self._embedder = embedder_from_env(self._model_arg)
+            self._embedder = make_embedder(self.settings)
         return self._embedder
 
     def stale_reason(self) -> str | None:
@@ -99,8 +103,9 @@ class Service:
                 cache = self.index_dir / sync.CACHE_FILE
                 done = sync.execute(plan, self.data_dir, self.store, cache, self.embedder, progress)
                 self._index = None
-                return BuildReport(True, plan.reason, done.documents, done.passages, time.perf_counter() - started,
-                                   done.warnings, plan.full, len(plan.read), len(plan.removed), done.embedded)
+                return BuildReport(built=True, reason=plan.reason, documents=done.documents, passages=done.passages,
+                                   seconds=time.perf_counter() - started, warnings=done.warnings, full=plan.full,
+                                   read=len(plan.read), removed=len(plan.removed), embedded=done.embedded)
 
     def open(self) -> Collection:
         """The current index, built first if missing or stale (not a shared store's); reloaded once another process
@@ -126,8 +131,8 @@ class Service:
     def answer(self, question: str, top_k: int = 5) -> Result:
         """The hits for `question` and whether any of them seems to answer it."""
         question = clean_question(question)
-        if not 1 <= top_k <= 100:
-            raise QAError("top_k must be between 1 and 100.")
+        if not 1 <= top_k <= MAX_TOP_K:
+            raise QAError(f"top_k must be between 1 and {MAX_TOP_K}.")
         index = self.open()
         query = self.embedder.embed([question], "query")[0]
         return search(index, question, query, top_k)
@@ -145,6 +150,14 @@ class Service:
         index = self.open()
         return CollectionInfo(index.documents(), index.manifest.model, index.manifest.passages,
                               index.size_bytes(), index.manifest.created)
+
+    def close(self) -> None:
+        """Release the open index and the store's connections."""
+        with self._load_lock:
+            if self._index is not None:
+                self._index.close()
+                self._index = None
+        self.store.close()
 
     def add_document(self, filename: str, data: bytes) -> BuildReport:
         """Save an uploaded file into the data folder, never over an existing one, and index it."""

@@ -7,22 +7,22 @@ import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from qa.cache import EmbeddingCache, text_hash
-from qa.chunking import split_passages
+from qa.chunking import clause_table, split_passages
 from qa.embedding import Embedder
 from qa.errors import QAError
-from qa.index import FORMAT_VERSION, Change, Clauses, DocumentRow, PassageRow, Store, clause_table
 from qa.ingest import list_files, read_documents
+from qa.stores.base import FORMAT_VERSION, BuildSpec, Change, Clauses, DocumentRow, Store
 
 log = logging.getLogger("qa")
 
 # Bump when ingestion or chunking rules change, so existing indexes are rebuilt.
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 3
 EMBED_BATCH = 64
 CACHE_FILE = "embeddings.sqlite"
 LOCK_FILE = ".lock"
@@ -110,17 +110,16 @@ def execute(plan: Plan, data_dir: Path, store: Store, cache_path: Path, embedder
     kept = [] if plan.full else [d for d in store.document_rows() if d.path not in set(plan.removed)]
     next_id = 0 if plan.full else store.next_id()
     new_documents = [
-        DocumentRow(d.path, d.title, d.source, d.author, d.editor, d.date, plan.files[d.path]) for d in documents
+        DocumentRow(path=d.path, title=d.title, source=d.source, author=d.author, editor=d.editor, date=d.date,
+                    sha256=plan.files[d.path])
+        for d in documents
     ]
     pieces = [p for d in documents for p in split_passages(d)]
-    passages = [
-        PassageRow(next_id + i, p.doc, p.position, p.text, p.start, p.end, p.heading, p.page)
-        for i, p in enumerate(pieces)
-    ]
+    passages = [replace(p, id=next_id + i) for i, p in enumerate(pieces)]
     all_documents = sorted(kept + new_documents, key=lambda d: d.path)
     if not all_documents:
         raise QAError(f"No readable documents in {data_dir}: put .txt, .md, .html, .pdf or .docx files there.")
-    table = clause_table([(p.id, p.text) for p in passages])
+    table = clause_table(passages)
     text_of = {p.id: p.text for p in passages}
     clause_texts = [text_of[pid][a:b] for pid, a, b in table]
     cache = EmbeddingCache(cache_path, cache_key(embedder), embedder.dim)
@@ -130,8 +129,8 @@ def execute(plan: Plan, data_dir: Path, store: Store, cache_path: Path, embedder
                                              "Embedding clauses / 向量化分句")
         manifest = store.commit(Change(
             full=plan.full,
-            manifest={"model": embedder.name, "dim": embedder.dim, "fingerprint": fingerprint(plan.files),
-                      "pipeline": PIPELINE_VERSION},
+            spec=BuildSpec(model=embedder.name, dim=embedder.dim, fingerprint=fingerprint(plan.files),
+                           pipeline=PIPELINE_VERSION),
             documents=all_documents, removed=plan.removed, passages=passages, vectors=vectors,
             clauses=Clauses(table[:, 0], table[:, 1:], clause_vectors),
         ))
@@ -146,7 +145,7 @@ def execute(plan: Plan, data_dir: Path, store: Store, cache_path: Path, embedder
 
 def cache_key(embedder: Embedder) -> str:
     """Whose vectors the cache holds: the model and the prompt it encodes passages with."""
-    prompt = getattr(embedder, "prompts", {}).get("passage", "")
+    prompt = embedder.prompts.get("passage", "")
     return f"{embedder.name} {prompt!r}" if prompt else embedder.name
 
 

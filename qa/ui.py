@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import html
-from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
 import gradio as gr
 
 from qa.errors import QAError
+from qa.search import Hit, Result
 from qa.service import CollectionInfo, Service
+from qa.settings import MAX_QUESTION_CHARS
 
 DEFAULT_EXAMPLES = ["横沥镇有多少名党员？", "横沥镇如何推进乡村振兴？", "How many party members does Hengli town have?"]
 EMPTY_STATE = "在上方输入问题，按回车或点击“提问”。答案会显示在这里，并标出出处。"
@@ -95,56 +96,51 @@ element.addEventListener('click', async (event) => {
 """
 
 
-def answer(service: Service, question: str, top_k: int) -> dict:
-    """The JSON answer the page and the HTTP API share: {"question", "confident", "hits", "error"}.
-
-    `confident` is None when the question could not be asked (then `error` says why).
-    """
+def answer(service: Service, question: str, top_k: int) -> Result:
+    """The service's result; a question it cannot take comes back as a result with the reason in `error`."""
     try:
-        result = service.answer(question, int(top_k))
+        return service.answer(question, int(top_k))
     except QAError as e:
-        return {"question": question, "confident": None, "hits": [], "error": str(e)}
-    hits = [asdict(h) for h in result.hits]
-    return {"question": question, "confident": result.confident, "hits": hits, "error": None}
+        return Result(question, None, [], str(e))
 
 
-def render_hits(result: dict | None) -> str:
+def render_hits(result: Result | None) -> str:
     """HTML for an answer; every document or question string is escaped."""
-    if not result:
+    if result is None:
         return f"<p class='qa-empty'>{EMPTY_STATE}</p>"
-    if result.get("error"):
-        return f"<p class='qa-error'>{html.escape(result['error'])}</p>"
-    if not result["hits"]:
+    if result.error:
+        return f"<p class='qa-error'>{html.escape(result.error)}</p>"
+    if not result.hits:
         return f"<p class='qa-empty'>{NO_HITS}</p>"
-    notice = f"<p class='qa-notice'>{NOT_CONFIDENT}</p>" if result.get("confident") is False else ""
-    best = max(result["hits"][0]["score"], 1e-9)  # fused scores are unbounded: bars are relative to the best hit
-    return notice + "\n".join(_render_hit(rank, hit, best) for rank, hit in enumerate(result["hits"], 1))
+    notice = f"<p class='qa-notice'>{NOT_CONFIDENT}</p>" if result.confident is False else ""
+    best = max(result.hits[0].score, 1e-9)  # fused scores are unbounded: bars are relative to the best hit
+    return notice + "\n".join(_render_hit(rank, hit, best) for rank, hit in enumerate(result.hits, 1))
 
 
-def _render_hit(rank: int, hit: dict, best: float) -> str:
+def _render_hit(rank: int, hit: Hit, best: float) -> str:
     e = html.escape
-    percent = round(max(0.0, min(1.0, hit["score"] / best)) * 100)
-    where = f"{hit['document']} 第{hit['page']}页" if hit.get("page") else hit["document"]
-    meta = [f"来源：{hit['source']}" if hit["source"] else "", hit["date"], where,
-            f"小节：{hit['heading']}" if hit.get("heading") else ""]
+    percent = round(max(0.0, min(1.0, hit.score / best)) * 100)
+    where = f"{hit.document} 第{hit.page}页" if hit.page else hit.document
+    meta = [f"来源：{hit.source}" if hit.source else "", hit.date, where, f"小节：{hit.heading}" if hit.heading else ""]
     return (
         f"<article class='qa-hit'><div class='qa-head'>"
-        f"<span class='qa-title'>{rank}. {e(hit['title'] or hit['document'])}</span>"
-        f"<span class='qa-score' title='相关度 {hit['score']:.3f}'><span class='qa-bar'>"
+        f"<span class='qa-title'>{rank}. {e(hit.title or hit.document)}</span>"
+        f"<span class='qa-score' title='相关度 {hit.score:.3f}'><span class='qa-bar'>"
         f"<span style='width:{percent}%'></span></span>相关度 {percent}%</span></div>"
         f"<div class='qa-meta'>{' · '.join(e(m) for m in meta if m)}</div>"
-        f"<div class='qa-before'></div><p class='qa-text'>{_highlighted(hit['text'], hit.get('answer'))}</p>"
-        f"<div class='qa-after'></div><button type='button' class='qa-more' data-document='{e(hit['document'])}' "
-        f"data-position='{int(hit['position'])}'>查看上下文</button></article>"
+        f"<div class='qa-before'></div><p class='qa-text'>{_highlighted(hit)}</p>"
+        f"<div class='qa-after'></div><button type='button' class='qa-more' data-document='{e(hit.document)}' "
+        f"data-position='{int(hit.position)}'>查看上下文</button></article>"
     )
 
 
-def _highlighted(text: str, answer: dict | None) -> str:
+def _highlighted(hit: Hit) -> str:
     """The passage as HTML with the answering span, if any, in <mark>."""
-    start, end = (answer or {}).get("start"), (answer or {}).get("end")
-    if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
+    text, span = hit.text, hit.answer
+    if span is None or not 0 <= span.start < span.end <= len(text):
         return html.escape(text)
-    return f"{html.escape(text[:start])}<mark>{html.escape(text[start:end])}</mark>{html.escape(text[end:])}"
+    return (f"{html.escape(text[:span.start])}<mark>{html.escape(text[span.start:span.end])}</mark>"
+            f"{html.escape(text[span.end:])}")
 
 
 def render_collection(info: CollectionInfo) -> str:
@@ -211,7 +207,10 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
     """A new Blocks page answering questions with `service`."""
 
     def ask(question: str, top_k: int) -> dict:
-        return answer(service, question, top_k)
+        return answer(service, question, top_k).as_json()
+
+    def show(data: dict | None) -> str:
+        return render_hits(Result.from_json(data) if data else None)
 
     def upload(paths: list[str] | None, progress=gr.Progress(track_tqdm=True)) -> tuple[str, str, None]:
         return add_files(service, paths or [], progress), collection_html(service), None
@@ -225,7 +224,7 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
             with gr.Tab("提问"):
                 with gr.Row(equal_height=True):
                     question = gr.Textbox(label="问题", placeholder="例如：横沥镇有多少名党员？", scale=4,
-                                          min_width=240, autofocus=True, max_length=2000)
+                                          min_width=240, autofocus=True, max_length=MAX_QUESTION_CHARS)
                     top_k = gr.Slider(1, 20, value=5, step=1, label="返回段落数", scale=1, min_width=220)
                 submit = gr.Button("提问", variant="primary")
                 sample = gr.Examples(examples or DEFAULT_EXAMPLES, inputs=question, label="示例问题（点击即问）")
@@ -242,7 +241,7 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
                       concurrency_limit=ASK_CONCURRENCY)
         for asked in (gr.on([question.submit, submit.click], api_name="ask", **asking),
                       sample.load_input_event.then(api_visibility="private", **asking)):
-            asked.then(render_hits, inputs=result_json, outputs=results, api_visibility="private",
+            asked.then(show, inputs=result_json, outputs=results, api_visibility="private",
                        concurrency_limit=None)
         collection_tab.select(lambda: collection_html(service), outputs=collection, api_visibility="private",
                               concurrency_limit=None)

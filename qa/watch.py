@@ -17,7 +17,6 @@ def follow(service: Service, on_build: Callable[[BuildReport], None], stop: thre
     """After each burst of changes under the data folder, update the index and pass on the report; until `stop`."""
     from watchfiles import watch
 
-    logging.getLogger("watchfiles").setLevel(logging.WARNING)  # its "1 change detected" says less than our report
     for _changes in watch(service.data_dir, stop_event=stop, debounce=500, step=100):
         try:
             report = service.build(progress=progress)

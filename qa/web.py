@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 
 import gradio as gr
@@ -10,16 +9,18 @@ from fastapi import Depends, FastAPI, HTTPException
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 
+from qa.errors import QAError
 from qa.search import Hit
 from qa.service import Service
-from qa.ui import answer, build_demo
+from qa.settings import MAX_TOP_K, Credentials
+from qa.ui import build_demo
 
 
 class AskRequest(BaseModel):
     """A question for `POST /api/ask`."""
 
     question: str = Field(description="The question, in Chinese or another language.", examples=["横沥镇有多少名党员？"])
-    top_k: int = Field(5, ge=1, le=100, description="How many passages to return.")
+    top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="How many passages to return.")
 
 
 class AskResponse(BaseModel):
@@ -28,24 +29,13 @@ class AskResponse(BaseModel):
     question: str
     hits: list[Hit]
     confident: bool | None = Field(None, description="False when nothing in the collection seems to answer it.")
+    error: str | None = Field(None, description="Always null here: a question that cannot be asked is a 400.")
 
 
 class ErrorResponse(BaseModel):
     """What was wrong with the request, for the caller to show."""
 
     detail: str
-
-
-Credentials = list[tuple[str, str]]
-
-
-def auth_from_env(value: str | None = None) -> Credentials | None:
-    """Logins from $QA_AUTH ("user:password", several separated by commas); None means the app is open."""
-    value = os.environ.get("QA_AUTH", "") if value is None else value
-    pairs = [item.split(":", 1) for item in value.split(",") if item.strip()]
-    if any(len(pair) != 2 or not all(pair) for pair in pairs):
-        raise ValueError('QA_AUTH must look like "user:password" or "user1:pw1,user2:pw2".')
-    return [(user.strip(), password) for user, password in pairs] or None
 
 
 def create_app(service: Service, page_path: str = "/", demo: gr.Blocks | None = None,
@@ -60,10 +50,11 @@ def create_app(service: Service, page_path: str = "/", demo: gr.Blocks | None = 
     @app.post("/api/ask", response_model=AskResponse, responses={400: {"model": ErrorResponse}}, dependencies=guard)
     def ask(request: AskRequest) -> AskResponse:
         """Ask a question; a question the service cannot take (e.g. an empty one) is a 400 with its reason."""
-        result = answer(service, request.question, request.top_k)
-        if result["error"]:
-            raise HTTPException(status_code=400, detail=result["error"])
-        return AskResponse(**result)
+        try:
+            result = service.answer(request.question, request.top_k)
+        except QAError as e:
+            raise HTTPException(status_code=400, detail=str(e)) from None
+        return AskResponse(**result.as_json())
 
     return gr.mount_gradio_app(app, demo or build_demo(service), path=page_path, auth=auth)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -11,12 +12,16 @@ import pytest
 
 from qa.embedding import Embedder
 
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # as Gradio's own tests do: no calls home from test servers
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 DEV_SET = ROOT.parent / "shared" / "eval" / "dev.jsonl"
 PARTY = "hengli-2016-party-building.txt"  # the two documents of data/
 DEVELOPMENT = "hengli-2023-high-quality-development.txt"
-LIBRARY = "新建图书馆\n横沥镇今年在各村新建了三座图书馆，藏书超过五万册，方便群众就近借阅，丰富了群众的文化生活。\n"
+# A small document to add: title, byline, one body line (a passage of its own: longer than chunking.MIN_CHARS).
+LIBRARY = "横沥镇图书馆\n来源：测试 发布时间：2024-03-01\n横沥镇今年新建了三座图书馆，藏书共计十二万册，方便群众就近借阅，丰富了群众的文化生活。\n"
+LIBRARY_BODY = LIBRARY.splitlines()[-1]
 
 
 class FakeEmbedder(Embedder):
@@ -43,9 +48,12 @@ def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
 
 
-@pytest.fixture(params=["faiss", "milvus"])
+@pytest.fixture(params=["faiss", pytest.param("milvus", marks=[pytest.mark.milvus, pytest.mark.slow])])
 def store(request, tmp_path, monkeypatch) -> str:
-    """Each store in turn, as $QA_STORE: FAISS in the index folder, then Milvus Lite in a file under tmp_path."""
+    """Each store in turn, as $QA_STORE: FAISS in the index folder, then Milvus Lite in a file under tmp_path.
+
+    The Milvus runs are slow (Lite starts a server per file): the fast loop leaves them to the full run.
+    """
     setting = "faiss" if request.param == "faiss" else f"milvus:{tmp_path / 'milvus.db'}"
     monkeypatch.setenv("QA_STORE", setting)
     yield setting
@@ -63,14 +71,14 @@ def folders(tmp_path):
 
 
 @pytest.fixture
-def service(tmp_path, fake_embedder):
-    """A service over a copy of data/ with the fake embedder, its index built."""
+def service(folders, fake_embedder):
+    """A service over a copy of data/ (`folders`) with the fake embedder, its index built."""
     from qa.service import Service
 
-    shutil.copytree(DATA, tmp_path / "data")
-    service = Service(tmp_path / "data", tmp_path / "index", embedder=fake_embedder)
+    service = Service(*folders, embedder=fake_embedder)
     service.build()
-    return service
+    yield service
+    service.close()
 
 
 @pytest.fixture(scope="session")

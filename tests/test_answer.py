@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from qa.answer import ANSWER_TYPES, answer_span, answer_types, clause_spans, question_types
+from qa.answer import ANSWER_TYPES, answer_span, answer_types, question_types
+from qa.text import clause_spans
 
 PASSAGE = ("横沥的党员队伍不断壮大。截止2010年9月底,全镇共有基层党支部154个,其中“两新”党组织106个。"
            "横沥镇党员队伍不断壮大,平均每年有100多人成为横沥镇党组织的新鲜血液,至2010年9月底,全镇共有党员1,724名,"

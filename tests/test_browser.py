@@ -85,7 +85,7 @@ def embedder(real_embedder) -> GatedEmbedder:
 
 
 @pytest.fixture(scope="module")
-def service(embedder, tmp_path_factory) -> Service:
+def page_service(embedder, tmp_path_factory) -> Service:
     """Its own copy of data/ (uploads change it) plus the hostile document, indexed with the real model."""
     base = tmp_path_factory.mktemp("browser")
     shutil.copytree(DATA, base / "data")
@@ -96,8 +96,8 @@ def service(embedder, tmp_path_factory) -> Service:
 
 
 @pytest.fixture(scope="module")
-def app_url(browser, service):
-    with serving_app(create_app(service)) as url:
+def app_url(browser, page_service):
+    with serving_app(create_app(page_service)) as url:
         yield url + "/"
 
 
@@ -146,7 +146,7 @@ def test_question_answered_first_with_its_answer_highlighted(new_page, app_url):
     expect(first.locator("mark")).to_contain_text("1724")
 
 
-def test_neighbouring_passages_on_demand(new_page, app_url, service):
+def test_neighbouring_passages_on_demand(new_page, app_url, page_service):
     from playwright.sync_api import expect
 
     page = new_page()
@@ -155,8 +155,8 @@ def test_neighbouring_passages_on_demand(new_page, app_url, service):
     first = page.locator(".qa-hit").first
     expect(first).to_contain_text("全镇共有党员1724名", timeout=WAIT_MS)
     expect(first.locator(".qa-ctx")).to_have_count(0)
-    top = service.ask("横沥镇有多少名党员？", top_k=1)[0]
-    around = service.neighbours(top.document, top.position)
+    top = page_service.ask("横沥镇有多少名党员？", top_k=1)[0]
+    around = page_service.neighbours(top.document, top.position)
     first.get_by_role("button", name="查看上下文").click()
     expect(first.locator(".qa-ctx")).to_have_text([p.text for p in around], timeout=WAIT_MS)
     expect(first.locator(".qa-ctx").first).to_be_visible()
@@ -250,10 +250,10 @@ def test_the_embedding_example_page_shows_the_app(new_page, app_url):
         shot(page, "embedded-html")
 
 
-def test_the_page_rendered_twice_in_a_host_app_works_independently(new_page, service):
+def test_the_page_rendered_twice_in_a_host_app_works_independently(new_page, page_service):
     from playwright.sync_api import expect
 
-    with serving_blocks(load_example("render_in_host").make_host(service)) as url:
+    with serving_blocks(load_example("render_in_host").make_host(page_service)) as url:
         page = new_page()
         page.goto(url)
         expect(page.get_by_label("问题", exact=True)).to_have_count(2, timeout=WAIT_MS)

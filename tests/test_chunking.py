@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.chunking import SENTENCE_END, Passage, split_passages, split_sentences
-from qa.ingest import Document, Paragraph, load_documents
+from qa.chunking import Passage, split_passages
+from qa.documents import Document, Paragraph
+from qa.ingest import load_documents
+from qa.text import SENTENCE_END, split_sentences
 
 HERE = Path(__file__).resolve()
 CORPUS_DIRS = [d for d in (HERE.parents[2] / "shared" / "corpus", HERE.parents[1] / "data") if d.is_dir()]

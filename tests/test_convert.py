@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from qa import convert
+from qa.model import convert
 
 
 def test_dequantize_q4_layout():
@@ -67,6 +67,7 @@ def test_tokenizer_normalizer_applies_the_character_map(q4):
     assert normalizer.normalize_str("３～５") == "3～5"  # ～ is not in the map, so kept
 
 
+@pytest.mark.slow
 def test_default_model_directory_is_a_sentence_transformers_model(real_embedder):
     path = convert.default_model_path()
     assert json.loads((path / "config_sentence_transformers.json").read_text())["prompts"] == convert.PROMPTS

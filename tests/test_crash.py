@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from qa.faiss_index import FolderStore
 from qa.service import Service
+from qa.stores.faiss_store import FolderStore
 from tests.conftest import DATA, ROOT
 
 pytestmark = pytest.mark.slow

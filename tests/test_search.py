@@ -8,8 +8,8 @@ import pytest
 from qa import QAError, Service
 from qa.answer import answer_types
 from qa.embedding import Embedder
-from qa.lexical import LexicalIndex
 from qa.search import CONFIDENT_CROSS_SCRIPT, CONFIDENT_SAME_SCRIPT, confidence_threshold, score, zscore
+from qa.stores.lexical import LexicalIndex
 
 
 class ConstantEmbedder(Embedder):
@@ -63,9 +63,20 @@ def test_every_hit_carries_an_answer_span_inside_its_text(folders, fake_embedder
     assert "预备党员43名" in best.answer.text
 
 
-def test_answer_reports_confidence_with_the_hits(folders, fake_embedder):
-    result = Service(*folders, embedder=fake_embedder).answer("全镇共有党员多少名？", top_k=2)
-    assert result.question == "全镇共有党员多少名？" and isinstance(result.confident, bool) and len(result.hits) == 2
+def test_confidence_is_whether_the_best_passage_cosine_reaches_the_line(folders, fake_embedder, monkeypatch):
+    import qa.search
+
+    service = Service(*folders, embedder=fake_embedder)
+    question = "全镇共有党员多少名？"
+    query = fake_embedder.embed([question], "query")[0]
+    best = float(service.open().cosines(query, np.arange(service.store.next_id())).max())
+    monkeypatch.setattr(qa.search, "CONFIDENT_SAME_SCRIPT", best)
+    reached = service.answer(question, top_k=2)
+    monkeypatch.setattr(qa.search, "CONFIDENT_SAME_SCRIPT", best + 1e-3)
+    missed = service.answer(question, top_k=2)
+    assert reached.confident is True and missed.confident is False
+    assert reached.question == question and [h.text for h in reached.hits] == [h.text for h in missed.hits]
+    assert len(reached.hits) == 2
 
 
 def test_the_threshold_is_lower_across_scripts():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 
 import numpy as np
@@ -10,10 +9,10 @@ import pytest
 
 from qa import QAError, Service
 from qa.cache import EmbeddingCache
-from qa.faiss_index import FolderStore, PassageStore
-from qa.index import FORMAT_VERSION
 from qa.search import search
-from tests.conftest import DATA, DEVELOPMENT, LIBRARY, PARTY, FakeEmbedder
+from qa.stores.base import FORMAT_VERSION
+from qa.stores.faiss_store import FolderStore, PassageStore
+from tests.conftest import DEVELOPMENT, LIBRARY, LIBRARY_BODY, PARTY, FakeEmbedder
 from tests.make_docs import docx_file, html_page, pdf_file, real_article
 
 FACT = "全镇共有党员1724名"
@@ -22,16 +21,8 @@ QUESTION = "至2010年9月底,全镇共有党员多少名,其中正式党员1681
 
 
 @pytest.fixture
-def data(tmp_path):
-    shutil.copytree(DATA, tmp_path / "data")
-    return tmp_path / "data"
-
-
-@pytest.fixture
-def service(data, tmp_path, fake_embedder):
-    service = Service(data, tmp_path / "index", embedder=fake_embedder)
-    service.build()
-    return service
+def data(folders):
+    return folders[0]
 
 
 def passages_by_doc(service) -> dict[str, list[tuple[int, str]]]:
@@ -103,12 +94,12 @@ def test_rename_and_resplit_do_not_re_embed(service, data):
     # A new paragraph in the middle shifts every later passage: only the new one is embedded.
     path = data / "renamed.txt"
     lines = path.read_text(encoding="utf-8").splitlines()
-    lines.insert(8, LIBRARY.splitlines()[1])
+    lines.insert(8, LIBRARY_BODY)
     path.write_text("\n".join(lines), encoding="utf-8")
     report = service.build()
     assert report.embedded == 1
     after = {text for rows in passages_by_doc(service).values() for _, text in rows}
-    assert after - before == {LIBRARY.splitlines()[1]}
+    assert after - before == {LIBRARY_BODY}
 
 
 @pytest.mark.usefixtures("store")

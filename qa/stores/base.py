@@ -1,29 +1,35 @@
-"""The index: what a build holds, where builds live (a `Store`) and what search asks of one (a `Collection`).
+"""The index interface: what a build holds, where builds live (a `Store`) and what search asks of one (a `Collection`).
 
-Two stores implement it: FAISS and SQLite in build folders under `index/` (qa.faiss_index, the
-default) and Milvus (qa.milvus_index). A build is complete or absent: readers only ever see a
-whole build, the old one or the new one.
+Two stores implement it: FAISS and SQLite in build folders under `index/` (qa.stores.faiss_store,
+the default) and Milvus (qa.stores.milvus_store); qa.stores.factory picks one. A build is complete
+or absent: readers only ever see a whole build, the old one or the new one.
 """
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from qa.answer import clause_spans
-from qa.errors import QAError
+from qa.chunking import Passage
 
 FORMAT_VERSION = 4
-DEFAULT_STORE = "faiss"
+
+
+@dataclass
+class BuildSpec:
+    """What a build is made from and with: the model and its vector size, the files, the reading rules."""
+
+    model: str
+    dim: int
+    fingerprint: str  # of every file's path and content hash (qa.sync.fingerprint)
+    pipeline: int  # the version of the reading and chunking rules the passages were made with
 
 
 @dataclass
 class Manifest:
-    """What an index was built from and with."""
+    """What an index was built from and with, and what it holds."""
 
     format_version: int
     model: str
@@ -33,8 +39,12 @@ class Manifest:
     fingerprint: str
     build: str
     created: str
-    pipeline: int = 0  # the ingestion and chunking rules the passages were made with
-    vector_index: str = "flat"  # the kind of vector index and its parameters (qa.ann.IndexChoice.spec)
+    pipeline: int = 0
+    vector_index: str = "flat"  # the kind of vector index and its parameters (qa.stores.ann.IndexChoice.spec)
+
+    def spec(self) -> BuildSpec:
+        """What this build was made from and with."""
+        return BuildSpec(self.model, self.dim, self.fingerprint, self.pipeline)
 
 
 @dataclass
@@ -50,36 +60,14 @@ class DocumentRow:
     sha256: str
 
 
-@dataclass
-class PassageRow:
-    """One indexed passage as stored; `id` is its id in the vector index, stable while its document is unchanged."""
-
-    id: int
-    doc: str
-    position: int
-    text: str
-    start: int
-    end: int
-    heading: str
-    page: int | None
-
-
-@dataclass
-class StoredPassage:
+@dataclass(kw_only=True)
+class StoredPassage(Passage):
     """A passage as stored, with its document's metadata."""
 
-    id: int
-    doc: str
-    position: int
-    text: str
-    start: int
-    end: int
-    heading: str
-    title: str
-    source: str
-    author: str
-    date: str
-    page: int | None
+    title: str = ""
+    source: str = ""
+    author: str = ""
+    date: str = ""
 
 
 @dataclass
@@ -107,21 +95,15 @@ class Clauses:
         return cls(np.zeros(0, np.int64), np.zeros((0, 2), np.int64), np.zeros((0, dim), np.float32))
 
 
-def clause_table(passages: list[tuple[int, str]]) -> np.ndarray:
-    """(passage id, start, end) of every clause of every (passage id, text), in passage-id order."""
-    rows = [(pid, s, e) for pid, text in sorted(passages) for s, e in clause_spans(text)]
-    return np.array(rows, dtype=np.int64).reshape(-1, 3)
-
-
 @dataclass
 class Change:
     """A new build: the current one less the `removed` documents' passages, plus new passages (`full`: from nothing)."""
 
     full: bool
-    manifest: dict  # what the manifest records besides counts and build id: model, dim, fingerprint, pipeline
+    spec: BuildSpec
     documents: list[DocumentRow]  # every document of the new build
     removed: list[str]  # documents whose passages leave the current build (ignored when full)
-    passages: list[PassageRow]  # the new passages, with ids not used by the passages kept
+    passages: list[Passage]  # the new passages, with ids not used by the passages kept
     vectors: np.ndarray  # their vectors, in the same order
     clauses: Clauses  # their clauses
 
@@ -200,16 +182,5 @@ class Store(ABC):
     def describe(self) -> str:
         """Where the index is, for messages."""
 
-
-def open_store(setting: str | None, index_dir: str | Path) -> Store:
-    """The store `setting` (else $QA_STORE) names: "faiss", "milvus:PATH.db" (Milvus Lite) or "milvus://HOST:PORT"."""
-    setting = (setting or os.environ.get("QA_STORE") or DEFAULT_STORE).strip()
-    if setting == "faiss":
-        from qa.faiss_index import FolderStore
-
-        return FolderStore(Path(index_dir))
-    if setting.startswith("milvus:"):
-        from qa.milvus_index import milvus_store
-
-        return milvus_store(setting.removeprefix("milvus:"), Path(index_dir))
-    raise QAError(f"Unknown store {setting!r}: use faiss, milvus:PATH.db (Milvus Lite) or milvus://HOST:PORT.")
+    def close(self) -> None:
+        """Release connections and servers the store holds open."""

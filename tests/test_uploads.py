@@ -1,4 +1,4 @@
-"""The collection as the page uses it: adding documents, neighbours, collection info, asking during a rebuild."""
+"""Uploads and the collection as the page uses them: adding documents, neighbours, info, asking during a rebuild."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import pytest
 
 from qa import QAError, Service
 from qa.service import MAX_UPLOAD_BYTES
-from tests.conftest import DATA, FakeEmbedder
-
-LIBRARY = "横沥镇图书馆\n来源：测试 发布时间：2024-03-01\n横沥镇今年新建了三座图书馆，藏书共计十二万册，方便群众读书学习。\n"
+from tests.conftest import DATA, LIBRARY, FakeEmbedder
 
 
 @pytest.mark.usefixtures("store")

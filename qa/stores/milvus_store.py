@@ -19,19 +19,19 @@ write again.
 from __future__ import annotations
 
 import json
-import logging
 import re
 import uuid
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from qa.ann import IndexChoice, choose_faiss_index, configured_memory_budget
 from qa.errors import QAError
-from qa.index import (
+from qa.settings import DEFAULT_INDEX_MEMORY_MB
+from qa.stores.ann import IndexChoice, choose_faiss_index
+from qa.stores.base import (
     FORMAT_VERSION,
     Change,
     Clauses,
@@ -42,7 +42,7 @@ from qa.index import (
     Store,
     StoredPassage,
 )
-from qa.lexical import tokenize
+from qa.stores.lexical import tokenize
 
 METRIC = "IP"  # inner product over normalized vectors, i.e. cosine, as in the FAISS store
 MANIFEST_KEY = "qa.manifest"
@@ -54,7 +54,7 @@ WRITE_BATCH = 1000  # rows per insert
 READ_BATCH = 200  # ids per query filter
 DOCUMENT_DIM = 2  # Milvus wants a vector in every collection; the documents' is unused
 _MILVUS_INDEX = {"flat": "FLAT", "ivf-flat": "IVF_FLAT", "ivf-sq8": "IVF_SQ8", "ivf-pq": "IVF_PQ"}
-_PASSAGE_FIELDS = ["doc", "position", "text", "start", "end", "heading", "title", "source", "author", "date", "page"]
+_PASSAGE_FIELDS = [f.name for f in fields(StoredPassage) if f.name != "id"]
 _DOCUMENT_FIELDS = [f.name for f in fields(DocumentRow)]
 
 
@@ -70,14 +70,15 @@ def collection_name(index_dir: Path) -> str:
     return name if not name[0].isdigit() else "_" + name
 
 
-def milvus_store(target: str, index_dir: Path) -> "MilvusStore":
+def milvus_store(target: str, index_dir: Path, memory_budget: int = DEFAULT_INDEX_MEMORY_MB << 20) -> "MilvusStore":
     """The store a `milvus:TARGET` setting names: a Lite file (PATH.db) or a server (//HOST:PORT, http(s)://...)."""
+    name = collection_name(index_dir)
     if target.startswith("//"):
-        return MilvusStore("http:" + target, collection_name(index_dir), shared=True)
+        return MilvusStore("http:" + target, name, shared=True, memory_budget=memory_budget)
     if target.startswith(("http://", "https://")):
-        return MilvusStore(target, collection_name(index_dir), shared=True)
+        return MilvusStore(target, name, shared=True, memory_budget=memory_budget)
     if target.endswith(".db"):
-        return MilvusStore(str(Path(target).resolve()), collection_name(index_dir), shared=False)
+        return MilvusStore(str(Path(target).resolve()), name, shared=False, memory_budget=memory_budget)
     raise QAError(f"Cannot read the store setting milvus:{target}: use milvus:PATH.db for a Milvus Lite file "
                   "or milvus://HOST:PORT for a Milvus server.")
 
@@ -164,8 +165,8 @@ class MilvusCollection(Collection):
 
     def documents(self) -> list[DocumentInfo]:
         rows = _all_rows(self.client, self.documents_name, ["path", "title", "source", "author", "date", "passages"])
-        return sorted((DocumentInfo(r["path"], r["title"], r["source"], r["author"], r["date"], r["passages"])
-                       for r in rows), key=lambda d: d.path)
+        return sorted((DocumentInfo(**{f.name: r[f.name] for f in fields(DocumentInfo)}) for r in rows),
+                      key=lambda d: d.path)
 
     def size_bytes(self) -> int:
         return self._size
@@ -177,8 +178,9 @@ class MilvusStore(Store):
     `shared` (a server, not a Lite file): many services read it, only `qa index` builds it.
     """
 
-    def __init__(self, uri: str, name: str, shared: bool):
+    def __init__(self, uri: str, name: str, shared: bool, memory_budget: int = DEFAULT_INDEX_MEMORY_MB << 20):
         self.uri, self.name, self.shared = uri, name, shared
+        self.memory_budget = memory_budget  # bytes the vector index may take before it is compressed
 
     def describe(self) -> str:
         return f"Milvus collection {self.name} at {self.uri}"
@@ -189,17 +191,8 @@ class MilvusStore(Store):
         from pymilvus import MilvusClient
         from pymilvus.exceptions import MilvusException
 
-        import jieba  # Lite's analyzer: its progress lines are not ours to show
-
-        jieba.setLogLevel(logging.WARNING)
-        # Lite logs a traceback when another process holds the file; the QAError below says it in one line.
-        for quiet in ("milvus_lite", "pymilvus"):
-            logging.getLogger(quiet).setLevel(logging.CRITICAL)
         if not self.shared:
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
-            # Lite's in-process gRPC server logs a traceback for each call it lacks (query iterators ask for a
-            # timestamp, then do without); the client gets the error anyway.
-            logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
         # Lite's server refuses pymilvus's default 10 s keepalive pings, and says so on stderr.
         options = {"grpc_options": {"grpc.keepalive_time_ms": 300_000}} if not self.shared else {}
         try:
@@ -259,8 +252,8 @@ class MilvusStore(Store):
 
     def _build(self, change: Change) -> Manifest:
         """A new build in new collections, then the alias moved to it; builds older than the replaced one dropped."""
-        dim = change.manifest["dim"]
-        choice = choose_faiss_index(len(change.passages), dim, configured_memory_budget())
+        dim = change.spec.dim
+        choice = choose_faiss_index(len(change.passages), dim, self.memory_budget)
         lexical = supports_full_text(self.client.get_server_version())
         build = f"{self.name}__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
         self._create(build, dim, choice, lexical)
@@ -293,14 +286,14 @@ class MilvusStore(Store):
         counts = _counts(change)
         for path, row in before.items():
             if path in documents and path not in written:
-                counts[path] = (row["passages"], row["last_id"])
+                counts[path] = _Count(row["passages"], row["last_id"])
         self._insert(build, change, counts, only=written)
         stale = [p for p in before if p not in documents]
         if stale:
             self.client.delete(f"{build}__documents", filter=f"path in {_quote(stale)}")
-        return self._write_manifest(build, change, sum(n for n, _ in counts.values()), current.vector_index)
+        return self._write_manifest(build, change, sum(c.passages for c in counts.values()), current.vector_index)
 
-    def _insert(self, build: str, change: Change, counts: dict[str, tuple[int, int]], only: set[str] | None = None):
+    def _insert(self, build: str, change: Change, counts: dict[str, "_Count"], only: set[str] | None = None):
         """Write the change's passages and clauses, and its documents (those in `only`, if given)."""
         docs = {d.path: d for d in change.documents}
         passage_rows = [
@@ -317,7 +310,7 @@ class MilvusStore(Store):
             for pid, (a, b), v in zip(change.clauses.passage_ids, change.clauses.spans, clause_vectors)
         ]
         document_rows = [
-            {**asdict(d), "passages": counts[d.path][0], "last_id": counts[d.path][1], "vector": [0.0] * DOCUMENT_DIM}
+            {**asdict(d), **asdict(counts[d.path]), "vector": [0.0] * DOCUMENT_DIM}
             for d in change.documents if only is None or d.path in only
         ]
         for chunk in _chunks(passage_rows, WRITE_BATCH):
@@ -333,7 +326,7 @@ class MilvusStore(Store):
         manifest = Manifest(
             format_version=FORMAT_VERSION, passages=passages, documents=len(change.documents), build=build,
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"), vector_index=vector_index,
-            **change.manifest,
+            **asdict(change.spec),
         )
         self.client.alter_collection_properties(build, {MANIFEST_KEY: json.dumps(asdict(manifest), ensure_ascii=False)})
         return manifest
@@ -433,17 +426,25 @@ def _search_params(spec: str) -> dict:
     return {"nprobe": int(match[1])} if match else {}
 
 
-def _counts(change: Change) -> dict[str, tuple[int, int]]:
-    """(passages, highest passage id, -1 without) of each document, from the change's new passages."""
-    counts = {d.path: (0, -1) for d in change.documents}
+@dataclass
+class _Count:
+    """A document's passages in a build: how many, and the highest passage id (-1 without any)."""
+
+    passages: int = 0
+    last_id: int = -1
+
+
+def _counts(change: Change) -> dict[str, _Count]:
+    """Each document's count, from the change's new passages."""
+    counts = {d.path: _Count() for d in change.documents}
     for p in change.passages:
-        n, last = counts[p.doc]
-        counts[p.doc] = (n + 1, max(last, p.id))
+        count = counts[p.doc]
+        count.passages, count.last_id = count.passages + 1, max(count.last_id, p.id)
     return counts
 
 
 def _stored(r: dict) -> StoredPassage:
-    return StoredPassage(r["id"], *(r[f] for f in _PASSAGE_FIELDS))
+    return StoredPassage(id=r["id"], **{f: r[f] for f in _PASSAGE_FIELDS})
 
 
 def _all_rows(client, collection: str, output_fields: list[str]) -> list[dict]:

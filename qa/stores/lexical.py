@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import math
 import re
 from pathlib import Path
@@ -24,7 +23,6 @@ def tokenize(text: str) -> list[str]:
 def _jieba():
     import jieba
 
-    jieba.setLogLevel(logging.WARNING)
     return jieba
 
 
@@ -45,8 +43,6 @@ class LexicalIndex:
     def build(cls, passages: list[tuple[int, str]]) -> "LexicalIndex":
         """Index a build's complete list of (passage id, text)."""
         import bm25s
-
-        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets its own logger to DEBUG
 
         passages = sorted(passages)
         ids = np.array([pid for pid, _ in passages], dtype=np.int64)

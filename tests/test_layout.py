@@ -1,0 +1,70 @@
+"""The package follows the pipeline: every import inside qa/ points down it, so there is no import circle."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+# documents -> passages -> vectors -> index -> hits -> service -> programs; a module imports only from earlier rows.
+LAYERS = [
+    ["errors", "text", "logs"],
+    ["settings"],
+    ["documents"],
+    ["pages"],
+    ["formats"],
+    ["ingest"],
+    ["chunking"],
+    ["model.convert", "model.onnx_export"],
+    ["embedding", "cache"],
+    ["stores.base", "stores.ann", "stores.lexical"],
+    ["stores.faiss_store", "stores.milvus_store"],
+    ["stores.factory"],
+    ["sync"],
+    ["answer"],
+    ["search"],
+    ["service"],
+    ["evaluate", "watch", "ui"],
+    ["web"],
+    ["cli"],
+    ["__main__"],
+]
+PACKAGE = ROOT / "qa"
+
+
+def qa_imports(path: Path) -> set[str]:
+    """The qa modules a file imports, at the top or inside functions, as dotted names below qa."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "qa":
+            module = node.module.removeprefix("qa").removeprefix(".")
+            for alias in node.names:
+                sub = f"{module}.{alias.name}".lstrip(".")
+                found.add(sub if (PACKAGE / (sub.replace(".", "/") + ".py")).exists() else module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name.removeprefix("qa.") for a in node.names if a.name.startswith("qa.")}
+    return found - {""}
+
+
+def modules() -> dict[str, Path]:
+    return {".".join(p.relative_to(PACKAGE).with_suffix("").parts): p
+            for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"}
+
+
+def test_every_module_has_a_place_in_the_pipeline():
+    placed = [m for layer in LAYERS for m in layer]
+    assert sorted(placed) == sorted(modules()) and len(placed) == len(set(placed))
+
+
+def test_imports_only_point_down_the_pipeline():
+    layer = {m: i for i, row in enumerate(LAYERS) for m in row}
+    upward = [f"{name} imports {dep}" for name, path in modules().items() for dep in sorted(qa_imports(path))
+              if dep in layer and layer[dep] >= layer[name]]
+    assert upward == []
+
+
+def test_the_import_reader_sees_lazy_and_package_imports(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("from qa.model import convert\ndef f():\n    from qa.stores.base import Store\n    import qa.sync\n")
+    assert qa_imports(sample) == {"model.convert", "stores.base", "sync"}
