@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import sqlite3
@@ -30,15 +31,21 @@ class EmbeddingCache:
     def __init__(self, path: Path, model: str, dim: int):
         self.path, self.model, self.dim = Path(path), model, dim
         try:
-            self.db = self._open()
+            self.db = self._open(self.path)
+        except sqlite3.OperationalError as e:  # a read-only folder, a full disk: embed without a lasting cache
+            log.warning("The embedding cache %s cannot be opened (%s); vectors are kept for this build only.",
+                        self.path, e)
+            self.db = self._open(":memory:")
         except sqlite3.DatabaseError as e:
             log.warning("The embedding cache %s is damaged (%s); starting a new one.", self.path, e)
             self.path.unlink()
-            self.db = self._open()
+            self.db = self._open(self.path)
 
-    def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path)
+    @staticmethod
+    def _open(path: Path | str) -> sqlite3.Connection:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path)
         db.executescript(_SCHEMA)
         return db
 
@@ -59,16 +66,22 @@ class EmbeddingCache:
         return found
 
     def put(self, hashes: list[str], vectors: np.ndarray) -> None:
-        """Store vectors under their text hashes."""
-        with self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
-                [(self.model, sha, np.asarray(v, dtype=np.float32).tobytes()) for sha, v in zip(hashes, vectors)],
-            )
+        """Store vectors under their text hashes; when the cache cannot be written, go on without it."""
+        try:
+            with self.db:
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
+                    [(self.model, sha, np.asarray(v, dtype=np.float32).tobytes()) for sha, v in zip(hashes, vectors)],
+                )
+        except sqlite3.OperationalError as e:
+            log.warning("The embedding cache %s cannot be written (%s); vectors are kept for this build only.",
+                        self.path, e)
+            self.db.close()
+            self.db = self._open(":memory:")
 
     def keep_only(self, hashes: set[str]) -> None:
         """Forget this model's vectors for texts no longer indexed; other models' vectors stay."""
-        with self.db:
+        with contextlib.suppress(sqlite3.OperationalError), self.db:  # a cache that cannot shrink now will later
             self.db.execute("CREATE TEMP TABLE IF NOT EXISTS keep (sha256 TEXT PRIMARY KEY)")
             self.db.execute("DELETE FROM keep")
             self.db.executemany("INSERT OR IGNORE INTO keep VALUES (?)", [(h,) for h in hashes])

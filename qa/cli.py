@@ -66,15 +66,51 @@ def main(verbose: bool) -> None:
 def index(data_dir: str, index_dir: str, model: str | None, store: str | None, rebuild: bool, watch: bool) -> None:
     """Build or update the index of the data folder: only new, changed and removed documents cost work."""
     service = _service(data_dir, index_dir, model, store)
-    click.echo(format_report(service.build(force=rebuild, progress=sys.stderr.isatty())))
+    click.echo(format_report(service.build(force=rebuild, progress=BuildProgress())))
     if watch:
         from qa.watch import follow
 
         click.echo(f"Watching {data_dir} for changes (Ctrl-C to stop).")
         try:
-            follow(service, lambda report: click.echo(format_report(report)), progress=sys.stderr.isatty())
+            follow(service, lambda report: click.echo(format_report(report)), progress=BuildProgress())
         except KeyboardInterrupt:
             pass
+
+
+class BuildProgress:
+    """A build's progress on stderr: a bar per stage on a terminal, else a line per stage and every few seconds."""
+
+    STAGES = {"read": "Reading files", "split": "Splitting passages", "embed": "Embedding texts",
+              "write": "Writing the index"}
+    EVERY_SECONDS = 10
+
+    def __init__(self):
+        self.stage, self.bar, self.said = "", None, 0.0
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        import time
+
+        if stage != self.stage:
+            self.close()
+            self.stage, self.said = stage, 0.0
+            if sys.stderr.isatty():
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, desc=self.STAGES[stage], unit="", leave=False)
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.n = done
+            self.bar.refresh()
+        elif done == total or time.monotonic() - self.said >= self.EVERY_SECONDS:
+            click.echo(f"{self.STAGES[stage]}: {done}/{total}", err=True)
+            self.said = time.monotonic()
+        if done == total and stage == "write":
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def format_report(report) -> str:
@@ -103,17 +139,41 @@ def _count(n: int, noun: str) -> str:
 @store_option
 def ask(question: str | None, top_k: int, as_json: bool, data_dir: str, index_dir: str, model: str | None,
         store: str | None) -> None:
-    """Ask QUESTION, or each line of standard input when QUESTION is omitted."""
+    """Ask QUESTION, or each line of standard input when QUESTION is omitted (a bad line is reported, not fatal)."""
+    from qa.search import Result
+
     service = _service(data_dir, index_dir, model, store)
-    questions = [question] if question is not None else (line.rstrip("\n") for line in sys.stdin)
-    for q in questions:
-        if question is None and not q.strip():
-            continue  # blank lines in a batch are separators, not questions
-        result = service.answer(q, top_k)
-        if as_json:
-            click.echo(json.dumps(result.as_json(), ensure_ascii=False))
+    if question is not None:
+        _show(service.answer(question, top_k), as_json)
+        return
+    failed = 0
+    for number, raw in enumerate(click.get_binary_stream("stdin"), 1):
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            result = Result(raw.decode("utf-8", "replace").strip(), None, [],
+                            f"第 {number} 行不是 UTF-8 文本。/ Line {number} is not UTF-8 text.")
         else:
-            click.echo(format_hits(q, result.hits, result.confident))
+            if not line:
+                continue  # blank lines in a batch are separators, not questions
+            try:
+                result = service.answer(line, top_k)
+            except QAError as e:
+                result = Result(line, None, [], str(e))
+        failed += result.error is not None
+        _show(result, as_json)
+    if failed:
+        sys.exit(1)
+
+
+def _show(result, as_json: bool) -> None:
+    """One result on stdout: a JSON line, or readable text (its error, if any, on stderr)."""
+    if as_json:
+        click.echo(json.dumps(result.as_json(), ensure_ascii=False))
+    elif result.error:
+        click.echo(f"error: {result.error}", err=True)
+    else:
+        click.echo(format_hits(result.question, result.hits, result.confident))
 
 
 def format_hits(question: str, hits, confident: bool = True) -> str:

@@ -3,3 +3,7 @@
 
 class QAError(Exception):
     """An error a user can cause or fix (bad file, empty question, wrong index); shown without a traceback."""
+
+
+class IndexWriteError(QAError):
+    """The index could not be written (disk full, read-only folder); the current index, if any, is intact."""

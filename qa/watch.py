@@ -8,12 +8,13 @@ from collections.abc import Callable
 
 from qa.errors import QAError
 from qa.service import BuildReport, Service
+from qa.sync import Progress
 
 log = logging.getLogger("qa")
 
 
 def follow(service: Service, on_build: Callable[[BuildReport], None], stop: threading.Event | None = None,
-           progress: bool = False) -> None:
+           progress: Progress | None = None) -> None:
     """After each burst of changes under the data folder, update the index and pass on the report; until `stop`."""
     from watchfiles import watch
 

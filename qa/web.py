@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 
 import gradio as gr
-from fastapi import Depends, FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 
 from qa.errors import QAError
 from qa.search import Hit
 from qa.service import Service
-from qa.settings import MAX_TOP_K, Credentials
+from qa.settings import MAX_REQUEST_BYTES, MAX_TOP_K, Credentials
 from qa.ui import build_demo
+
+PAGE_REQUEST_BYTES = 1 << 20  # the page's own requests carry a question, or a result back to render
+UPLOAD_ROUTE = "/gradio_api/upload"
 
 
 class AskRequest(BaseModel):
@@ -45,6 +51,10 @@ def create_app(service: Service, page_path: str = "/", demo: gr.Blocks | None = 
     With `auth`, the page asks for a login and the JSON endpoint for HTTP Basic credentials.
     """
     app = FastAPI(title="qa", summary="Semantic question answering over a folder of documents.")
+    upload_bytes = service.settings.max_upload_mb << 20
+    app.add_middleware(BodyLimit, limits={"/api/ask": MAX_REQUEST_BYTES, UPLOAD_ROUTE: upload_bytes + (1 << 20)},
+                       default=PAGE_REQUEST_BYTES)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     guard = [Depends(_basic_auth(auth))] if auth else []
 
     @app.post("/api/ask", response_model=AskResponse, responses={400: {"model": ErrorResponse}}, dependencies=guard)
@@ -56,7 +66,63 @@ def create_app(service: Service, page_path: str = "/", demo: gr.Blocks | None = 
             raise HTTPException(status_code=400, detail=str(e)) from None
         return AskResponse(**result.as_json())
 
-    return gr.mount_gradio_app(app, demo or build_demo(service), path=page_path, auth=auth)
+    return gr.mount_gradio_app(app, demo or build_demo(service), path=page_path, auth=auth,
+                               max_file_size=upload_bytes)
+
+
+class BodyLimit:
+    """Refuse a request body over its route's limit with a 413, before anything reads it (the login, the parser).
+
+    `limits` maps path endings to byte limits; other requests get `default`. A body sent without a length is
+    read here up to the limit, then handed on.
+    """
+
+    def __init__(self, app, limits: dict[str, int], default: int):
+        self.app, self.limits, self.default = app, limits, default
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = next((n for end, n in self.limits.items() if scope["path"].endswith(end)), self.default)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:  # the server reads no more than the declared length
+            if not declared.isdigit() or int(declared) > limit:
+                return await _too_large(send, limit)
+            return await self.app(scope, receive, send)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > limit:
+                return await _too_large(send, limit)
+            if not message.get("more_body"):
+                break
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _too_large(send, limit: int) -> None:
+    body = json.dumps({"detail": f"请求过大。/ The request body is over {limit} bytes."}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """A 422 naming what is wrong, without echoing the input (NaN or Infinity cannot be written as JSON)."""
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+    return JSONResponse(status_code=422, content={"detail": errors})
 
 
 def _basic_auth(auth: Credentials):

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from qa import QAError, Service
-from qa.service import MAX_UPLOAD_BYTES
+from qa.settings import DEFAULT_MAX_UPLOAD_MB
 from tests.conftest import DATA, LIBRARY, FakeEmbedder
 
 
@@ -36,7 +36,7 @@ def test_unsafe_names_are_rejected_and_nothing_is_written(service, name):
 @pytest.mark.parametrize("name, data, message", [
     ("setup.exe", LIBRARY.encode(), "only .txt, .md"),
     ("fake.pdf", LIBRARY.encode(), "fake.pdf"),
-    ("big.txt", LIBRARY.encode() * (MAX_UPLOAD_BYTES // len(LIBRARY.encode()) + 1), "larger than"),
+    ("big.txt", LIBRARY.encode() * ((DEFAULT_MAX_UPLOAD_MB << 20) // len(LIBRARY.encode()) + 1), "larger than"),
     ("binary.txt", bytes(range(256)) * 10, "binary"),
     ("empty.md", b"", "empty"),
     ("menu.txt", "首页 | 新闻 | 联系我们\n".encode(), "no body text"),

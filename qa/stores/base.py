@@ -8,7 +8,7 @@ or absent: readers only ever see a whole build, the old one or the new one.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,6 +28,14 @@ class BuildSpec:
 
 
 @dataclass
+class FileCheck:
+    """A build file's size and a hash of its content (all of it, or evenly spread blocks of a large file)."""
+
+    bytes: int
+    blake2b: str
+
+
+@dataclass
 class Manifest:
     """What an index was built from and with, and what it holds."""
 
@@ -41,6 +49,13 @@ class Manifest:
     created: str
     pipeline: int = 0
     vector_index: str = "flat"  # the kind of vector index and its parameters (qa.stores.ann.IndexChoice.spec)
+    files: dict[str, FileCheck] = field(default_factory=dict)  # a folder build's files, checked when opened
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Manifest":
+        """A manifest as `asdict` wrote it."""
+        files = {name: FileCheck(**check) for name, check in data.get("files", {}).items()}
+        return cls(**{**data, "files": files})
 
     def spec(self) -> BuildSpec:
         """What this build was made from and with."""

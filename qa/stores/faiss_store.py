@@ -17,6 +17,7 @@ current one's files, which are never changed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.chunking import Passage
-from qa.errors import QAError
+from qa.errors import IndexWriteError, QAError
 from qa.settings import DEFAULT_INDEX_MEMORY_MB
 from qa.stores.ann import IndexChoice, choose_faiss_index, index_choice, make_faiss_index, train_if_needed
 from qa.stores.base import (
@@ -39,6 +40,7 @@ from qa.stores.base import (
     Collection,
     DocumentInfo,
     DocumentRow,
+    FileCheck,
     Manifest,
     Store,
     StoredPassage,
@@ -47,6 +49,11 @@ from qa.stores.lexical import FOLDER as LEXICAL_FOLDER
 from qa.stores.lexical import LexicalIndex
 
 MANIFEST = "manifest.json"
+# Opening a build checks every file against the manifest: whole files up to FULL_HASH_BYTES (about 0.1 s of
+# hashing each), past that HASH_SAMPLES blocks of SAMPLE_BYTES spread over the file, and its size.
+FULL_HASH_BYTES = 64 << 20
+HASH_SAMPLES = 64
+SAMPLE_BYTES = 64 << 10
 
 
 class FaissVectors:
@@ -270,7 +277,7 @@ class FolderStore(Store):
         if not path.exists():
             return None
         try:
-            return Manifest(**json.loads(path.read_text(encoding="utf-8")))
+            return Manifest.from_json(json.loads(path.read_text(encoding="utf-8")))
         except (ValueError, TypeError) as e:
             raise QAError(f"The index manifest {path} is damaged ({e}); run `qa index --rebuild` to rebuild it.") from e
 
@@ -329,10 +336,24 @@ class FolderStore(Store):
         ids = sorted(p.id for p in passages)
         if len(set(ids)) != len(ids) or ids != vectors.ids().tolist():
             raise RuntimeError("a build's vector ids must be exactly its passage ids")
-        self.index_dir.mkdir(parents=True, exist_ok=True)
         build = datetime.now(timezone.utc).strftime("build-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:8]
         folder = self.index_dir / build
-        folder.mkdir()
+        try:
+            manifest = self._write_build(change, passages, vectors, clauses, folder)
+        except (OSError, sqlite3.Error, RuntimeError) as e:  # a full disk or a read-only folder: faiss says RuntimeError
+            shutil.rmtree(folder, ignore_errors=True)
+            raise IndexWriteError(f"The index in {self.index_dir} could not be written ({e}). Free some disk space "
+                                  "or make the folder writable, then run `qa index`.") from e
+        for old in self.index_dir.glob("build-*"):
+            if old.name != build:
+                shutil.rmtree(old, ignore_errors=True)
+        return manifest
+
+    def _write_build(self, change: Change, passages: list[Passage], vectors: FaissVectors, clauses: Clauses,
+                     folder: Path) -> Manifest:
+        """Write a build's files into `folder`, then make it current by swapping the manifest in."""
+        build = folder.name
+        folder.mkdir(parents=True)
         vectors.save(folder / "vectors.faiss")
         PassageStore.write(folder / "passages.sqlite", build, change.documents, passages)
         if np.any(np.diff(clauses.passage_ids) < 0):
@@ -345,12 +366,10 @@ class FolderStore(Store):
         manifest = Manifest(
             format_version=FORMAT_VERSION, passages=len(passages), documents=len(change.documents), build=build,
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"), vector_index=vectors.choice().spec,
+            files={f.relative_to(folder).as_posix(): file_check(f) for f in sorted(folder.rglob("*")) if f.is_file()},
             **asdict(change.spec),
         )
         _atomic_write(self.index_dir / MANIFEST, json.dumps(asdict(manifest), ensure_ascii=False, indent=2))
-        for old in self.index_dir.glob("build-*"):
-            if old.name != build:
-                shutil.rmtree(old, ignore_errors=True)
         return manifest
 
     def open(self) -> FolderCollection:
@@ -361,6 +380,9 @@ class FolderStore(Store):
         if manifest.format_version != FORMAT_VERSION:
             raise QAError(f"The index in {where} has format {manifest.format_version}, this version reads "
                           f"{FORMAT_VERSION}; run `qa index --rebuild`.")
+        damage = _damage(where / manifest.build, manifest.files)
+        if damage:
+            raise QAError(f"The index in {where} is damaged ({damage}); run `qa index --rebuild`.")
         try:
             collection = FolderCollection(manifest, where / manifest.build)
             build, count = collection.store.build_id(), collection.store.count()
@@ -375,6 +397,32 @@ class FolderStore(Store):
             collection.close()
             raise QAError(f"The index files in {where} do not match their manifest; run `qa index --rebuild`.")
         return collection
+
+
+def file_check(path: Path) -> FileCheck:
+    """Size and hash of a file: all of it up to FULL_HASH_BYTES, else HASH_SAMPLES blocks spread over it."""
+    size = path.stat().st_size
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        if size <= FULL_HASH_BYTES:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        else:
+            for k in range(HASH_SAMPLES):
+                f.seek(k * (size - SAMPLE_BYTES) // (HASH_SAMPLES - 1))
+                digest.update(f.read(SAMPLE_BYTES))
+    return FileCheck(size, digest.hexdigest())
+
+
+def _damage(folder: Path, files: dict[str, FileCheck]) -> str:
+    """What differs between a build folder and the file checks its manifest recorded ('' when nothing)."""
+    for name, check in files.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != check.bytes or file_check(path) != check:
+            return f"{name} has changed since it was built"
+    return ""
 
 
 def _merge(a: Clauses, b: Clauses) -> Clauses:

@@ -224,7 +224,7 @@ class MilvusStore(Store):
             return None
         raw = self.client.describe_collection(build)["properties"].get(MANIFEST_KEY, "")
         try:
-            return Manifest(**json.loads(raw))
+            return Manifest.from_json(json.loads(raw))
         except (ValueError, TypeError) as e:
             raise QAError(f"The manifest of {self.describe()} is damaged ({e}); {self._rebuild_hint()}.") from e
 

@@ -1,0 +1,315 @@
+"""Real-world input never breaks it: odd characters, odd files, odd folders, odd requests, a full disk, damage."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import httpx
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import qa.cli
+from qa import QAError, Service, Settings
+from qa.ingest import list_files
+from qa.pages import parse_document
+from qa.stores.faiss_store import FaissVectors
+from qa.ui import add_files, neighbour_texts
+from qa.web import create_app
+from tests.conftest import DATA, LIBRARY, PARTY, ROOT, FakeEmbedder
+from tests.live import serving_app
+from tests.make_docs import crafted_docx, crafted_pdf
+
+QUICK = Settings(read_seconds=3)  # crafted files are stopped after 3 s instead of 20
+
+
+def quick_service(folders, embedder=None, **settings) -> Service:
+    from dataclasses import replace
+
+    return Service(*folders, embedder=embedder or FakeEmbedder(), settings=replace(QUICK, **settings))
+
+
+# Short documents keep their text: the furniture rules are for scraped pages.
+
+@pytest.mark.parametrize("text, words", [
+    ("周三下午停水，请提前储水。", ["周三下午停水"]),
+    ("问：图书馆几点开门？\n答：每天早上九点开门。", ["几点开门", "早上九点"]),
+    ("值班表\n周一 王强\n周二 李娜\n周三 张伟", ["周二 李娜"]),
+    ("项目 数量\n党员 1724名\n支部 154个", ["党员 1724名", "支部 154个"]),
+])
+def test_short_documents_keep_their_text(text, words, folders):
+    doc = parse_document(text, "notice.txt")
+    body = "\n".join(p.text for p in doc.paragraphs)
+    assert all(w in body for w in words), body
+    (folders[0] / "notice.txt").write_text(text, encoding="utf-8")
+    service = quick_service(folders)
+    assert not service.build().warnings
+    assert words[0] in service.ask(words[0], top_k=1)[0].text
+
+
+# One bad document never sinks the build.
+
+def test_a_reader_failure_skips_that_document_only(folders, monkeypatch):
+    import qa.ingest
+
+    real = qa.ingest.read_document
+    monkeypatch.setattr(qa.ingest, "read_document",
+                        lambda path, root: (_ for _ in ()).throw(KeyError("parser bug")) if path.name == PARTY
+                        else real(path, root))
+    report = quick_service(folders).build()
+    assert report.documents == 1 and len(report.warnings) == 1 and PARTY in report.warnings[0]
+    assert "KeyError" in report.warnings[0]
+
+
+def test_a_splitting_failure_skips_that_document_only(folders, monkeypatch):
+    import qa.sync
+
+    real = qa.sync.split_passages
+    monkeypatch.setattr(qa.sync, "split_passages",
+                        lambda doc: (_ for _ in ()).throw(IndexError("chunking bug")) if doc.path == PARTY
+                        else real(doc))
+    report = quick_service(folders).build()
+    assert report.documents == 1 and [w for w in report.warnings if PARTY in w and "split" in w]
+
+
+class PickyEmbedder(FakeEmbedder):
+    """Fails on any batch holding a degree sign, as the tokenizer once did."""
+
+    def embed(self, texts, kind):
+        if any("°" in t for t in texts):
+            raise RuntimeError("index out of bounds: the len is 9854 but the index is 9855")
+        return super().embed(texts, kind)
+
+
+def test_an_embedding_failure_skips_that_document_and_a_failing_question_is_one_error(folders):
+    (folders[0] / "weather.txt").write_text("天气\n夏天最高气温达到38°C，请市民注意防暑降温，减少户外活动。\n", encoding="utf-8")
+    service = quick_service(folders, PickyEmbedder())
+    report = service.build()
+    assert report.documents == 2 and any("weather.txt" in w and "embedded" in w for w in report.warnings)
+    assert service.ask("横沥镇有多少名党员？")
+    with pytest.raises(QAError, match="could not be answered"):
+        service.ask("夏天气温多少°C？")
+
+
+def test_a_broken_model_fails_the_build_instead_of_dropping_everything(folders):
+    class Broken(FakeEmbedder):
+        def embed(self, texts, kind):
+            raise RuntimeError("no model")
+
+    with pytest.raises(RuntimeError, match="every text failed"):
+        quick_service(folders, Broken()).build()
+
+
+# Crafted files, odd names, links, sizes.
+
+def test_crafted_pdf_and_docx_are_stopped_and_skipped(folders):
+    data = folders[0]
+    (data / "crafted.pdf").write_bytes(crafted_pdf())
+    (data / "crafted.docx").write_bytes(crafted_docx())
+    report = quick_service(folders).build()
+    assert report.documents == 2
+    stopped = [w for w in report.warnings if "took longer than 3 s" in w]
+    assert len(stopped) == 2 and any("crafted.pdf" in w for w in stopped) and any("crafted.docx" in w for w in stopped)
+
+
+def test_names_links_and_sizes_that_cannot_be_indexed_are_skipped_with_one_warning_each(folders, tmp_path):
+    data = folders[0]
+    secret = tmp_path / "secret.txt"
+    secret.write_text("机密\n这是数据文件夹以外的机密文件，内容绝不能被检索出来，口令是蓝色大象。\n", encoding="utf-8")
+    (data / "link.txt").symlink_to(secret)
+    (data / "outside").symlink_to(tmp_path)
+    with open(os.path.join(os.fsencode(data), b"bad\xff\xfe.txt"), "wb") as f:
+        f.write(LIBRARY.encode())
+    (data / "huge.txt").write_bytes(("横沥镇" * 200_000 + "\n").encode() * 2)  # 3.6 MB
+    listing = list_files(data, max_bytes=1 << 20)
+    assert sorted(p.name for p in listing.files) == sorted([PARTY, "hengli-2023-high-quality-development.txt"])
+    assert len(listing.skipped) == 4
+    service = quick_service(folders, max_document_mb=1)
+    report = service.build()
+    assert len(report.warnings) == 4 and report.documents == 2
+    assert all("口令" not in h.text for h in service.ask("口令是什么？", top_k=5))
+    assert service.build().warnings == []  # said once: nothing changed, nothing said again
+
+
+def test_build_progress_is_reported_by_stage_and_in_lines_off_a_terminal(folders, monkeypatch):
+    heard = []
+    quick_service(folders).build(progress=lambda stage, done, total: heard.append((stage, done, total)))
+    stages = list(dict.fromkeys(s for s, _, _ in heard))
+    assert stages == ["read", "split", "embed", "write"] and heard[-1] == ("write", 1, 1)
+    assert ("read", 2, 2) in heard and all(0 <= d <= t for _, d, t in heard)
+
+    monkeypatch.setattr(qa.cli, "_service", lambda *args: quick_service(folders))
+    run = CliRunner().invoke(qa.cli.main, ["index", "--rebuild"])
+    assert run.exit_code == 0 and "Reading files: 2/2" in run.stderr and "Embedding texts:" in run.stderr
+
+
+# Questions.
+
+@pytest.mark.parametrize("question", ["!!!", "?", "a", "😀", "\u200b", "。。。", "\u3000"])
+def test_a_question_without_words_is_not_confident_and_not_searched(service, question):
+    if not question.strip("\u200b\u3000 "):
+        with pytest.raises(QAError, match="请输入问题"):
+            service.answer(question)
+        return
+    result = service.answer(question)
+    assert result.confident is False and result.hits == []
+
+
+def test_lone_surrogates_and_control_characters_are_cleaned(service):
+    result = service.answer("横沥\ud800镇有多少\x00名党员？")
+    assert result.question == "横沥镇有多少 名党员？" and result.hits
+    with pytest.raises(QAError, match="请输入问题"):
+        service.answer("\ud800\udfff")
+
+
+def test_a_cli_batch_goes_on_past_a_bad_line(service, monkeypatch):
+    monkeypatch.setattr(qa.cli, "_service", lambda *args: service)
+    lines = "横沥镇有多少名党员？\n".encode() + b"\xff\xfe bad\n" + "   \n党员\n".encode()
+    run = CliRunner().invoke(qa.cli.main, ["ask", "--json", "--top-k", "1"], input=lines)
+    answers = [json.loads(line) for line in run.stdout.splitlines()]
+    assert run.exit_code == 1 and len(answers) == 3
+    assert answers[0]["hits"] and "not UTF-8" in answers[1]["error"] and answers[2]["hits"]
+
+
+# Requests.
+
+def test_requests_are_bounded_before_anything_reads_them(service):
+    with serving_app(create_app(service, auth=[("alice", "s3cret")])) as url:
+        big = b'{"question": "' + b"x" * 200_000 + b'"}'
+        assert httpx.post(f"{url}/api/ask", content=big, timeout=60).status_code == 413  # before the login
+        chunks = (b"x" * 10_000 for _ in range(100))  # no length given
+        assert httpx.post(f"{url}/api/ask", content=chunks, timeout=60).status_code == 413
+        auth = ("alice", "s3cret")
+        for raw in (b'{"question": "\\ud800"}', b'{"question": "   "}'):
+            response = httpx.post(f"{url}/api/ask", content=raw, auth=auth, timeout=60,
+                                  headers={"content-type": "application/json"})
+            assert response.status_code == 400 and "请输入问题" in response.json()["detail"]
+        for top_k in (b"NaN", b"Infinity", b"1e400", b"-1", b'"five"'):
+            response = httpx.post(f"{url}/api/ask", content=b'{"question": "x", "top_k": ' + top_k + b"}", auth=auth,
+                                  headers={"content-type": "application/json"}, timeout=60)
+            assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "top_k"]
+        surrogate = json.dumps({"question": "横沥\ud800镇党员", "top_k": 1})  # ASCII JSON: \\ud800 escaped
+        ok = httpx.post(f"{url}/api/ask", content=surrogate, auth=auth, timeout=60,
+                        headers={"content-type": "application/json"})
+        assert ok.status_code == 200 and ok.json()["question"] == "横沥镇党员"
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_read(service, tmp_path):
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as f:
+        f.truncate((service.settings.max_upload_mb << 20) + 1)  # sparse: nothing to read, only its size
+    status = add_files(service, [str(big)])
+    assert "超过" in status and not (service.data_dir / "big.txt").exists()
+
+
+def test_nfc_and_nfd_spellings_of_a_name_are_one_document(service):
+    service.add_document("caf\u00e9.txt", LIBRARY.encode())
+    with pytest.raises(QAError, match="同名"):
+        service.add_document("cafe\u0301.txt", LIBRARY.encode())
+
+
+@pytest.mark.parametrize("args", [None, [], ["x"], [PARTY, 10**30], [PARTY, -1], [PARTY, "3"], [None, 1],
+                                  [PARTY, 1, 2]])
+def test_the_context_handler_takes_malformed_arguments(service, args):
+    assert neighbour_texts(service, args) == []
+
+
+# A full disk, a read-only folder, damage.
+
+def test_a_build_that_cannot_be_written_leaves_no_partial_build_and_old_answers_stay(service, monkeypatch):
+    before = service.ask("横沥镇有多少名党员？", top_k=3)
+    (service.data_dir / "library.txt").write_text(LIBRARY, encoding="utf-8")
+
+    def full(self, path):
+        path.write_bytes(b"x" * 10)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(FaissVectors, "save", full)
+    fresh = Service(service.data_dir, service.index_dir, embedder=FakeEmbedder())
+    with pytest.raises(QAError, match="No space left on device"):
+        fresh.build()
+    assert len(list(service.index_dir.glob("build-*"))) == 1  # the partial build is gone
+    assert fresh.ask("横沥镇有多少名党员？", top_k=3) == before  # answers from the intact index...
+    assert fresh.stale and "No space left" in fresh.stale  # ...and says it is out of date
+
+
+@pytest.mark.parametrize("damage", ["vectors.faiss", "clause_vectors.npy", "passages.sqlite", "lexical"])
+def test_damaged_index_files_are_reported_not_served(service, damage):
+    build = next(service.index_dir.glob("build-*"))
+    if damage == "lexical":
+        (build / "lexical" / "params.index.json").unlink()
+    else:
+        path = build / damage
+        data = bytearray(path.read_bytes())
+        middle = len(data) // 2
+        data[middle : middle + 64] = np.random.default_rng(0).bytes(64)
+        path.write_bytes(bytes(data))
+    fresh = Service(service.data_dir, service.index_dir, embedder=FakeEmbedder())
+    with pytest.raises(QAError, match=r"damaged .*\(.*\).*qa index --rebuild"):
+        fresh.ask("党员")
+    fresh.build(force=True)
+    assert fresh.ask("党员")
+
+
+# No calls home.
+
+def test_the_app_opens_no_connection_outside_the_machine(service, monkeypatch):
+    outside = []
+    connect = socket.socket.connect
+
+    def watched(sock, address):
+        host = address[0] if isinstance(address, tuple) else str(address)
+        if not (host.startswith("127.") or host in ("::1", "localhost") or sock.family == socket.AF_UNIX):
+            outside.append(address)
+        return connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", watched)
+    with serving_app(create_app(service)) as url:
+        assert httpx.get(f"{url}/", timeout=60).status_code == 200
+        assert httpx.get(f"{url}/config", timeout=60).json()["analytics_enabled"] is False
+        assert httpx.post(f"{url}/api/ask", json={"question": "党员"}, timeout=60).status_code == 200
+    assert outside == []
+
+
+def test_app_py_says_user_errors_in_one_line(tmp_path):
+    env = {**os.environ, "QA_DATA": str(tmp_path / "missing"), "QA_INDEX": str(tmp_path / "index")}
+    for extra in ({"QA_AUTH": "alice"}, {"QA_AUTH": "  :  "}, {}):
+        run = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env={**env, **extra}, capture_output=True,
+                             text=True, timeout=120)
+        assert run.returncode != 0 and "Traceback" not in run.stderr
+        assert run.stderr.strip().splitlines()[-1].startswith("error: "), run.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("real_embedder")  # the model converted once, before the timed commands
+def test_qa_index_over_a_hostile_folder_with_the_real_model(tmp_path):
+    """The folder of the issue: a ° document, a non-UTF-8 name, a link out, a crafted PDF and DOCX, a good one."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "weather.txt").write_text("天气预报\n明天最高气温38°C，误差±1°C，请市民注意防暑降温，减少户外活动。\n",
+                                      encoding="utf-8")
+    shutil.copy(DATA / PARTY, data / PARTY)
+    with open(os.path.join(os.fsencode(data), b"bad\xff\xfe.txt"), "wb") as f:
+        f.write(LIBRARY.encode())
+    secret = tmp_path / "secret.txt"
+    secret.write_text("机密\n口令是蓝色大象，这份文件在数据文件夹以外，不能被检索。\n", encoding="utf-8")
+    (data / "link.txt").symlink_to(secret)
+    (data / "crafted.pdf").write_bytes(crafted_pdf())
+    (data / "crafted.docx").write_bytes(crafted_docx())
+    cli = [sys.executable, "-m", "qa"]
+    folders = ["--data", str(data), "--index", str(tmp_path / "index")]
+    env = {**os.environ, "QA_READ_SECONDS": "10"}
+    run = subprocess.run([*cli, "index", *folders], capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    skipped = [line for line in run.stderr.splitlines() if "skipped" in line]
+    assert len(skipped) == 4 and "now 2 documents" in run.stdout, run.stderr + run.stdout
+    ask = subprocess.run([*cli, "ask", "--json", "夏天气温多少°C？", *folders], capture_output=True, text=True,
+                         timeout=600, cwd=ROOT, env=env)
+    assert ask.returncode == 0, ask.stderr
+    assert "38°C" in json.loads(ask.stdout)["hits"][0]["text"]
