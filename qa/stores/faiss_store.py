@@ -2,7 +2,7 @@
 
 Layout of the index folder:
 
-    manifest.json            written last, atomically; names the current build
+    manifest.json            written last, atomically; names the current build and each file's size and hash
     <build>/vectors.faiss    inner product over normalized vectors, ids = passage ids (qa.stores.ann picks the kind)
     <build>/passages.sqlite  documents (with content hashes) and passages
     <build>/clauses.npy      (passage id, start, end) of every clause, by passage id
