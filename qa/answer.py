@@ -43,6 +43,11 @@ def question_types(question: str) -> list[bool]:
     return [bool(asks.search(question)) for asks, _ in ANSWER_TYPES.values()]
 
 
+def question_kind(question: str) -> str:
+    """The first kind of answer of ANSWER_TYPES the question asks for, else "other"."""
+    return next((kind for kind, (asks, _) in ANSWER_TYPES.items() if asks.search(question)), "other")
+
+
 def answer_types(text: str) -> list[bool]:
     """For each kind of ANSWER_TYPES: whether text looks like an answer of that kind."""
     return [bool(gives.search(text)) for _, gives in ANSWER_TYPES.values()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import click
 
@@ -191,30 +192,79 @@ def format_hits(question: str, hits, confident: bool = True) -> str:
 
 
 @main.command(name="eval")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("--beir", "beir", type=click.Path(exists=True, file_okay=False),
+              help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/): its corpus is indexed and its queries asked.")
+@click.option("--split", default="test", show_default=True, help="The qrels file of the BEIR folder.")
 @click.option("-k", "--top-k", default=10, show_default=True, type=click.IntRange(1, MAX_TOP_K),
-              help="Passages per question (MRR@10 needs 10).")
+              help="Results per question (MRR@10 and nDCG@10 need 10).")
 @click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
 @data_option
-@index_option
+@click.option("--index", "index_dir", default=None, type=click.Path(file_okay=False),
+              help="Folder of the index [default: ./index for ./data, else a cached index of that folder].")
 @model_option
 @store_option
-def evaluate(file: str, top_k: int, as_json: bool, data_dir: str, index_dir: str, model: str | None,
-             store: str | None) -> None:
-    """Score retrieval on FILE, JSON lines of {"q": question, "any": [evidence strings]}."""
-    from qa.evaluate import evaluate as run
-    from qa.evaluate import read_questions
+def evaluate(file: str | None, beir: str | None, split: str, top_k: int, as_json: bool, data_dir: str,
+             index_dir: str | None, model: str | None, store: str | None) -> None:
+    """Score retrieval on FILE (JSON lines: {"q", "any": [evidence]} or {"q", "doc", "answers"}) or a BEIR folder."""
+    from tqdm import tqdm
 
-    report = run(_service(data_dir, index_dir, model, store), read_questions(file), top_k)
+    from qa.evaluate import evaluate as run
+    from qa.evaluate import read_beir, read_questions, write_documents
+
+    if (file is None) == (beir is None):
+        raise QAError("Give a question file or --beir DIR (one of them).")
+    settings = _settings(model, store)
+    if beir:
+        documents, questions = read_beir(beir, split)
+        data_dir = str(_eval_folder(settings, beir) / "data")
+        write_documents(documents, Path(data_dir))
+    else:
+        questions = read_questions(file)
+    if index_dir is None:
+        own = Path(data_dir) == Path("data")
+        index_dir = "index" if own else str(_eval_folder(settings, beir or data_dir) / "index")
+    service = _service(data_dir, index_dir, model, store)
+    service.build(progress=BuildProgress())
+    with tqdm(total=len(questions), desc="Asking", unit="question", disable=not sys.stderr.isatty(),
+              leave=False) as bar:
+        report = run(service, questions, top_k, on_question=lambda: bar.update())
     if as_json:
         click.echo(json.dumps(asdict(report), ensure_ascii=False))
         return
-    click.echo(f"{report.questions} questions, top {report.top_k}: hit@1 {report.hit_at_1:.2f}  "
-               f"hit@3 {report.hit_at_3:.2f}  hit@5 {report.hit_at_5:.2f}  MRR@10 {report.mrr_at_10:.3f}  "
-               f"answer span@1 {report.span_at_1:.2f}")
-    for m in report.misses:
+    click.echo(format_report_card(report))
+
+
+def _eval_folder(settings: Settings, source: str) -> Path:
+    """Where `qa eval` keeps the data and index it makes for a folder it was pointed at, so a rerun costs nothing."""
+    import hashlib
+
+    key = hashlib.sha1(str(Path(source).resolve()).encode()).hexdigest()[:12]
+    return settings.model_cache.parent / "eval" / f"{Path(source).resolve().name}-{key}"
+
+
+MISSES_SHOWN = 20
+
+
+def format_report_card(report) -> str:
+    """The scores on one line, then span lengths, the scores by answer kind and the first misses."""
+    span = f"{report.span_at_1:.2f}" if report.span_at_1 is not None else "n/a"
+    lines = [
+        f"{report.questions} questions, top {report.top_k}: hit@1 {report.hit_at_1:.2f}  hit@3 {report.hit_at_3:.2f}  "
+        f"hit@5 {report.hit_at_5:.2f}  hit@10 {report.hit_at_10:.2f}  MRR@10 {report.mrr_at_10:.3f}  "
+        f"nDCG@10 {report.ndcg_at_10:.3f}  recall@10 {report.recall_at_10:.2f}  answer span@1 {span}",
+        f"answer span length (characters): mean {report.span_lengths.mean:.0f}, median "
+        f"{report.span_lengths.median:.0f}, 90th percentile {report.span_lengths.p90:.0f}",
+        "by answer kind: " + "; ".join(
+            f"{k.kind} ({k.questions}) hit@1 {k.hit_at_1:.2f}"
+            + (f" span@1 {k.span_at_1:.2f}" if k.span_at_1 is not None else "") for k in report.kinds),
+    ]
+    for m in report.misses[:MISSES_SHOWN]:
         where = f"answer at #{m.rank}" if m.rank else f"no answer in the top {report.top_k}"
-        click.echo(f"\nmiss ({where}): {m.question}\n  first: {m.first[:120]}")
+        lines.append(f"\nmiss ({where}): {m.question}\n  first: {m.first[:120]}")
+    if len(report.misses) > MISSES_SHOWN:
+        lines.append(f"\n... and {len(report.misses) - MISSES_SHOWN} more misses (--json lists them all).")
+    return "\n".join(lines)
 
 
 @main.command()

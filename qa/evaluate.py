@@ -1,20 +1,54 @@
-"""Retrieval quality on a question set: hit@1/3/5 and MRR@10, with the misses."""
+"""Retrieval quality on a question set: hit@k, MRR@10, nDCG@10, recall@10, answer span@1, by answer kind.
+
+Three kinds of question sets are read:
+
+- JSON lines with evidence strings, {"q": ..., "any": [...]}: a passage answers when it contains one;
+- JSON lines naming the gold document, {"q": ..., "doc": "file.txt", "answers": [...]}: a passage answers
+  when it comes from that file, and an answer span is right when it contains one of the answers;
+- a BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv): graded relevance of documents.
+
+Questions with a gold document are ranked by document (the first passage of each), the others by passage.
+"""
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
-from dataclasses import dataclass
+import math
+import re
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from qa.answer import question_kind
 from qa.errors import QAError
+from qa.settings import MAX_TOP_K
 
 
 @dataclass
 class EvalQuestion:
-    """A question and the evidence strings, any of which makes a passage an answer."""
+    """A question and what counts as answering it: evidence strings, or relevant documents and answer texts."""
 
     q: str
-    any: list[str]
+    any: list[str] = field(default_factory=list)  # a passage containing one of these answers
+    relevant: dict[str, float] = field(default_factory=dict)  # documents that answer, with their grade (> 0)
+    answers: list[str] = field(default_factory=list)  # the answer span is right when it contains one of these
+
+    def grades(self, hits) -> list[float]:
+        """The relevance of each ranked unit: distinct documents for document questions, else passages."""
+        if self.relevant:
+            documents = list(dict.fromkeys(h.document for h in hits))
+            return [self.relevant.get(d, 0.0) for d in documents]
+        return [1.0 if any(e in h.text for e in self.any) else 0.0 for h in hits]
+
+    def span_right(self, hit) -> bool | None:
+        """Whether the hit's answer span holds an answer (None when the question has no answer texts)."""
+        texts = self.answers or self.any
+        if not texts:
+            return None
+        return bool(hit.answer) and any(t in hit.answer.text for t in texts)
 
 
 @dataclass
@@ -27,10 +61,29 @@ class Miss:
 
 
 @dataclass
-class EvalReport:
-    """Scores over a question set; hit@k is the share of questions with an answer in the first k hits.
+class KindScore:
+    """The scores of the questions asking for one kind of answer."""
 
-    `span_at_1` is the share whose first hit's answer span itself contains an evidence string.
+    kind: str
+    questions: int
+    hit_at_1: float
+    span_at_1: float | None
+
+
+@dataclass
+class SpanLengths:
+    """Lengths in characters of the first hits' answer spans."""
+
+    mean: float
+    median: float
+    p90: float
+
+
+@dataclass
+class EvalReport:
+    """Scores over a question set; hit@k is the share of questions with an answer in the first k results.
+
+    `span_at_1` is the share whose first hit's answer span holds an answer (None when no question has answer texts).
     """
 
     questions: int
@@ -38,13 +91,18 @@ class EvalReport:
     hit_at_1: float
     hit_at_3: float
     hit_at_5: float
+    hit_at_10: float
     mrr_at_10: float
-    span_at_1: float
+    ndcg_at_10: float
+    recall_at_10: float
+    span_at_1: float | None
+    span_lengths: SpanLengths
+    kinds: list[KindScore]
     misses: list[Miss]
 
 
 def read_questions(path: str | Path) -> list[EvalQuestion]:
-    """Questions from a JSON-lines file of {"q": ..., "any": [...]}; blank lines are skipped."""
+    """Questions from a JSON-lines file of {"q", "any"} or {"q", "doc", "answers"}; blank lines are skipped."""
     items = []
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
@@ -55,15 +113,65 @@ def read_questions(path: str | Path) -> list[EvalQuestion]:
             continue
         try:
             row = json.loads(line)
-            item = EvalQuestion(str(row["q"]), [str(e) for e in row["any"]])
-        except (ValueError, KeyError, TypeError) as e:
-            raise QAError(f'{path}:{n}: expected {{"q": "...", "any": ["...", ...]}} ({e}).') from e
-        if not item.q.strip() or not item.any:
-            raise QAError(f"{path}:{n}: the question and its evidence list must not be empty.")
+            item = EvalQuestion(str(row["q"]), [str(e) for e in row.get("any", [])],
+                                {str(row["doc"]): 1.0} if row.get("doc") else {},
+                                [str(a) for a in row.get("answers", [])])
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise QAError(f'{path}:{n}: expected {{"q": "...", "any": ["...", ...]}} or '
+                          f'{{"q": "...", "doc": "file", "answers": ["...", ...]}} ({e}).') from e
+        if not item.q.strip() or not (item.any or item.relevant):
+            raise QAError(f"{path}:{n}: the question and its evidence list (or its doc) must not be empty.")
         items.append(item)
     if not items:
         raise QAError(f"{path} holds no questions.")
     return items
+
+
+def read_beir(folder: str | Path, split: str = "test") -> tuple[dict[str, str], list[EvalQuestion]]:
+    """A BEIR folder as documents ({file name: text}) and questions whose relevant documents are those files."""
+    folder = Path(folder)
+    try:
+        corpus = [json.loads(line) for line in (folder / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+                  if line.strip()]
+        queries = {(q := json.loads(line))["_id"]: q["text"]
+                   for line in (folder / "queries.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()}
+        with open(folder / "qrels" / f"{split}.tsv", encoding="utf-8", newline="") as f:
+            rows = list(csv.reader(f, delimiter="\t"))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise QAError(f"{folder} is not a BEIR folder (corpus.jsonl, queries.jsonl, qrels/{split}.tsv): {e}") from e
+    names = beir_file_names([str(d["_id"]) for d in corpus])
+    documents = {names[str(d["_id"])]: f"{d.get('title', '')}\n{d.get('text', '')}\n".lstrip("\n") for d in corpus}
+    relevant: dict[str, dict[str, float]] = {}
+    for row in rows[1:] if rows and not _is_number(rows[0][-1]) else rows:  # a header line is optional
+        if len(row) >= 3 and row[1] in names and _is_number(row[2]) and float(row[2]) > 0:
+            relevant.setdefault(row[0], {})[names[row[1]]] = float(row[2])
+    questions = [EvalQuestion(queries[q], relevant=docs) for q, docs in relevant.items() if q in queries]
+    if not questions:
+        raise QAError(f"{folder}: no query in qrels/{split}.tsv has a relevant document in corpus.jsonl.")
+    return documents, questions
+
+
+def beir_file_names(ids: list[str]) -> dict[str, str]:
+    """A distinct plain .txt file name for each corpus id."""
+    names = {}
+    for i in ids:
+        safe = re.sub(r"[^\w.-]", "_", i).strip(".")[:80] or "doc"
+        if safe.lower() in {n.lower() for n in names.values()} or safe != i:
+            safe = f"{safe}-{hashlib.sha1(i.encode()).hexdigest()[:8]}"
+        names[i] = f"{safe}.txt"
+    return names
+
+
+def write_documents(documents: dict[str, str], data_dir: Path) -> None:
+    """Make data_dir hold exactly these documents ({file name: text}); files already right are left as they are."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for old in data_dir.glob("*.txt"):
+        if old.name not in documents:
+            old.unlink()
+    for name, text in documents.items():
+        path = data_dir / name
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
 
 
 def first_answer_rank(texts: list[str], evidence: list[str]) -> int | None:
@@ -71,20 +179,72 @@ def first_answer_rank(texts: list[str], evidence: list[str]) -> int | None:
     return next((rank for rank, text in enumerate(texts, 1) if any(e in text for e in evidence)), None)
 
 
-def evaluate(service, questions: list[EvalQuestion], top_k: int = 10) -> EvalReport:
-    """Ask every question of `service` and score where the first answering passage ranks."""
-    ranks, spans, misses = [], 0, []
+def evaluate(service, questions: list[EvalQuestion], top_k: int = 10,
+             on_question: Callable[[], None] | None = None) -> EvalReport:
+    """Ask every question of `service` and score where its answers rank and whether the first span holds one."""
+    ranks, ndcg, recall, spans, lengths, misses = [], [], [], [], [], []
+    by_kind: dict[str, list[tuple[bool, bool | None]]] = {}
     for item in questions:
-        hits = service.ask(item.q, top_k)
-        rank = first_answer_rank([h.text for h in hits], item.any)
+        # A document question ranks documents: ask for more passages, so that top_k distinct ones come back.
+        hits = service.ask(item.q, min(MAX_TOP_K, 3 * top_k) if item.relevant else top_k)
+        grades = item.grades(hits)[:top_k]
+        rank = next((r for r, g in enumerate(grades, 1) if g > 0), None)
         ranks.append(rank)
-        spans += bool(hits and hits[0].answer and first_answer_rank([hits[0].answer.text], item.any))
+        # Evidence questions do not say how many passages hold the evidence: the ideal is the ones found.
+        ideal = sorted(item.relevant.values(), reverse=True) or [1.0] * max(1, sum(g > 0 for g in grades[:10]))
+        ndcg.append(_ndcg(grades[:10], ideal))
+        recall.append(sum(g > 0 for g in grades[:10]) / max(1, len(item.relevant)) if item.relevant else float(
+            rank is not None and rank <= 10))
+        span = item.span_right(hits[0]) if hits else (False if item.answers or item.any else None)
+        spans.append(span)
+        if hits and hits[0].answer:
+            lengths.append(len(hits[0].answer.text))
+        by_kind.setdefault(question_kind(item.q), []).append((rank == 1, span))
         if rank != 1:
             misses.append(Miss(item.q, rank, hits[0].text if hits else ""))
-    n = len(questions)
+        if on_question:
+            on_question()
 
     def hit_at(k: int) -> float:
-        return round(sum(r is not None and r <= k for r in ranks) / n, 4)
+        return _share([r is not None and r <= k for r in ranks])
 
-    mrr = sum(1 / r for r in ranks if r is not None and r <= 10) / n
-    return EvalReport(n, top_k, hit_at(1), hit_at(3), hit_at(5), round(mrr, 4), round(spans / n, 4), misses)
+    return EvalReport(
+        questions=len(questions), top_k=top_k, hit_at_1=hit_at(1), hit_at_3=hit_at(3), hit_at_5=hit_at(5),
+        hit_at_10=hit_at(10), mrr_at_10=_mean([1 / r if r is not None and r <= 10 else 0.0 for r in ranks]),
+        ndcg_at_10=_mean(ndcg), recall_at_10=_mean(recall), span_at_1=_share_known(spans),
+        span_lengths=SpanLengths(round(statistics.mean(lengths), 1) if lengths else 0.0,
+                                 float(statistics.median(lengths)) if lengths else 0.0,
+                                 float(sorted(lengths)[int(0.9 * (len(lengths) - 1))]) if lengths else 0.0),
+        kinds=[KindScore(kind, len(rows), _share([h for h, _ in rows]), _share_known([s for _, s in rows]))
+               for kind, rows in sorted(by_kind.items(), key=lambda kv: -len(kv[1]))],
+        misses=misses,
+    )
+
+
+def _ndcg(grades: list[float], ideal: list[float]) -> float:
+    def dcg(gains: list[float]) -> float:
+        return sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(gains))
+
+    best = dcg(ideal[:10])
+    return dcg(grades) / best if best else 0.0
+
+
+def _share(flags: list[bool]) -> float:
+    return round(sum(flags) / len(flags), 4) if flags else 0.0
+
+
+def _share_known(flags: list[bool | None]) -> float | None:
+    known = [f for f in flags if f is not None]
+    return _share(known) if known else None
+
+
+def _mean(values: list[float]) -> float:
+    return round(sum(values) / len(values), 4) if values else 0.0
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
