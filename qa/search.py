@@ -93,19 +93,24 @@ class Scores:
     fused: np.ndarray
 
 
-def candidates(collection: Collection, question: str, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k nearest and the k best lexical passages (ids ascending), with their BM25 scores (0 where not found)."""
-    dense_ids, _ = collection.dense(query, k)
-    lexical_ids, bm25 = collection.lexical(question, k)
+def candidates(collection: Collection, question: str, query: np.ndarray, k: int,
+               documents: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest and the k best lexical passages (ids ascending), with their BM25 scores (0 where not found).
+
+    With `documents`, only passages of those documents are candidates.
+    """
+    dense_ids, _ = collection.dense(query, k, documents)
+    lexical_ids, bm25 = collection.lexical(question, k, documents)
     ids = np.union1d(dense_ids, lexical_ids).astype(np.int64)
     lexical = np.zeros(len(ids), dtype=np.float32)
     lexical[np.searchsorted(ids, lexical_ids)] = bm25
     return ids, lexical
 
 
-def score(collection: Collection, question: str, query: np.ndarray, k: int = CANDIDATES) -> Scores:
+def score(collection: Collection, question: str, query: np.ndarray, k: int = CANDIDATES,
+          documents: list[str] | None = None) -> Scores:
     """Dense, lexical and fused scores of the question's candidates (see `candidates`)."""
-    ids, lexical = candidates(collection, question, query, k)
+    ids, lexical = candidates(collection, question, query, k, documents)
     passages = collection.passages(ids.tolist())
     passage_cosine = collection.cosines(query, ids)
     clauses = collection.clauses(ids)
@@ -129,9 +134,13 @@ def zscore(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / std if std > 1e-9 else np.zeros_like(x)
 
 
-def search(collection: Collection, question: str, query: np.ndarray, top_k: int) -> Result:
-    """The top_k passages by fused score, each with its answer span, and whether any seems to answer."""
-    s = score(collection, question, query, max(CANDIDATES, top_k))
+def search(collection: Collection, question: str, query: np.ndarray, top_k: int,
+           documents: list[str] | None = None) -> Result:
+    """The top_k passages by fused score, each with its answer span, and whether any seems to answer.
+
+    With `documents`, only passages of those documents are searched.
+    """
+    s = score(collection, question, query, max(CANDIDATES, top_k), documents)
     if not len(s.ids):
         return Result(question, False, [])
     stored = s.passages

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 import time
 import unicodedata
@@ -22,6 +23,8 @@ from qa.stores.factory import open_store
 from qa.text import has_words, trim_span
 
 log = logging.getLogger("qa")
+
+REMOVED_FOLDER = "removed"  # under the index folder: documents removed through the service, kept, not indexed
 
 
 
@@ -135,12 +138,12 @@ class Service:
         self.open()
         self.embedder.embed(["warm up"], "query")
 
-    def ask(self, question: str, top_k: int = 5) -> list[Hit]:
+    def ask(self, question: str, top_k: int = 5, documents: list[str] | None = None) -> list[Hit]:
         """The passages that best answer `question`, best first, each with its answer span."""
-        return self.answer(question, top_k).hits
+        return self.answer(question, top_k, documents).hits
 
-    def answer(self, question: str, top_k: int = 5) -> Result:
-        """The hits for `question` and whether any of them seems to answer it.
+    def answer(self, question: str, top_k: int = 5, documents: list[str] | None = None) -> Result:
+        """The hits for `question` and whether any of them seems to answer it; only from `documents`, if given.
 
         A question without words (punctuation, an emoji) is not searched: no hits, not confident.
         """
@@ -150,9 +153,14 @@ class Service:
         if not has_words(question):
             return Result(question, False, [])
         index = self.open()
+        if documents is not None:
+            known = {d.path for d in index.documents()}
+            unknown = [d for d in documents if d not in known]
+            if unknown:
+                raise QAError(f"资料库中没有这些文档：{'、'.join(unknown)}。/ Not in the collection: {', '.join(unknown)}.")
         try:
             query = self.embedder.embed([question], "query")[0]
-            return search(index, question, query, top_k)
+            return search(index, question, query, top_k, documents)
         except QAError:
             raise
         except Exception as e:  # the model or the store failed on this question: say so, keep serving
@@ -166,6 +174,26 @@ class Service:
     def neighbours(self, document: str, position: int, radius: int = 1) -> list[StoredPassage]:
         """The passages up to `radius` before and after passage `position` of `document`, in order."""
         return self.open().around(document, position, radius)
+
+    def document(self, document: str) -> list[StoredPassage]:
+        """Every passage of an indexed document, in order: its text as the index holds it."""
+        passages = self.open().document_passages(document)
+        if not passages:
+            raise QAError(f"资料库中没有文档 {document}。/ {document} is not in the collection.")
+        return passages
+
+    def remove_document(self, document: str, progress: sync.Progress | None = None) -> BuildReport:
+        """Take an indexed document out of the data folder and the index; the file is kept in index/removed/."""
+        if document not in {d.path for d in self.open().documents()}:
+            raise QAError(f"资料库中没有文档 {document}。/ {document} is not in the collection.")
+        path = (self.data_dir / document).resolve()
+        if not path.is_relative_to(self.data_dir.resolve()):
+            raise QAError(f"{document} is not a file of the data folder.")
+        kept = self.index_dir / REMOVED_FOLDER / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        kept.mkdir(parents=True)
+        if path.is_file():
+            shutil.move(path, kept / path.name)
+        return self.build(progress=progress)
 
     def info(self) -> CollectionInfo:
         """The indexed documents, the model and the index size on disk."""

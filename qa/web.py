@@ -27,6 +27,7 @@ class AskRequest(BaseModel):
 
     question: str = Field(description="The question, in Chinese or another language.", examples=["横沥镇有多少名党员？"])
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="How many passages to return.")
+    documents: list[str] | None = Field(None, description="Search only these documents (file names as in `hits`).")
 
 
 class AskResponse(BaseModel):
@@ -61,7 +62,7 @@ def create_app(service: Service, page_path: str = "/", demo: gr.Blocks | None = 
     def ask(request: AskRequest) -> AskResponse:
         """Ask a question; a question the service cannot take (e.g. an empty one) is a 400 with its reason."""
         try:
-            result = service.answer(request.question, request.top_k)
+            result = service.answer(request.question, request.top_k, request.documents)
         except QAError as e:
             raise HTTPException(status_code=400, detail=str(e)) from None
         return AskResponse(**result.as_json())

@@ -51,7 +51,7 @@ def test_question_files_are_checked_line_by_line(tmp_path):
     for name, text, message in [("bad.jsonl", '{"q": "a", "any": ["x"]}\n{"q": "b"}\n', ":2:"),
                                 ("json.jsonl", "not json\n", ":1:"),
                                 ("empty.jsonl", "\n", "no questions"),
-                                ("noevidence.jsonl", '{"q": "a", "any": []}\n', "must not be empty")]:
+                                ("noevidence.jsonl", '{"q": "a", "any": []}\n{"q": "", "doc": "x"}\n', "no questions")]:
         path = tmp_path / name
         path.write_text(text, encoding="utf-8")
         with pytest.raises(QAError, match=message):

@@ -109,3 +109,40 @@ def test_questions_are_answered_from_the_old_index_during_a_rebuild(tmp_path):
         adding.join(30)
     after = service.ask("横沥镇今年新建了三座图书馆，藏书共计十二万册", top_k=1)
     assert after[0].document == "library.txt"
+
+
+@pytest.mark.usefixtures("store")
+def test_a_search_within_chosen_documents_only_returns_their_passages(service):
+    from tests.conftest import DEVELOPMENT, PARTY
+
+    everywhere = {h.document for h in service.ask("党员", top_k=20)}
+    assert everywhere == {PARTY, DEVELOPMENT}
+    for chosen in ([PARTY], [DEVELOPMENT]):
+        hits = service.ask("党员", top_k=20, documents=chosen)
+        assert hits and {h.document for h in hits} == set(chosen)
+    assert service.ask("党员", documents=[]) == []
+    with pytest.raises(QAError, match="没有这些文档"):
+        service.ask("党员", documents=["missing.txt"])
+
+
+@pytest.mark.usefixtures("store")
+def test_a_removed_document_leaves_the_folder_and_the_index_and_is_kept_aside(service):
+    from tests.conftest import PARTY
+
+    report = service.remove_document(PARTY)
+    assert report.built and report.documents == 1 and not (service.data_dir / PARTY).exists()
+    assert all(h.document != PARTY for h in service.ask("横沥镇有多少名党员？", top_k=20))
+    assert [p.name for p in (service.index_dir / "removed").rglob("*.txt")] == [PARTY]
+    with pytest.raises(QAError, match="没有文档"):
+        service.remove_document(PARTY)
+
+
+def test_a_document_reads_back_in_order(service):
+    from tests.conftest import PARTY
+
+    passages = service.document(PARTY)
+    assert [p.position for p in passages] == list(range(len(passages))) and len(passages) > 5
+    hit = service.ask("横沥镇有多少名党员？", top_k=1)[0]
+    assert passages[hit.position].text == hit.text
+    with pytest.raises(QAError):
+        service.document("missing.txt")

@@ -129,12 +129,12 @@ class Collection(ABC):
     manifest: Manifest
 
     @abstractmethod
-    def dense(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, cosines) of the k passages nearest the query vector, best first."""
+    def dense(self, query: np.ndarray, k: int, documents: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, cosines) of the k passages nearest the query vector, best first (only from `documents`, if given)."""
 
     @abstractmethod
-    def lexical(self, question: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, BM25 scores) of up to k passages sharing words with the question, best first."""
+    def lexical(self, question: str, k: int, documents: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, BM25 scores) of up to k passages sharing words with the question, best first (only `documents`')."""
 
     @abstractmethod
     def cosines(self, query: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -155,6 +155,10 @@ class Collection(ABC):
     @abstractmethod
     def around(self, doc: str, position: int, radius: int) -> list[StoredPassage]:
         """The passages of `doc` within `radius` positions of `position`, itself excluded, in order."""
+
+    @abstractmethod
+    def document_passages(self, doc: str) -> list[StoredPassage]:
+        """Every passage of `doc`, in order (none for a document not in the index)."""
 
     @abstractmethod
     def documents(self) -> list[DocumentInfo]:

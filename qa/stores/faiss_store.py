@@ -189,6 +189,25 @@ class PassageStore:
         ).fetchall()
         return [StoredPassage(**row) for row in rows]
 
+    def of_documents(self, docs: list[str]) -> list[StoredPassage]:
+        """Every passage of these documents, by document and position."""
+        found = []
+        for i in range(0, len(docs), _CHUNK):
+            chunk = docs[i : i + _CHUNK]
+            rows = self.db.execute(f"{_PASSAGE_SELECT} WHERE p.doc IN ({','.join('?' * len(chunk))}) "
+                                   "ORDER BY p.doc, p.position", chunk)
+            found += [StoredPassage(**row) for row in rows]
+        return found
+
+    def ids_of(self, docs: list[str]) -> np.ndarray:
+        """The passage ids of these documents, ascending."""
+        ids = []
+        for i in range(0, len(docs), _CHUNK):
+            chunk = docs[i : i + _CHUNK]
+            ids += [r[0] for r in self.db.execute(f"SELECT id FROM passages WHERE doc IN ({','.join('?' * len(chunk))})",
+                                                  chunk)]
+        return np.array(sorted(ids), dtype=np.int64)
+
     def count(self) -> int:
         """Number of passages."""
         return self.db.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
@@ -220,15 +239,22 @@ class FolderCollection(Collection):
         self.clause_vectors = np.load(folder / "clause_vectors.npy", mmap_mode="r")
         self.lexical_index = LexicalIndex.load(folder / LEXICAL_FOLDER)
 
-    def dense(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def dense(self, query: np.ndarray, k: int, documents: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        if documents is not None:
+            # Within chosen documents: every one of their passages is scored (they are few, and exact).
+            ids = self.store.ids_of(documents)
+            cosines = self.cosines(query, ids)
+            best = np.argsort(-cosines, kind="stable")[:k]
+            return ids[best], cosines[best]
         if len(self.vectors) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         scores, ids = self.vectors.search(query.reshape(1, -1), k)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
 
-    def lexical(self, question: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.lexical_index.top(question, k)
+    def lexical(self, question: str, k: int, documents: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        among = self.store.ids_of(documents) if documents is not None else None
+        return self.lexical_index.top(question, k, among)
 
     def cosines(self, query: np.ndarray, ids: np.ndarray) -> np.ndarray:
         return self.vectors.vectors(ids) @ np.asarray(query, dtype=np.float32)
@@ -248,6 +274,9 @@ class FolderCollection(Collection):
 
     def around(self, doc: str, position: int, radius: int) -> list[StoredPassage]:
         return self.store.around(doc, position, radius)
+
+    def document_passages(self, doc: str) -> list[StoredPassage]:
+        return self.store.of_documents([doc])
 
     def documents(self) -> list[DocumentInfo]:
         return self.store.documents()

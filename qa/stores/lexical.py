@@ -77,13 +77,16 @@ class LexicalIndex:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self.retriever.get_scores(words), dtype=np.float32)
 
-    def top(self, question: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, BM25 scores) of up to k passages sharing words with the question, best first."""
-        scores = self.scores(question)
+    def top(self, question: str, k: int, among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, BM25 scores) of up to k passages sharing words with the question, best first (of `among`, if given)."""
+        scores, ids = self.scores(question), self.ids
+        if among is not None:
+            rows = np.searchsorted(ids, among)
+            scores, ids = scores[rows], ids[rows]
         best = np.argpartition(-scores, k)[:k] if len(scores) > k else np.arange(len(scores))
         best = best[np.argsort(-scores[best], kind="stable")]
         best = best[scores[best] > 0]
-        return self.ids[best], scores[best]
+        return ids[best], scores[best]
 
     def known_words(self, question: str) -> dict[str, float]:
         """The question's words that occur in the collection, with their rarity (idf)."""

@@ -88,6 +88,11 @@ def _quote(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _among(documents: list[str] | None) -> str:
+    """The filter keeping the passages of these documents ('' keeps all)."""
+    return "" if documents is None else f"doc in {_quote(list(documents))}"
+
+
 def _id_list(ids) -> str:
     return "[" + ",".join(str(int(i)) for i in ids) + "]"
 
@@ -104,18 +109,19 @@ class MilvusCollection(Collection):
         self.search_params = search_params
         self._size = size
 
-    def dense(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def dense(self, query: np.ndarray, k: int, documents: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
         hits = self.client.search(self.passages_name, data=[np.asarray(query, np.float32).tolist()],
                                   anns_field="vector", limit=max(1, min(k, MAX_LIMIT)), output_fields=["id"],
+                                  filter=_among(documents),
                                   search_params={"metric_type": METRIC, "params": self.search_params})[0]
         return (np.array([h["id"] for h in hits], dtype=np.int64),
                 np.array([h["distance"] for h in hits], dtype=np.float32))
 
-    def lexical(self, question: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def lexical(self, question: str, k: int, documents: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
         if not self.has_lexical or not question.strip():
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         hits = self.client.search(self.passages_name, data=[question], anns_field="sparse",
-                                  limit=max(1, min(k, MAX_LIMIT)), output_fields=["id"],
+                                  limit=max(1, min(k, MAX_LIMIT)), output_fields=["id"], filter=_among(documents),
                                   search_params={"metric_type": "BM25"})[0]
         # abs: Milvus Lite 3.2 reports BM25 scores negated, the server positive; the order is right in both.
         return (np.array([h["id"] for h in hits], dtype=np.int64),
@@ -161,6 +167,11 @@ class MilvusCollection(Collection):
             filter=f"doc == {_quote(doc)} and position >= {position - radius} and position <= {position + radius} "
                    f"and position != {position}",
         )
+        return sorted((_stored(r) for r in rows), key=lambda p: p.position)
+
+    def document_passages(self, doc: str) -> list[StoredPassage]:
+        rows = self.client.query(self.passages_name, output_fields=_PASSAGE_FIELDS, limit=MAX_LIMIT,
+                                 filter=f"doc == {_quote(doc)}")
         return sorted((_stored(r) for r in rows), key=lambda p: p.position)
 
     def documents(self) -> list[DocumentInfo]:
