@@ -116,6 +116,8 @@ def read_questions(path: str | Path) -> list[EvalQuestion]:
             continue
         try:
             row = json.loads(line)
+            if "any" not in row and "doc" not in row:
+                raise KeyError("any")
             item = EvalQuestion(str(row["q"]), [str(e) for e in row.get("any", [])],
                                 {str(row["doc"]): 1.0} if row.get("doc") else {},
                                 [str(a) for a in row.get("answers", [])])
