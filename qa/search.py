@@ -27,6 +27,7 @@ ANSWER_LEXICAL_WEIGHT = 0.2  # weight of the question's word overlap when choosi
 # the default model; a question in another script than the passages scores lower across the board.
 CONFIDENT_SAME_SCRIPT = 0.86
 CONFIDENT_CROSS_SCRIPT = 0.735
+HIGH_MARGIN = 0.03  # a passage this far above its line is "high": most answering passages (BENCHMARKS.md)
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 
 
@@ -47,6 +48,7 @@ class Hit:
     heading: str
     page: int | None = None  # 1-based page, for passages from a PDF
     answer: Answer | None = None
+    relevance: str = "low"  # "high", "medium" or "low": the passage's cosine against the calibrated lines
 
     @classmethod
     def of(cls, passage: StoredPassage, score: float) -> "Hit":
@@ -154,6 +156,7 @@ def search(collection: Collection, question: str, query: np.ndarray, top_k: int,
         clause_scores = [float(s.clause[c]) + ANSWER_LEXICAL_WEIGHT * overlap(words, hit.text[a:b])
                          for c, (a, b) in zip(rows, spans)]
         hit.answer = answer_span(hit.text, spans, clause_scores)
+        hit.relevance = relevance(float(s.passage_cosine[r]), question, hit.text)
         hits.append(hit)
     best = stored[int(s.ids[np.argmax(s.passage_cosine)])]
     confident = bool(s.passage_cosine.max() >= confidence_threshold(question, best.text))
@@ -165,6 +168,12 @@ def overlap(word_weights: dict[str, float], text: str) -> float:
     total = sum(word_weights.values())
     lowered = text.lower()
     return sum(v for w, v in word_weights.items() if w in lowered) / total if total else 0.0
+
+
+def relevance(cosine: float, question: str, passage: str) -> str:
+    """A passage's relevance on a fixed scale: "high" past the line by HIGH_MARGIN, "medium" past it, else "low"."""
+    line = confidence_threshold(question, passage)
+    return "high" if cosine >= line + HIGH_MARGIN else "medium" if cosine >= line else "low"
 
 
 def confidence_threshold(question: str, passage: str) -> float:

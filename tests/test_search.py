@@ -117,3 +117,17 @@ def test_a_damaged_lexical_index_asks_for_a_rebuild(folders, fake_embedder):
     (build / "lexical" / "ids.json").write_text("{not json")
     with pytest.raises(QAError, match="rebuild"):
         Service(data, index, embedder=fake_embedder).ask("党员")
+
+
+def test_relevance_is_a_fixed_scale_around_the_calibrated_lines():
+    from qa.search import HIGH_MARGIN, relevance
+
+    zh, en, passage = "横沥镇有多少名党员？", "How many party members?", "全镇共有党员1724名"
+    assert relevance(CONFIDENT_SAME_SCRIPT + HIGH_MARGIN, zh, passage) == "high"
+    assert relevance(CONFIDENT_SAME_SCRIPT, zh, passage) == "medium"
+    assert relevance(CONFIDENT_SAME_SCRIPT - 0.001, zh, passage) == "low"
+    assert relevance(CONFIDENT_CROSS_SCRIPT, en, passage) == "medium"  # across scripts, the lower line
+
+
+def test_every_hit_carries_its_relevance(service):
+    assert {h.relevance for h in service.ask("党员", top_k=10)} <= {"high", "medium", "low"}
