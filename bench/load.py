@@ -103,19 +103,22 @@ def main() -> None:
     parser.add_argument("--url", help="a running app; default: start one on a free loopback port")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--question", action="append", help="a question to ask (repeatable; default: a fixed set)")
     args = parser.parse_args()
+    questions = args.question or QUESTIONS
     if args.url:
-        expected = expected_answers(args.url, QUESTIONS)
-        report = asyncio.run(run_load(args.url, QUESTIONS, args.clients, args.seconds))
+        expected = expected_answers(args.url, questions)
+        report = asyncio.run(run_load(args.url, questions, args.clients, args.seconds))
     else:
         with running_app({}) as (_, port):
             url = f"http://127.0.0.1:{port}"
-            expected = expected_answers(url, QUESTIONS)
-            report = asyncio.run(run_load(url, QUESTIONS, args.clients, args.seconds))
+            expected = expected_answers(url, questions)
+            report = asyncio.run(run_load(url, questions, args.clients, args.seconds))
     print(report.summary())
     print(json.dumps({"rps": round(report.rps, 1), "p50_ms": round(report.percentile(50) * 1000),
-                      "p99_ms": round(report.percentile(99) * 1000), "errors": report.errors[:5],
-                      "wrong": report.wrong(expected)}, ensure_ascii=False))
+                      "p99_ms": round(report.percentile(99) * 1000), "requests": report.requests,
+                      "errors": report.errors[:5], "wrong": report.wrong(expected),
+                      "seen": {q: sorted(answers) for q, answers in report.seen.items()}}, ensure_ascii=False))
 
 
 if __name__ == "__main__":
