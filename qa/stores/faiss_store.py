@@ -261,9 +261,11 @@ class FolderCollection(Collection):
 
     def clauses(self, ids: np.ndarray) -> Clauses:
         owners = self.clause_table[:, 0]
-        rows = np.concatenate([np.arange(a, b) for a, b in zip(np.searchsorted(owners, ids, "left"),
-                                                               np.searchsorted(owners, ids, "right"))] or [[]])
-        rows = np.sort(rows.astype(np.int64))
+        ids = np.sort(np.asarray(ids, dtype=np.int64))
+        first, last = np.searchsorted(owners, ids, "left"), np.searchsorted(owners, ids, "right")
+        counts = last - first
+        # every row from first to last of each passage, without a Python loop: starts repeated, plus 0..count-1
+        rows = np.repeat(first, counts) + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         return Clauses(owners[rows], self.clause_table[rows, 1:], np.asarray(self.clause_vectors[rows], np.float32))
 
     def word_weights(self, question: str) -> dict[str, float]:

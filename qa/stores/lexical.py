@@ -16,7 +16,13 @@ _WORD = re.compile(r"\w")
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased jieba words in search mode (long words also yield their parts); punctuation dropped."""
-    return [w for w in (t.strip().lower() for t in _jieba().lcut_for_search(text)) if w and _WORD.search(w)]
+    return list(_tokens(text))
+
+
+@functools.lru_cache(maxsize=256)
+def _tokens(text: str) -> tuple[str, ...]:
+    # A question is tokenized for BM25 and again for its word weights: the second time costs nothing.
+    return tuple(w for w in (t.strip().lower() for t in _jieba().lcut_for_search(text)) if w and _WORD.search(w))
 
 
 @functools.cache
