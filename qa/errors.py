@@ -7,3 +7,7 @@ class QAError(Exception):
 
 class IndexWriteError(QAError):
     """The index could not be written (disk full, read-only folder); the current index, if any, is intact."""
+
+
+class NotReadyError(QAError):
+    """The service is still building or loading its index in the background; ask again shortly."""

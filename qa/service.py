@@ -14,7 +14,7 @@ from pathlib import Path
 
 from qa import sync
 from qa.embedding import Embedder, make_embedder, model_name
-from qa.errors import IndexWriteError, QAError
+from qa.errors import IndexWriteError, NotReadyError, QAError
 from qa.ingest import SUPPORTED_SUFFIXES, parse_bytes_bounded
 from qa.search import Hit, Result, search
 from qa.settings import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
@@ -25,7 +25,29 @@ from qa.text import has_words, trim_span
 log = logging.getLogger("qa")
 
 REMOVED_FOLDER = "removed"  # under the index folder: documents removed through the service, kept, not indexed
+BUILDING = "正在建立索引，请稍候。/ The index is being built, please wait."
+LOADING = "正在加载模型，请稍候。/ The model is loading, please wait."
 
+
+@dataclass
+class WarmUp:
+    """A warm-up running in the background: its stage ("build" or "load"), how far the build got, and how it ended."""
+
+    stage: str = "build"
+    build_stage: str = ""  # the build's stage: "read", "split", "embed" or "write" ("" before the first report)
+    done: int = 0
+    total: int = 0
+    error: str | None = None  # why it failed, when it did
+    finished: threading.Event = field(default_factory=threading.Event)
+
+    def report(self, stage: str, done: int, total: int) -> None:
+        """A build's progress callback."""
+        self.build_stage, self.done, self.total = stage, done, total
+
+    @property
+    def pending(self) -> bool:
+        """True until the warm-up has finished, well or not."""
+        return not self.finished.is_set()
 
 
 @dataclass
@@ -77,6 +99,7 @@ class Service:
         self.stale: str | None = None  # why the index could not be brought up to date, while it answers as it is
         self._lock = threading.Lock()  # one build at a time in this process
         self._load_lock = threading.Lock()  # separate, so questions go on from the old index during a build
+        self.warming: WarmUp | None = None  # set by warm_up_in_background
 
     @property
     def embedder(self) -> Embedder:
@@ -115,12 +138,12 @@ class Service:
                                    seconds=time.perf_counter() - started, warnings=done.warnings, full=plan.full,
                                    read=len(plan.read), removed=len(plan.removed), embedded=done.embedded)
 
-    def open(self) -> Collection:
+    def open(self, progress: sync.Progress | None = None) -> Collection:
         """The current index, built first if missing or stale (not a shared store's); reloaded once another process
         (`qa index`) built anew. When an update cannot be written, the current index answers and `stale` says why."""
         if self._index is None and not self.store.shared:
             try:
-                self.build()
+                self.build(progress=progress)
             except IndexWriteError as e:
                 if self.store.read_manifest() is None:
                     raise
@@ -133,10 +156,40 @@ class Service:
                 self._index = self.store.open()
         return self._index
 
-    def warm_up(self) -> None:
-        """Open the index and load the model now, so the first question is answered at full speed."""
-        self.open()
+    def warm_up(self, state: WarmUp | None = None) -> None:
+        """Open the index and load the model now, so the first question is answered at full speed.
+
+        `state`, if given, hears the build's progress and then the stage "load".
+        """
+        self.open(progress=state.report if state else None)
+        if state:
+            state.stage = "load"
         self.embedder.embed(["warm up"], "query")
+
+    def warm_up_in_background(self) -> WarmUp:
+        """Start `warm_up` in a thread; until it ends, questions and listings raise NotReadyError (in Chinese first)."""
+        state = self.warming = WarmUp()
+
+        def run() -> None:
+            try:
+                self.warm_up(state)
+            except QAError as e:
+                state.error = str(e)
+                log.error("%s", e)
+            except Exception as e:  # keep serving: the page and the JSON endpoint say why nothing can be asked
+                state.error = f"无法建立索引。/ The index could not be built ({type(e).__name__}: {e})."
+                log.exception("The warm-up failed")
+            finally:
+                state.finished.set()
+
+        threading.Thread(target=run, name="qa-warm-up", daemon=True).start()
+        return state
+
+    def check_ready(self) -> None:
+        """Raise NotReadyError while a background warm-up runs (after a failed one, the next call tries again)."""
+        state = self.warming
+        if state is not None and state.pending:
+            raise NotReadyError(BUILDING if state.stage == "build" else LOADING)
 
     def ask(self, question: str, top_k: int = 5, documents: list[str] | None = None) -> list[Hit]:
         """The passages that best answer `question`, best first, each with its answer span."""
@@ -148,6 +201,7 @@ class Service:
         A question without words (punctuation, an emoji) is not searched: no hits, not confident.
         """
         question = clean_question(question)
+        self.check_ready()
         if not 1 <= top_k <= MAX_TOP_K:
             raise QAError(f"top_k 必须在 1 到 {MAX_TOP_K} 之间。/ top_k must be between 1 and {MAX_TOP_K}.")
         if not has_words(question):
@@ -169,14 +223,17 @@ class Service:
 
     def documents(self) -> list[DocumentInfo]:
         """The indexed documents with their passage counts."""
+        self.check_ready()
         return self.open().documents()
 
     def neighbours(self, document: str, position: int, radius: int = 1) -> list[StoredPassage]:
         """The passages up to `radius` before and after passage `position` of `document`, in order."""
+        self.check_ready()
         return self.open().around(document, position, radius)
 
     def document(self, document: str) -> list[StoredPassage]:
         """Every passage of an indexed document, in order: its text as the index holds it."""
+        self.check_ready()
         passages = self.open().document_passages(document)
         if not passages:
             raise QAError(f"资料库中没有文档 {document}。/ {document} is not in the collection.")
@@ -184,6 +241,7 @@ class Service:
 
     def remove_document(self, document: str, progress: sync.Progress | None = None) -> BuildReport:
         """Take an indexed document out of the data folder and the index; the file is kept in index/removed/."""
+        self.check_ready()
         if document not in {d.path for d in self.open().documents()}:
             raise QAError(f"资料库中没有文档 {document}。/ {document} is not in the collection.")
         path = (self.data_dir / document).resolve()
@@ -197,6 +255,7 @@ class Service:
 
     def info(self) -> CollectionInfo:
         """The indexed documents, the model and the index size on disk."""
+        self.check_ready()
         index = self.open()
         return CollectionInfo(index.documents(), index.manifest.model, index.manifest.passages,
                               index.size_bytes(), index.manifest.created)
@@ -211,6 +270,7 @@ class Service:
 
     def add_document(self, filename: str, data: bytes, progress: sync.Progress | None = None) -> BuildReport:
         """Save an uploaded file into the data folder, never over an existing one, and index it."""
+        self.check_ready()
         name = upload_name(filename)
         limit = self.settings.max_upload_mb
         if len(data) > limit << 20:
