@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import html
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -11,42 +14,73 @@ import gradio as gr
 from qa.errors import QAError
 from qa.ingest import SUPPORTED_SUFFIXES
 from qa.search import Hit, Result
-from qa.service import CollectionInfo, Service
+from qa.service import CollectionInfo, Service, WarmUp
 from qa.settings import MAX_QUESTION_CHARS
+from qa.stores.base import DocumentInfo, StoredPassage
 
 DEFAULT_EXAMPLES = ["横沥镇有多少名党员？", "横沥镇如何推进乡村振兴？", "How many party members does Hengli town have?"]
 EMPTY_STATE = "在上方输入问题，按回车或点击“提问”。答案会显示在这里，并标出出处。"
 NO_HITS = "资料库中没有找到相关段落。"
 NOT_CONFIDENT = "资料中可能没有这个问题的答案，以下是最接近的段落，仅供参考。"
+SEARCHING = "正在查找…"
 ASK_CONCURRENCY = 4  # questions are short; builds run in their own queue and never hold these up
+RECENT_QUESTIONS = 8  # kept in the reader's own browser (localStorage), never on the server
+FOOTER_LINKS = ["api", "gradio"]  # no "runs" or "settings" (developer settings: PWA, screen recording) for readers
+STAGES = {"read": "读取", "split": "切分", "embed": "向量化", "write": "写入"}  # a build's stages, as the page names them
+RELEVANCE = {"high": "高", "medium": "中", "low": "低"}
+RELEVANCE_HELP = "相关度按固定标准给出：高 = 很可能回答了问题；中 = 可能相关；低 = 多半不回答这个问题"
 
-# Scoped to each gr.HTML by Gradio (css_template), so it applies when the page is launched, rendered or mounted.
+# Scoped to each gr.HTML by Gradio (css_template, nested under the component's root), so it applies when the page is
+# launched, rendered or mounted. `.dark &` is Gradio's dark theme (?__theme=dark). Text colours keep 4.5:1 or more.
 CSS = """
-.qa-empty, .qa-error, .qa-notice, .qa-status { padding: 12px 14px; border-radius: 8px; margin: 0 0 12px;
-                                               line-height: 1.6; }
-.qa-empty { color: var(--body-text-color-subdued); background: var(--background-fill-secondary); }
-.qa-error { color: #b42318; background: #fef3f2; border: 1px solid #fecdca; }
-.qa-notice { color: #93370d; background: #fffaeb; border: 1px solid #fedf89; }
-.qa-status { color: #05603a; background: #ecfdf3; border: 1px solid #abefc6; }
+--qa-muted: #4b5563; --qa-link: #1d4ed8; --qa-line: #d0d5dd;
+--qa-error-fg: #b42318; --qa-error-bg: #fef3f2; --qa-error-line: #fecdca;
+--qa-notice-fg: #93370d; --qa-notice-bg: #fffaeb; --qa-notice-line: #fedf89;
+--qa-ok-fg: #05603a; --qa-ok-bg: #ecfdf3; --qa-ok-line: #abefc6;
+--qa-high: #067647; --qa-medium: #b54708; --qa-low: #667085;
+.dark & { --qa-muted: #c0c6cf; --qa-link: #93c5fd; --qa-line: #475467;
+          --qa-error-fg: #fecdca; --qa-error-bg: #55160c; --qa-error-line: #912018;
+          --qa-notice-fg: #fedf89; --qa-notice-bg: #4e1d09; --qa-notice-line: #93370d;
+          --qa-ok-fg: #abefc6; --qa-ok-bg: #053321; --qa-ok-line: #067647;
+          --qa-high: #47cd89; --qa-medium: #fdb022; --qa-low: #98a2b3; }
+.qa-empty, .qa-error, .qa-notice, .qa-status, .qa-note { padding: 12px 14px; border-radius: 8px; margin: 0 0 12px;
+                                                          line-height: 1.6; }
+.qa-empty { color: var(--qa-muted); background: var(--background-fill-secondary); }
+.qa-error { color: var(--qa-error-fg); background: var(--qa-error-bg); border: 1px solid var(--qa-error-line); }
+.qa-notice { color: var(--qa-notice-fg); background: var(--qa-notice-bg); border: 1px solid var(--qa-notice-line); }
+.qa-status { color: var(--qa-ok-fg); background: var(--qa-ok-bg); border: 1px solid var(--qa-ok-line); }
+.qa-note { color: var(--qa-muted); background: var(--background-fill-secondary); padding: 8px 12px; }
+.qa-sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
 .qa-hit { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 14px 16px; margin: 0 0 12px;
           background: var(--background-fill-primary); }
 .qa-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 12px; }
-.qa-title { font-weight: 600; font-size: 1.05em; flex: 1 1 14em; overflow-wrap: anywhere; }
-.qa-score { display: inline-flex; align-items: center; gap: 6px; font-size: 0.85em;
-            color: var(--body-text-color-subdued); white-space: nowrap; }
-.qa-bar { display: inline-block; width: 72px; height: 6px; border-radius: 3px; background: var(--border-color-primary);
-          overflow: hidden; }
-.qa-bar > span { display: block; height: 100%; background: var(--color-accent); }
-.qa-meta { font-size: 0.85em; color: var(--body-text-color-subdued); margin: 4px 0 8px; overflow-wrap: anywhere; }
+.qa-title { font-weight: 600; font-size: 1.05em; flex: 1 1 14em; overflow-wrap: anywhere; margin: 0; }
+.qa-rel { display: inline-flex; align-items: center; gap: 6px; font-size: 0.9em; white-space: nowrap; }
+.qa-meter { display: inline-flex; gap: 2px; }
+.qa-meter i { display: block; width: 14px; height: 8px; border-radius: 2px; background: var(--qa-line); }
+.qa-rel-high .qa-meter i { background: var(--qa-high); }
+.qa-rel-medium .qa-meter i:nth-child(-n+2) { background: var(--qa-medium); }
+.qa-rel-low .qa-meter i:first-child { background: var(--qa-low); }
+.qa-meta { font-size: 0.9em; color: var(--qa-muted); margin: 4px 0 8px; overflow-wrap: anywhere; }
+.qa-open-doc { font: inherit; color: var(--qa-link); background: none; border: 0; padding: 0; cursor: pointer;
+               text-decoration: underline; text-underline-offset: 2px; overflow-wrap: anywhere; text-align: left; }
 .qa-text { margin: 0; line-height: 1.75; white-space: pre-wrap; overflow-wrap: anywhere; }
-.qa-text mark { background: #fde68a; color: #1f2328; padding: 1px 2px; border-radius: 3px; }
+.qa-text mark, .qa-para.qa-here { background: #fde68a; color: #1f2328; }
+.qa-text mark { padding: 1px 2px; border-radius: 3px; }
 .qa-before, .qa-after { display: none; }
 .qa-open .qa-before, .qa-open .qa-after { display: block; }
 .qa-ctx { margin: 8px 0; padding-left: 10px; border-left: 3px solid var(--border-color-primary); line-height: 1.7;
-          color: var(--body-text-color-subdued); white-space: pre-wrap; overflow-wrap: anywhere; }
-.qa-more { margin-top: 8px; padding: 2px 10px; font-size: 0.85em; border-radius: 6px; cursor: pointer;
-           border: 1px solid var(--border-color-primary); background: var(--background-fill-secondary);
-           color: var(--body-text-color); }
+          color: var(--qa-muted); white-space: pre-wrap; overflow-wrap: anywhere; }
+.qa-actions { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 8px; }
+.qa-more, .qa-copy, .qa-doc-close { padding: 4px 12px; font-size: 0.9em; border-radius: 6px; cursor: pointer;
+                                    border: 1px solid var(--border-color-primary);
+                                    background: var(--background-fill-secondary); color: var(--body-text-color); }
+.qa-weak { margin: 4px 0 12px; }
+.qa-weak > summary { cursor: pointer; padding: 8px 0; color: var(--body-text-color); }
+.qa-weak[open] > summary { margin-bottom: 8px; }
+.qa-collection { margin: 0 0 4px; }
+.qa-collection > summary { cursor: pointer; color: var(--body-text-color); }
+.qa-collection ul { margin: 6px 0 0; padding-left: 1.4em; line-height: 1.7; }
 .qa-stats { display: flex; flex-wrap: wrap; gap: 6px 18px; margin: 0 0 10px; font-size: 0.9em;
             overflow-wrap: anywhere; }
 .qa-stats b { font-weight: 600; }
@@ -56,17 +90,47 @@ CSS = """
                            vertical-align: top; }
 .qa-docs th, .qa-docs td.qa-nowrap { white-space: nowrap; }
 .qa-docs .qa-num { text-align: right; }
-.qa-file { color: var(--body-text-color-subdued); font-size: 0.85em; overflow-wrap: anywhere; }
+.qa-file { color: var(--qa-muted); font-size: 0.9em; overflow-wrap: anywhere; }
+.qa-progress { margin: 0 0 12px; }
+.qa-progress-text { margin: 0 0 6px; overflow-wrap: anywhere; line-height: 1.5; }
+.qa-track { height: 8px; border-radius: 4px; background: var(--qa-line); overflow: hidden; }
+.qa-track > span { display: block; height: 100%; background: var(--color-accent); transition: width 0.2s; }
+dialog.qa-doc { width: min(900px, calc(100vw - 16px)); max-height: calc(100dvh - 32px); padding: 0; border-radius: 10px;
+                border: 1px solid var(--border-color-primary); background: var(--background-fill-primary);
+                color: var(--body-text-color); }
+dialog.qa-doc::backdrop { background: rgb(0 0 0 / 0.45); }
+.qa-doc-bar { position: sticky; top: 0; display: flex; justify-content: flex-end; padding: 8px 12px;
+              background: var(--background-fill-primary); border-bottom: 1px solid var(--border-color-primary); }
+.qa-doc-body { padding: 4px 16px 16px; }
+.qa-doc-title { font-size: 1.15em; margin: 8px 0 2px; overflow-wrap: anywhere; }
+.qa-doc-heading { font-size: 1em; margin: 16px 0 4px; overflow-wrap: anywhere; }
+.qa-page { margin: 16px 0 4px; font-size: 0.9em; font-weight: 600; color: var(--qa-muted);
+           border-top: 1px dashed var(--border-color-primary); padding-top: 6px; }
+.qa-para { margin: 6px 0; padding: 4px 6px; border-radius: 4px; line-height: 1.75; white-space: pre-wrap;
+           overflow-wrap: anywhere; }
+.qa-para.qa-here { outline: 2px solid #b54708; }
 """
 
-# Neighbouring passages are fetched when asked for, and inserted as text (textContent), never as HTML.
-CONTEXT_JS = """
-element.addEventListener('click', async (event) => {
-  const button = event.target.closest('.qa-more');
-  if (!button) return;
+# The results' behaviour: the context, copy and open-document buttons, the live summary, the question in the URL,
+# and "/" to focus the question box. Text from the server is inserted as text (textContent); the document viewer's
+# HTML comes from render_document, which escapes everything taken from documents.
+RESULTS_JS = """
+const setQuery = () => {
+  const status = element.querySelector('.qa-sr[data-question]');
+  if (!status) return;
+  const url = new URL(window.location.href);
+  url.searchParams.set('q', status.dataset.question);
+  window.history.replaceState(window.history.state, '', url);
+};
+watch('value', setQuery);
+
+async function toggleContext(button) {
   const hit = button.closest('.qa-hit');
+  if (hit.dataset.loading) return;
   if (!hit.dataset.loaded) {
-    button.disabled = true;
+    // The button stays enabled while loading: disabling it would drop the keyboard focus to <body>.
+    hit.dataset.loading = '1';
+    button.setAttribute('aria-busy', 'true');
     button.textContent = '加载中…';
     try {
       const position = Number(button.dataset.position);
@@ -85,63 +149,193 @@ element.addEventListener('click', async (event) => {
       }
       hit.dataset.loaded = '1';
     } catch (error) {
-      button.disabled = false;
       button.textContent = '加载失败，点击重试';
       return;
+    } finally {
+      delete hit.dataset.loading;
+      button.removeAttribute('aria-busy');
     }
-    button.disabled = false;
   }
   const open = hit.classList.toggle('qa-open');
   button.textContent = open ? '收起上下文' : '查看上下文';
+  button.setAttribute('aria-expanded', String(open));
+}
+
+async function copyHit(button) {
+  const text = button.dataset.copy;
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(text);
+    copied = true;
+  } catch (error) {  // no clipboard API (a page served over plain HTTP on a network): the older way
+    const area = document.createElement('textarea');
+    area.value = text;
+    area.setAttribute('readonly', '');
+    area.style.position = 'fixed';
+    area.style.opacity = '0';
+    document.body.append(area);
+    area.select();
+    try { copied = document.execCommand('copy'); } catch (ignored) { copied = false; }
+    area.remove();
+    button.focus();
+  }
+  button.textContent = copied ? '已复制' : '复制失败';
+  setTimeout(() => { button.textContent = '复制'; }, 2000);
+}
+
+async function openDocument(button) {
+  const dialog = element.querySelector('dialog.qa-doc');
+  const body = dialog.querySelector('.qa-doc-body');
+  body.textContent = '加载中…';
+  dialog.addEventListener('close', () => button.focus(), {once: true});
+  dialog.showModal();
+  try {
+    body.innerHTML = await server.document_view([button.dataset.document, Number(button.dataset.position)]);
+  } catch (error) {
+    body.textContent = '无法打开文档，请稍后重试。';
+    return;
+  }
+  const title = body.querySelector('.qa-doc-title');
+  if (title) dialog.setAttribute('aria-label', title.textContent);
+  const here = body.querySelector('.qa-here');
+  if (here) {
+    here.scrollIntoView({block: 'center'});
+    here.focus({preventScroll: true});
+  }
+}
+
+element.addEventListener('click', (event) => {
+  const target = event.target;
+  const button = target.closest('button');
+  if (target.matches('dialog.qa-doc')) target.close();  // a click on the backdrop
+  if (!button) return;
+  if (button.matches('.qa-more')) toggleContext(button);
+  else if (button.matches('.qa-copy')) copyHit(button);
+  else if (button.matches('.qa-open-doc')) openDocument(button);
+  else if (button.matches('.qa-doc-close')) button.closest('dialog').close();
 });
+
+if (!window.__qaSlashFocus) {
+  window.__qaSlashFocus = true;
+  document.addEventListener('keydown', (event) => {
+    if (event.key !== '/' || event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+    const typing = event.target.closest && event.target.closest('input, textarea, select, [contenteditable]');
+    if (typing || document.querySelector('dialog[open]')) return;
+    const box = document.querySelector('.qa-question textarea, .qa-question input');
+    if (!box) return;
+    event.preventDefault();
+    box.focus();
+  });
+}
 """
 
 
-def answer(service: Service, question: str, top_k: int) -> Result:
-    """The service's result; a question it cannot take comes back as a result with the reason in `error`."""
+def answer(service: Service, question: str, top_k: int, documents: list[str] | None = None) -> Result:
+    """The service's result (from `documents` only, if any); one it cannot give has the reason in `error`."""
     try:
-        return service.answer(question, int(top_k))
+        return service.answer(question, int(top_k), documents or None)
     except QAError as e:
         return Result(question, None, [], str(e))
 
 
-def render_hits(result: Result | None) -> str:
-    """HTML for an answer; every document or question string is escaped."""
-    if result is None:
-        return f"<p class='qa-empty'>{EMPTY_STATE}</p>"
-    if result.error:
-        return f"<p class='qa-error'>{html.escape(result.error)}</p>"
-    if not result.hits:
-        return f"<p class='qa-empty'>{NO_HITS}</p>"
-    notice = f"<p class='qa-notice'>{NOT_CONFIDENT}</p>" if result.confident is False else ""
-    best = max(result.hits[0].score, 1e-9)  # fused scores are unbounded: bars are relative to the best hit
-    return notice + "\n".join(_render_hit(rank, hit, best) for rank, hit in enumerate(result.hits, 1))
+def render_hits(result: Result | None, notes: list[str] | tuple[str, ...] = ()) -> str:
+    """HTML for an answer, after `notes` (what the reader should know about the question); everything is escaped.
 
-
-def _render_hit(rank: int, hit: Hit, best: float) -> str:
+    The first element is always the polite live region, so a screen reader hears a one-line summary of each answer.
+    Hits of low relevance are folded under "更多"; an answer is only marked in a hit that seems to answer.
+    """
     e = html.escape
-    percent = round(max(0.0, min(1.0, hit.score / best)) * 100)
+    lead = "".join(f"<p class='qa-note'>{e(n)}</p>" for n in notes)
+    if result is None:
+        return f"<p class='qa-sr' role='status'></p><p class='qa-empty'>{EMPTY_STATE}</p>"
+    if result.error:
+        return f"<p class='qa-sr' role='status'>{e(result.error)}</p>{lead}<p class='qa-error'>{e(result.error)}</p>"
+    status = f"<p class='qa-sr' role='status' data-question='{e(result.question)}'>{e(_summary(result))}</p>"
+    if not result.hits:
+        return f"{status}{lead}<p class='qa-empty'>{NO_HITS}</p>"
+    notice = f"<p class='qa-notice'>{NOT_CONFIDENT}</p>" if result.confident is False else ""
+    answers = result.confident is not False
+    ranked = list(enumerate(result.hits, 1))
+    strong = "".join(_render_hit(rank, hit, answers) for rank, hit in ranked if hit.relevance != "low")
+    weak = [_render_hit(rank, hit, False) for rank, hit in ranked if hit.relevance == "low"]
+    folded = (f"<details class='qa-weak'><summary>更多：{len(weak)} 个相关度低的段落（多半不回答这个问题）</summary>"
+              f"{''.join(weak)}</details>") if weak else ""
+    return status + lead + notice + strong + folded + DOCUMENT_DIALOG
+
+
+DOCUMENT_DIALOG = ("<dialog class='qa-doc' aria-label='文档全文'><div class='qa-doc-bar'>"
+                   "<button type='button' class='qa-doc-close'>关闭</button></div><div class='qa-doc-body'></div></dialog>")
+
+
+def _summary(result: Result) -> str:
+    """One line for the live region: how many passages, how relevant."""
+    counts = {level: sum(h.relevance == level for h in result.hits) for level in RELEVANCE}
+    found = f"找到 {len(result.hits)} 个段落：相关度高 {counts['high']} 个，中 {counts['medium']} 个，低 {counts['low']} 个。"
+    return (NOT_CONFIDENT + found) if result.confident is False else found
+
+
+def _render_hit(rank: int, hit: Hit, answers: bool) -> str:
+    """One hit; its answer span is marked only when `answers` and the hit is not of low relevance."""
+    e = html.escape
+    level = hit.relevance if hit.relevance in RELEVANCE else "low"
     where = f"{hit.document} 第{hit.page}页" if hit.page else hit.document
-    meta = [f"来源：{hit.source}" if hit.source else "", hit.date, where, f"小节：{hit.heading}" if hit.heading else ""]
+    opener = (f"<button type='button' class='qa-open-doc' data-document='{e(hit.document)}' "
+              f"data-position='{int(hit.position)}' title='在文档中查看这一段'>{e(where)}</button>")
+    meta = [e(f"来源：{hit.source}") if hit.source else "", e(hit.date), opener,
+            e(f"小节：{hit.heading}") if hit.heading else ""]
     return (
-        f"<article class='qa-hit'><div class='qa-head'>"
-        f"<span class='qa-title'>{rank}. {e(hit.title or hit.document)}</span>"
-        f"<span class='qa-score' title='相关度 {hit.score:.3f}'><span class='qa-bar'>"
-        f"<span style='width:{percent}%'></span></span>相关度 {percent}%</span></div>"
-        f"<div class='qa-meta'>{' · '.join(e(m) for m in meta if m)}</div>"
-        f"<div class='qa-before'></div><p class='qa-text'>{_highlighted(hit)}</p>"
-        f"<div class='qa-after'></div><button type='button' class='qa-more' data-document='{e(hit.document)}' "
-        f"data-position='{int(hit.position)}'>查看上下文</button></article>"
+        f"<article class='qa-hit qa-hit-{level}'><div class='qa-head'>"
+        f"<h3 class='qa-title'>{rank}. {e(hit.title or hit.document)}</h3>"
+        f"<span class='qa-rel qa-rel-{level}' title='{RELEVANCE_HELP}'><span class='qa-meter' aria-hidden='true'>"
+        f"<i></i><i></i><i></i></span>相关度：{RELEVANCE[level]}</span></div>"
+        f"<div class='qa-meta'>{' · '.join(m for m in meta if m)}</div>"
+        f"<div class='qa-before'></div><p class='qa-text'>{_highlighted(hit, answers and level != 'low')}</p>"
+        f"<div class='qa-after'></div><div class='qa-actions'>"
+        f"<button type='button' class='qa-more' aria-expanded='false' data-document='{e(hit.document)}' "
+        f"data-position='{int(hit.position)}'>查看上下文</button>"
+        f"<button type='button' class='qa-copy' data-copy='{e(copy_text(hit))}'>复制</button></div></article>"
     )
 
 
-def _highlighted(hit: Hit) -> str:
-    """The passage as HTML with the answering span, if any, in <mark>."""
+def _highlighted(hit: Hit, mark: bool) -> str:
+    """The passage as HTML, with the answering span, if any and if `mark`, in <mark>."""
     text, span = hit.text, hit.answer
-    if span is None or not 0 <= span.start < span.end <= len(text):
+    if not mark or span is None or not 0 <= span.start < span.end <= len(text):
         return html.escape(text)
-    return (f"{html.escape(text[:span.start])}<mark>{html.escape(text[span.start:span.end])}</mark>"
-            f"{html.escape(text[span.end:])}")
+    return f"{html.escape(text[:span.start])}{_answer_span(hit)}{html.escape(text[span.end:])}"
+
+
+def _answer_span(hit: Hit) -> str:
+    """The marked answer span. The place for an exact answer phrase inside it (in <b>), should `Answer` carry one."""
+    return f"<mark>{html.escape(hit.text[hit.answer.start:hit.answer.end])}</mark>"
+
+
+def copy_text(hit: Hit) -> str:
+    """The passage with its citation (title, source, date, file and page), as plain text for the clipboard."""
+    where = f"{hit.document}，第 {hit.page} 页" if hit.page else hit.document
+    cited = [f"《{hit.title}》" if hit.title else "", f"来源：{hit.source}" if hit.source else "", hit.date,
+             f"文件：{where}"]
+    return f"{hit.text}\n——{'，'.join(c for c in cited if c)}"
+
+
+def question_notes(question: str | None, documents: list[str] | None) -> list[str]:
+    """What the reader should know about how a question was asked: a filter in force, a question cut short."""
+    notes = []
+    if documents:
+        notes.append(f"只在选定的 {len(documents)} 篇文档中查找（在“更多设置”中更改）。")
+    length = len((question or "").strip())
+    if length > MAX_QUESTION_CHARS:
+        notes.append(f"问题有 {length} 字，超过 {MAX_QUESTION_CHARS} 字的上限，只按前 {MAX_QUESTION_CHARS} 字查找。")
+    return notes
+
+
+def render_summary(info: CollectionInfo) -> str:
+    """The question tab's one line about the collection, with the documents' titles a click away."""
+    e = html.escape
+    items = "".join(f"<li>{e(d.title or d.path)} <span class='qa-file'>{e(d.path)}</span></li>"
+                    for d in info.documents)
+    return (f"<details class='qa-collection'><summary>资料库：{len(info.documents)} 篇文档，{info.passages} 个段落"
+            f"</summary><ul>{items}</ul></details>")
 
 
 def render_collection(info: CollectionInfo) -> str:
@@ -159,6 +353,67 @@ def render_collection(info: CollectionInfo) -> str:
         f"<div class='qa-docs-wrap'><table class='qa-docs'><thead><tr><th>标题 / 文件</th><th>日期</th>"
         f"<th class='qa-num'>段落</th></tr></thead><tbody>{rows}</tbody></table></div>"
     )
+
+
+def render_document(passages: list[StoredPassage], position: int) -> str:
+    """A document's text, passage by passage, for the viewer: page and section marks, passage `position` marked."""
+    e = html.escape
+    first = passages[0]
+    rows, page, heading = [], None, ""
+    for p in passages:
+        if p.page and p.page != page:
+            rows.append(f"<p class='qa-page'>第 {int(p.page)} 页</p>")
+            page = p.page
+        if p.heading and p.heading != heading:
+            rows.append(f"<h3 class='qa-doc-heading'>{e(p.heading)}</h3>")
+            heading = p.heading
+        here = " qa-here' tabindex='-1' aria-current='true" if p.position == position else ""
+        rows.append(f"<p class='qa-para{here}' data-position='{int(p.position)}'>{e(p.text)}</p>")
+    about = " · ".join(e(x) for x in (first.doc, first.source and f"来源：{first.source}", first.date) if x)
+    return (f"<h2 class='qa-doc-title'>{e(first.title or first.doc)}</h2><p class='qa-file'>{about} · "
+            f"{len(passages)} 段</p>{''.join(rows)}")
+
+
+def document_html(service: Service, args: list) -> str:
+    """The viewer's HTML for [document, position] (the page's file-name buttons), or an error paragraph."""
+    try:
+        document, position = args
+        if not isinstance(document, str) or not isinstance(position, int):
+            raise QAError("无法打开这个文档。")
+        return render_document(service.document(document), position)
+    except QAError as e:
+        return f"<p class='qa-error'>{html.escape(str(e))}</p>"
+    except (ValueError, TypeError):
+        return "<p class='qa-error'>无法打开这个文档。</p>"
+
+
+def document_choices(documents: list[DocumentInfo]) -> list[tuple[str, str]]:
+    """(label, file name) for the document pickers: the title, with the file name when the title is missing or shared.
+
+    Labels are plain text: the dropdown shows them as text, never as HTML.
+    """
+    titles = [d.title.strip() for d in documents]
+    return [(d.path if not t else t if titles.count(t) == 1 else f"{t}（{d.path}）", d.path)
+            for d, t in zip(documents, titles)]
+
+
+def render_progress(share: float, desc: str) -> str:
+    """One progress display: what is being done (Chinese, with the share done) over a bar."""
+    percent = round(max(0.0, min(1.0, share)) * 100)
+    return (f"<div class='qa-progress' role='progressbar' aria-valuemin='0' aria-valuemax='100' "
+            f"aria-valuenow='{percent}' aria-label='{html.escape(desc)}'><p class='qa-progress-text'>"
+            f"{html.escape(desc)}</p><div class='qa-track'><span style='width:{percent}%'></span></div></div>")
+
+
+def render_warming(state: WarmUp | None) -> str:
+    """The banner while the index is built or the model loads at start; "" once ready; the error if it failed."""
+    if state is None or not state.pending:
+        return f"<p class='qa-error'>{html.escape(state.error)}</p>" if state and state.error else ""
+    if state.stage == "load":
+        return render_progress(1.0, "索引已就绪，正在加载模型…请稍候，页面会自动更新。")
+    share = state.done / state.total if state.total else 0.0
+    stage = STAGES.get(state.build_stage, "准备")
+    return render_progress(share, f"正在建立索引…{stage} {share:.0%}。建好之前还不能提问，页面会自动更新。")
 
 
 def _when(iso: str) -> str:
@@ -181,13 +436,10 @@ def collection_html(service: Service) -> str:
         return f"<p class='qa-error'>{html.escape(str(e))}</p>"
 
 
-STAGES = {"read": "读取", "split": "切分", "embed": "向量化", "write": "写入"}  # a build's stages, as the page names them
-
-
 def add_files(service: Service, paths: list[str], progress=None) -> str:
     """Add uploaded files one by one; HTML status naming what was added and what was refused and why.
 
-    `progress(share, desc=...)` (a gr.Progress) hears the file and the stage of its indexing, in Chinese.
+    `progress(share, desc=...)` (e.g. a gr.Progress) hears the file and the stage of its indexing, in Chinese.
     """
     added, refused = [], []
     limit = service.settings.max_upload_mb
@@ -211,6 +463,49 @@ def add_files(service: Service, paths: list[str], progress=None) -> str:
     return status + "".join(f"<p class='qa-error'>{html.escape(line)}</p>" for line in refused)
 
 
+def remove_file(service: Service, name: str, progress=None) -> str:
+    """Remove one document from the collection (kept under index/removed/); HTML status."""
+
+    def report(stage: str, done: int, total: int) -> None:
+        if progress is not None:
+            share = done / total if total else 1.0
+            progress(share, desc=f"正在移除 {name}：{STAGES[stage]} {share:.0%}")
+
+    try:
+        service.remove_document(name, progress=report)
+    except QAError as e:
+        return f"<p class='qa-error'>{html.escape(str(e))}</p>"
+    return f"<p class='qa-status'>{html.escape(f'已从资料库移除：{name}。它不会再出现在答案中（文件保存在索引目录的 removed/ 下）。')}</p>"
+
+
+def with_progress(work: Callable[[Callable], str]) -> Iterator[tuple[bool, str]]:
+    """Run `work(progress)` in a thread: yields (False, progress HTML) as it reports, then (True, its result)."""
+    updates: queue.Queue = queue.Queue()
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["html"] = work(lambda share, desc="": updates.put((share, desc)))
+        except Exception as e:  # handed to the page's handler, which Gradio reports
+            outcome["error"] = e
+        finally:
+            updates.put(None)
+
+    threading.Thread(target=run, daemon=True).start()
+    done = False
+    while not done:
+        latest = updates.get()
+        done = latest is None
+        while not done and not updates.empty():  # only the newest report is worth showing
+            item = updates.get()
+            done, latest = item is None, item or latest
+        if latest:
+            yield False, render_progress(*latest)
+    if "error" in outcome:
+        raise outcome["error"]
+    yield True, outcome["html"]
+
+
 def neighbour_texts(service: Service, args: list) -> list[dict]:
     """The passages around a hit, for the page's "查看上下文": [{"position", "text"}]; none for malformed arguments."""
     try:
@@ -222,50 +517,154 @@ def neighbour_texts(service: Service, args: list) -> list[dict]:
         return []
 
 
+def remember(question: str, recent: list | None) -> list[str]:
+    """The recent questions with `question` first (once), at most RECENT_QUESTIONS."""
+    question = " ".join((question or "").split())[:200]
+    earlier = [q for q in recent or [] if isinstance(q, str) and q != question]
+    return ([question] if question else []) + earlier[:RECENT_QUESTIONS - bool(question)]
+
+
 def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks:
     """A new Blocks page answering questions with `service`."""
 
-    def ask(question: str, top_k: int) -> dict:
-        return answer(service, question, top_k).as_json()
+    def ask(question: str, top_k: int, documents: list[str] | None = None) -> dict:
+        return answer(service, question, top_k, documents).as_json()
 
-    def show(data: dict | None) -> str:
-        return render_hits(Result.from_json(data) if data else None)
+    def searching() -> str:
+        return f"<p class='qa-sr' role='status'>{SEARCHING}</p><p class='qa-empty'>{SEARCHING}</p>"
 
-    def upload(paths: list[str] | None, progress=gr.Progress()) -> tuple[str, str, None]:
-        return add_files(service, paths or [], progress), collection_html(service), None
+    def show(data: dict | None, question: str, documents: list[str] | None) -> str:
+        return render_hits(Result.from_json(data) if data else None, question_notes(question, documents))
 
-    def context(args: list) -> list[dict]:  # called from CONTEXT_JS as server.context
+    def ask_if_any(question: str, top_k: int, documents: list[str] | None) -> dict | None:
+        return ask(question, top_k, documents) if (question or "").strip() else None
+
+    def from_url(request: gr.Request) -> str:
+        return (request.query_params.get("q") or "").strip() if request else ""
+
+    def recent_list(recent: list | None) -> gr.Dataset:
+        return gr.Dataset(samples=[[q] for q in recent or []], visible=bool(recent))
+
+    def keep(question: str, recent: list | None) -> tuple[list[str], gr.Dataset]:
+        kept = remember(question, recent)
+        return kept, recent_list(kept)
+
+    def state(chosen: list[str] | None) -> tuple:
+        """The parts of the page that follow the collection, and the warm-up banner and its timer."""
+        warming = service.warming
+        if warming is not None and warming.pending:
+            wait = "<p class='qa-empty'>正在建立索引…建好后这里会列出资料库的文档。</p>"
+            return (gr.HTML(render_warming(warming), visible=True), gr.Timer(active=True), wait, wait,
+                    gr.Dropdown(choices=[], value=[]), gr.Dropdown(choices=[], value=None))
+        try:
+            info = service.info()
+        except QAError as e:
+            problem = f"<p class='qa-error'>{html.escape(str(e))}</p>"
+            return (gr.HTML(render_warming(warming), visible=bool(warming and warming.error)), gr.Timer(active=False),
+                    problem, problem, gr.Dropdown(choices=[], value=[]), gr.Dropdown(choices=[], value=None))
+        choices = document_choices(info.documents)
+        names = {path for _, path in choices}
+        return (gr.HTML("", visible=False), gr.Timer(active=False), render_summary(info), render_collection(info),
+                gr.Dropdown(choices=choices, value=[c for c in chosen or [] if c in names]),
+                gr.Dropdown(choices=choices, value=None))
+
+    def upload(paths: list[str] | None, chosen: list[str] | None) -> Iterator[tuple]:
+        if not paths:
+            return
+        for done, shown in with_progress(lambda progress: add_files(service, paths, progress)):
+            if not done:
+                yield (shown,) + (gr.skip(),) * 8
+        yield (shown, None) + state(chosen) + (gr.Column(visible=False),)
+
+    def propose_removal(name: str | None) -> tuple:
+        if not name:
+            return "<p class='qa-error'>请先选择要移除的文档。</p>", gr.Column(visible=False), ""
+        warn = (f"确定要移除 {name} 吗？移除后它不会再出现在答案中；文件会移到索引目录的 removed/ 下保存，"
+                f"需要时可以再放回资料文件夹。")
+        return "", gr.Column(visible=True), f"<p class='qa-notice'>{html.escape(warn)}</p>"
+
+    def remove(name: str | None, chosen: list[str] | None) -> Iterator[tuple]:
+        if not name:
+            yield ("<p class='qa-error'>请先选择要移除的文档。</p>",) + (gr.skip(),) * 8
+            return
+        for done, shown in with_progress(lambda progress: remove_file(service, name, progress)):
+            if not done:
+                yield (shown,) + (gr.skip(),) * 8
+        yield (shown, None) + state(chosen) + (gr.Column(visible=False),)
+
+    def context(args: list) -> list[dict]:  # called from RESULTS_JS as server.context
         return neighbour_texts(service, args)
+
+    def document_view(args: list) -> str:  # server.document_view
+        return document_html(service, args)
 
     # analytics_enabled=False: a private document service calls no one home
     with gr.Blocks(title="文档问答", analytics_enabled=False) as demo:
         gr.Markdown("## 文档问答\n用自然语言提问（中文或英文），从资料库中找出回答问题的段落，并标出答案和出处。")
+        warming = gr.HTML(render_warming(service.warming), css_template=CSS, visible=False)
         with gr.Tabs():
             with gr.Tab("提问"):
-                with gr.Row(equal_height=True):
-                    question = gr.Textbox(label="问题", placeholder="例如：横沥镇有多少名党员？", scale=4,
-                                          min_width=240, autofocus=True, max_length=MAX_QUESTION_CHARS)
-                    top_k = gr.Slider(1, 20, value=5, step=1, label="返回段落数", scale=1, min_width=220)
+                summary = gr.HTML("<p class='qa-empty'>正在读取资料库…</p>", css_template=CSS)
+                question = gr.Textbox(label="问题", placeholder="例如：横沥镇有多少名党员？（按 / 键可随时回到这里）",
+                                      autofocus=True, lines=1, max_lines=4, elem_classes="qa-question")
                 submit = gr.Button("提问", variant="primary")
+                with gr.Accordion("更多设置：限定文档、返回段落数", open=False):
+                    chosen = gr.Dropdown(choices=[], value=[], multiselect=True, label="只在这些文档中查找（不选则查全部）")
+                    top_k = gr.Slider(1, 20, value=5, step=1, label="返回段落数")
                 sample = gr.Examples(examples or DEFAULT_EXAMPLES, inputs=question, label="示例问题（点击即问）")
-                results = gr.HTML(render_hits(None), css_template=CSS, js_on_load=CONTEXT_JS,
-                                  server_functions=[context], elem_classes="qa-results")
+                recent = gr.Dataset(components=[question], samples=[], label="最近的问题（只保存在本浏览器中）",
+                                    visible=False)
+                results = gr.HTML(render_hits(None), css_template=CSS, js_on_load=RESULTS_JS,
+                                  server_functions=[context, document_view], elem_classes="qa-results")
             with gr.Tab("资料库") as collection_tab:
                 collection = gr.HTML("<p class='qa-empty'>正在读取资料库…</p>", css_template=CSS)
+                # Any file is accepted here, so a wrong type is refused by add_files with a reason in Chinese
+                # (the widget's own check would show an English notice).
                 files = gr.File(label=f"添加文档（{'、'.join(SUPPORTED_SUFFIXES)}，可多选）", file_count="multiple",
-                                file_types=list(SUPPORTED_SUFFIXES), height=140)
+                                height=140)
+                with gr.Row():
+                    doomed = gr.Dropdown(choices=[], value=None, label="移除文档", scale=3, min_width=200)
+                    propose = gr.Button("移除…", scale=1, min_width=100)
+                with gr.Column(visible=False) as confirm_box:
+                    confirm_text = gr.HTML(css_template=CSS)
+                    with gr.Row():
+                        confirm = gr.Button("确认移除", variant="stop")
+                        cancel = gr.Button("取消")
                 status = gr.HTML(css_template=CSS)
         result_json = gr.JSON(visible=False)
+        # Kept in the reader's browser only; the secret is fixed so the list outlives a restart of the server.
+        history = gr.BrowserState([], storage_key="qa-recent-questions", secret="qa-recent-questions")
+        timer = gr.Timer(1.0, active=False)
 
-        asking = dict(fn=ask, inputs=[question, top_k], outputs=result_json, show_progress_on=results,
+        page_parts = [warming, timer, summary, collection, chosen, doomed]
+        private = dict(api_visibility="private", concurrency_limit=None)
+        asking = dict(fn=ask, inputs=[question, top_k, chosen], outputs=result_json, show_progress="hidden",
                       concurrency_limit=ASK_CONCURRENCY)
-        for asked in (gr.on([question.submit, submit.click], api_name="ask", **asking),
-                      sample.load_input_event.then(api_visibility="private", **asking)):
-            asked.then(show, inputs=result_json, outputs=results, api_visibility="private",
-                       concurrency_limit=None)
-        collection_tab.select(lambda: collection_html(service), outputs=collection, api_visibility="private",
-                              concurrency_limit=None)
-        files.upload(upload, inputs=files, outputs=[status, collection, files], api_visibility="private",
-                     concurrency_limit=1, show_progress_on=status)
-    return demo
 
+        def answered(event) -> None:
+            event.then(show, inputs=[result_json, question, chosen], outputs=results, show_progress="hidden",
+                       **private).then(keep, inputs=[question, history], outputs=[history, recent], **private)
+
+        started = gr.on([question.submit, submit.click], searching, outputs=results, queue=False,
+                        show_progress="hidden", api_visibility="private")
+        answered(started.then(api_name="ask", **asking))
+        answered(sample.load_input_event.then(api_visibility="private", **asking))
+        picked = recent.click(lambda sample: sample[0], inputs=recent, outputs=question, **private)
+        answered(picked.then(api_visibility="private", **asking))
+
+        loaded = demo.load(state, inputs=chosen, outputs=page_parts, **private)
+        loaded.then(recent_list, inputs=history, outputs=recent, **private)
+        from_link = loaded.then(from_url, outputs=question, **private)
+        answered(from_link.then(ask_if_any, inputs=[question, top_k, chosen], outputs=result_json,
+                                show_progress="hidden", api_visibility="private", concurrency_limit=ASK_CONCURRENCY))
+        timer.tick(state, inputs=chosen, outputs=page_parts, show_progress="hidden", **private)
+        collection_tab.select(state, inputs=chosen, outputs=page_parts, show_progress="hidden", **private)
+
+        changed = [status, files, summary, collection, chosen, doomed, confirm_box]
+        files.upload(upload, inputs=[files, chosen], outputs=changed[:2] + [warming, timer] + changed[2:],
+                     api_visibility="private", concurrency_limit=1, show_progress="hidden")
+        propose.click(propose_removal, inputs=doomed, outputs=[status, confirm_box, confirm_text], **private)
+        cancel.click(lambda: gr.Column(visible=False), outputs=confirm_box, **private)
+        confirm.click(remove, inputs=[doomed, chosen], outputs=changed[:2] + [warming, timer] + changed[2:],
+                      api_visibility="private", concurrency_limit=1, show_progress="hidden")
+    return demo

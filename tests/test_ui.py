@@ -9,6 +9,8 @@ import gradio as gr
 import pytest
 
 from qa import Answer, Hit, Result
+from qa.service import WarmUp
+from qa.stores.base import DocumentInfo, StoredPassage
 from qa.ui import (
     EMPTY_STATE,
     NO_HITS,
@@ -16,11 +18,22 @@ from qa.ui import (
     add_files,
     answer,
     build_demo,
+    copy_text,
+    document_choices,
+    document_html,
     neighbour_texts,
+    question_notes,
+    remember,
+    remove_file,
     render_collection,
+    render_document,
     render_hits,
+    render_progress,
+    render_summary,
+    render_warming,
+    with_progress,
 )
-from tests.conftest import LIBRARY, LIBRARY_BODY
+from tests.conftest import DEVELOPMENT, LIBRARY, LIBRARY_BODY, PARTY
 
 EVIL = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned=1\">"
 
@@ -28,7 +41,7 @@ EVIL = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned=1
 def hit(**fields) -> Hit:
     base = {"text": "横沥镇全镇共有党员1724名，其中正式党员1681名。", "score": 0.9277, "document": "party.txt",
             "title": "根基扎牢", "source": "网络", "author": "", "date": "2016-12-19", "position": 9,
-            "start": 0, "end": 24, "heading": "组织建设"}
+            "start": 0, "end": 24, "heading": "组织建设", "relevance": "high"}
     return Hit(**base | fields)
 
 
@@ -43,26 +56,62 @@ def test_empty_error_and_no_hit_states():
     assert "qa-error" in page and "&lt;b&gt;" in page and "<b>" not in page
 
 
-def test_a_hit_shows_title_source_date_score_and_a_context_button():
-    page = render_hits(result(hit(), hit(score=0.5, position=3)))
+def test_a_hit_shows_title_source_date_relevance_and_its_buttons():
+    page = render_hits(result(hit(), hit(score=0.5, position=3, relevance="medium")))
     assert page.index("1. 根基扎牢") < page.index("2. 根基扎牢")
     assert "来源：网络" in page and "2016-12-19" in page and "party.txt" in page and "小节：组织建设" in page
-    # bars are relative to the best hit: 0.5 against 0.93
-    assert "相关度 100%" in page and "width:54%" in page and "相关度 54%" in page
+    # a fixed scale from hit.relevance, not a share of the best hit's score
+    assert "相关度：高" in page and "相关度：中" in page and "相关度 100%" not in page and "qa-bar" not in page
     assert "data-document='party.txt' data-position='9'" in page
-    assert "<mark>" not in page
+    assert page.count("class='qa-more'") == 2 and page.count("class='qa-copy'") == 2
+    assert page.count("class='qa-open-doc'") == 2 and "<dialog class='qa-doc'" in page
 
 
-def test_scores_outside_zero_to_one_are_clamped_in_the_bar():
-    assert "width:0%" in render_hits(result(hit(score=-0.2)))
-    assert "width:100%" in render_hits(result(hit(score=1.3)))
+def test_weak_hits_fold_under_more_and_are_never_marked():
+    span = Answer("全镇共有党员1724名", 3, 14)
+    page = render_hits(result(hit(answer=span), hit(position=4, relevance="low", answer=span), confident=True))
+    strong, weak = page.split("<details class='qa-weak'>")
+    assert "<mark>全镇共有党员1724名</mark>" in strong and "相关度：高" in strong
+    assert "更多：1 个相关度低的段落" in weak and "相关度：低" in weak and "<mark>" not in weak
+
+
+def test_a_result_that_does_not_answer_marks_nothing():
+    span = Answer("全镇共有党员1724名", 3, 14)
+    page = render_hits(result(hit(answer=span, relevance="medium"), hit(relevance="low", answer=span),
+                              confident=False))
+    assert NOT_CONFIDENT in page and "<mark>" not in page
+    assert page.index(NOT_CONFIDENT) < page.index("相关度：中") < page.index("<details")
+
+
+def test_the_live_region_comes_first_in_every_state():
+    for page in (render_hits(None), render_hits(result()), render_hits(result(error="x")),
+                 render_hits(result(hit(), hit(relevance="low")))):
+        assert page.startswith("<p class='qa-sr' role='status'")
+    assert "找到 2 个段落：相关度高 1 个，中 0 个，低 1 个。" in render_hits(result(hit(), hit(relevance="low")))
+    assert "data-question='横沥镇有多少名党员？'" in render_hits(result(hit()))
+    assert "data-question" not in render_hits(result(error="x"))
+
+
+def test_notes_tell_about_a_filter_and_a_question_cut_short():
+    assert question_notes("短问题", None) == []
+    filtered, cut = question_notes("长" * 5000, ["a.txt", "b.txt"])
+    assert "2 篇" in filtered and "5000 字" in cut and "2000" in cut
+    page = render_hits(result(hit()), [cut])
+    assert page.index("qa-note") < page.index("qa-hit")
+
+
+def test_copy_text_is_the_passage_with_its_citation():
+    text = copy_text(hit(page=3, document="report.pdf"))
+    assert text == ("横沥镇全镇共有党员1724名，其中正式党员1681名。\n"
+                    "——《根基扎牢》，来源：网络，2016-12-19，文件：report.pdf，第 3 页")
+    assert copy_text(hit(title="", source="", date="")).endswith("\n——文件：party.txt")
 
 
 def test_the_answer_is_marked_inside_the_passage():
     text = "截至9月底，全镇共有党员1724名，其中正式党员1681名。"
     start = text.index("全镇")
     end = text.index("，其中")
-    page = render_hits(result(hit(text=text, answer=Answer(text[start:end], start, end))))
+    page = render_hits(result(hit(text=text, answer=Answer(text[start:end], start, end)), confident=True))
     assert "截至9月底，<mark>全镇共有党员1724名</mark>，其中正式党员1681名。" in page
 
 
@@ -81,11 +130,106 @@ def test_the_not_confident_notice_appears_only_when_the_result_says_so():
 def test_everything_from_documents_is_escaped():
     text = f"前文{EVIL}后文"
     evil_hit = hit(text=text, title=EVIL, source=EVIL, document="x'\"><script>.txt", heading=EVIL, date=EVIL,
-                   answer=Answer(EVIL, 2, 2 + len(EVIL)))
-    page = render_hits(result(evil_hit, confident=False))
+                   answer=Answer(EVIL, 2, 2 + len(EVIL)), page=2)
+    page = render_hits(result(evil_hit, hit(relevance="low", title=EVIL), confident=True), [EVIL])
     assert "<script" not in page and "<img" not in page and "onerror=\"" not in page
     assert "&lt;script&gt;" in page and "<mark>&lt;script&gt;" in page
     assert re.search(r"data-document='x&#x27;&quot;&gt;&lt;script&gt;\.txt'", page)
+    # the copy text sits in an attribute: quotes and angle brackets are entities there
+    copy = re.search(r"data-copy='([^']*)'", page).group(1)
+    assert "<" not in copy and "'" not in copy and "&lt;script&gt;" in copy
+    asked = render_hits(Result(EVIL + "'", True, [hit()]))
+    assert "<script" not in asked and "data-question='&lt;script&gt;" in asked and "&#x27;'" in asked
+
+
+def passage(position: int, text: str, page: int | None = None, heading: str = "", **fields) -> StoredPassage:
+    base = dict(doc="report.pdf", position=position, text=text, start=0, end=len(text), heading=heading, page=page,
+                title="年度报告", source="镇政府", date="2024-01-01")
+    return StoredPassage(**base | fields)
+
+
+def test_the_document_viewer_shows_pages_sections_and_marks_the_passage():
+    passages = [passage(0, "第一段", 1, "概况"), passage(1, "第二段", 1, "概况"), passage(2, "第三段", 2, "党建")]
+    page = render_document(passages, 1)
+    assert page.index("年度报告") < page.index("第 1 页") < page.index("概况") < page.index("第一段")
+    assert page.index("第二段") < page.index("第 2 页") < page.index("党建") < page.index("第三段")
+    assert page.count("第 1 页") == 1 and page.count(">概况<") == 1
+    assert "<p class='qa-para qa-here' tabindex='-1' aria-current='true' data-position='1'>第二段</p>" in page
+    assert page.count("qa-here") == 1 and "3 段" in page
+
+
+def test_the_document_viewer_escapes_everything():
+    passages = [passage(0, EVIL, heading=EVIL, title=EVIL, source=EVIL, date=EVIL, doc=EVIL)]
+    page = render_document(passages, 0)
+    assert "<script" not in page and "<img" not in page and page.count("&lt;script&gt;") >= 5
+
+
+def test_document_html_for_the_viewer(service):
+    top = service.ask("全镇共有基层党党支部154个", top_k=1)[0]
+    page = document_html(service, [top.document, top.position])
+    assert "qa-here" in page and html_text(top.text) in page
+    assert page.count("class='qa-para") == len(service.document(top.document))
+    assert "qa-error" in document_html(service, ["missing.txt", 1]) and "missing.txt" in document_html(
+        service, ["missing.txt", 1])
+    assert "qa-error" in document_html(service, [top.document, "1"])
+    assert "qa-error" in document_html(service, "nonsense")
+    assert "&lt;script&gt;" in document_html(service, ["<script>.txt", 0])
+
+
+def html_text(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+def test_document_choices_are_titles_with_the_file_when_needed():
+    docs = [DocumentInfo("a.txt", "同名", "", "", "", 1), DocumentInfo("b.txt", "同名", "", "", "", 1),
+            DocumentInfo("c.txt", "", "", "", "", 1), DocumentInfo("d.txt", EVIL, "", "", "", 1)]
+    assert document_choices(docs) == [("同名（a.txt）", "a.txt"), ("同名（b.txt）", "b.txt"), ("c.txt", "c.txt"),
+                                      (EVIL, "d.txt")]  # plain text: the dropdown shows it as text
+
+
+def test_the_summary_names_the_collection_and_escapes_titles(service):
+    (service.data_dir / "evil.txt").write_text(f"{EVIL}\n来源：测试\n{LIBRARY_BODY}\n", encoding="utf-8")
+    info = service.info()
+    page = render_summary(info)
+    assert f"资料库：3 篇文档，{info.passages} 个段落" in page and "根基扎牢 枝繁叶茂" in page
+    assert "<script" not in page and "<img" not in page and "evil.txt" in page
+
+
+def test_progress_and_warm_up_banners():
+    page = render_progress(1.7, "（1/1）<b>.txt：切分 100%")
+    assert "aria-valuenow='100'" in page and "width:100%" in page and "&lt;b&gt;" in page and "<b>" not in page
+    assert "aria-valuenow='0'" in render_progress(-1, "x")
+    assert render_warming(None) == ""
+    state = WarmUp()
+    assert "正在建立索引…准备 0%" in render_warming(state)
+    state.report("embed", 30, 120)
+    assert "正在建立索引…向量化 25%" in render_warming(state) and "aria-valuenow='25'" in render_warming(state)
+    state.stage = "load"
+    assert "正在加载模型" in render_warming(state)
+    state.error = "无法建立索引。<x>"
+    state.finished.set()
+    assert "qa-error" in render_warming(state) and "&lt;x&gt;" in render_warming(state)
+
+
+def test_with_progress_yields_the_newest_report_then_the_result():
+    def work(progress):
+        progress(0.5, desc="一半")
+        return "<p>好了</p>"
+
+    steps = list(with_progress(work))
+    assert steps[-1] == (True, "<p>好了</p>") and all(not done for done, _ in steps[:-1])
+    assert "一半" in steps[0][1]
+
+
+def test_remember_keeps_a_short_list_of_recent_questions():
+    assert remember("问题一", None) == ["问题一"]
+    assert remember(" 问题二 ", ["问题一"]) == ["问题二", "问题一"]
+    assert remember("问题一", ["问题二", "问题一"]) == ["问题一", "问题二"]
+    assert remember("", ["问题一"]) == ["问题一"]
+    assert len(remember("新", [str(n) for n in range(20)])) == 8
+    assert remember("x", [1, None, "y"]) == ["x", "y"]
 
 
 def test_answer_and_collection_with_a_service(service):
@@ -107,13 +251,60 @@ def test_collection_titles_are_escaped(service, tmp_path):
 
 
 def test_add_files_reports_added_and_refused_files(service, tmp_path):
-    good, bad = tmp_path / "library.txt", tmp_path / "slides.pdf"
+    good, bad, kind = tmp_path / "library.txt", tmp_path / "slides.pdf", tmp_path / "photo.png"
     good.write_text(LIBRARY, encoding="utf-8")
     bad.write_bytes(b"%PDF-1.4")
-    status = add_files(service, [str(good), str(bad)])
+    kind.write_bytes(b"\x89PNG")
+    reports = []
+    status = add_files(service, [str(good), str(bad), str(kind)], lambda share, desc: reports.append(desc))
     assert "已加入资料库：library.txt" in status and "slides.pdf" in status and "qa-error" in status
+    assert "只支持以下文件类型" in status and "photo.png" in status  # a wrong type is refused in Chinese first
     assert (service.data_dir / "library.txt").exists() and not (service.data_dir / "slides.pdf").exists()
     assert answer(service, "横沥镇今年新建了三座图书馆，藏书共计十二万册", 1).hits[0].document == "library.txt"
+    assert reports and all("library.txt" in r for r in reports) and "（1/3）library.txt：写入 100%" in reports
+
+
+def test_remove_file_takes_a_document_out_for_good(service):
+    reports = []
+    status = remove_file(service, PARTY, lambda share, desc: reports.append(desc))
+    assert "已从资料库移除" in status and PARTY in status and reports
+    assert {d.path for d in service.documents()} == {DEVELOPMENT}
+    assert all(h.document != PARTY for h in answer(service, "全镇共有基层党党支部154个", 10).hits)
+    assert "qa-error" in remove_file(service, PARTY) and "资料库中没有文档" in remove_file(service, PARTY)
+
+
+def test_answer_searches_the_chosen_documents_only(service):
+    assert {h.document for h in answer(service, "全镇共有基层党党支部154个", 10, [DEVELOPMENT]).hits} == {DEVELOPMENT}
+    assert {h.document for h in answer(service, "全镇共有基层党党支部154个", 20, []).hits} == {PARTY, DEVELOPMENT}
+    assert "资料库中没有这些文档" in answer(service, "党员", 3, ["gone.txt"]).error
+
+
+def test_questions_wait_for_a_warm_up_in_the_background(service):
+    from fastapi.testclient import TestClient
+
+    from qa.web import create_app
+
+    service.warming = WarmUp()  # as warm_up_in_background leaves it while building
+    found = answer(service, "全镇有多少党员？", 3)
+    assert found.error.startswith("正在建立索引，请稍候")
+    response = TestClient(create_app(service)).post("/api/ask", json={"question": "全镇有多少党员？"})
+    assert response.status_code == 503 and response.json()["detail"].startswith("正在建立索引")
+    assert response.headers["retry-after"]
+    service.warming.stage = "load"
+    assert answer(service, "全镇有多少党员？", 3).error.startswith("正在加载模型")
+    service.warming.finished.set()
+    assert answer(service, "全镇有多少党员？", 3).hits
+
+
+def test_a_background_warm_up_builds_then_answers(folders, fake_embedder):
+    from qa.service import Service
+
+    service = Service(*folders, embedder=fake_embedder)
+    state = service.warm_up_in_background()
+    assert state.finished.wait(60) and state.error is None and state.stage == "load"
+    assert state.build_stage == "write" and state.done == state.total
+    assert answer(service, "全镇有多少党员？", 3).hits
+    service.close()
 
 
 def test_neighbour_texts_for_the_context_button(service):
