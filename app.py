@@ -7,25 +7,22 @@ endpoint) before exposing it on a network. Every QA_* setting is in qa/settings.
 
 import sys
 
-import uvicorn
-
 from qa.errors import QAError
 from qa.logs import configure_logging
 from qa.service import Service
 from qa.settings import Settings
-from qa.web import create_app
+from qa.web import serve
 
 
 def main() -> None:
-    """Read the settings, build or load the index and the model, then serve until stopped."""
+    """Read the settings and serve until stopped; the index is built or loaded meanwhile, the page says how far."""
     configure_logging()
     try:
         settings = Settings.from_env()
         service = Service(settings.data, settings.index, settings=settings)
-        service.warm_up()  # build or load the index, and load the model, before the first visitor
     except QAError as e:
         sys.exit(f"error: {e}")
-    uvicorn.run(create_app(service, auth=settings.auth), host=settings.host, port=settings.port)
+    serve(service, settings.host, settings.port, auth=settings.auth)
 
 
 if __name__ == "__main__":

@@ -276,18 +276,15 @@ def format_report_card(report) -> str:
 @click.option("--port", default=7860, show_default=True, type=int)
 def serve(data_dir: str, index_dir: str, model: str | None, store: str | None, host: str, port: int) -> None:
     """Serve the web page and `POST /api/ask` (the same as `python app.py`)."""
-    import uvicorn
-
     from qa.service import Service
-    from qa.web import create_app
+    from qa.web import serve as serve_app
 
     settings = _settings(model, store)
     auth = settings.auth
     if host not in ("127.0.0.1", "localhost", "::1") and not auth:
         click.echo(f"warning: serving on {host} without a login; set QA_AUTH=user:password to require one.", err=True)
-    service = Service(data_dir, index_dir, settings=settings)
-    service.warm_up()  # the model loads before the first question, not during it
-    uvicorn.run(create_app(service, auth=auth), host=host, port=port)
+    # the page is served at once; the index and the model load in the background (the page shows how far)
+    serve_app(Service(data_dir, index_dir, settings=settings), host, port, auth=auth)
 
 
 if __name__ == "__main__":

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import json
 import secrets
+from contextlib import asynccontextmanager
 
 import gradio as gr
+import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 
-from qa.errors import QAError
+from qa.errors import NotReadyError, QAError
 from qa.search import Hit
 from qa.service import Service
 from qa.settings import MAX_REQUEST_BYTES, MAX_TOP_K, Credentials
-from qa.ui import build_demo
+from qa.ui import FOOTER_LINKS, build_demo
 
 PAGE_REQUEST_BYTES = 1 << 20  # the page's own requests carry a question, or a result back to render
 UPLOAD_ROUTE = "/gradio_api/upload"
@@ -46,29 +48,48 @@ class ErrorResponse(BaseModel):
 
 
 def create_app(service: Service, page_path: str = "/", demo: gr.Blocks | None = None,
-               auth: Credentials | None = None) -> FastAPI:
+               auth: Credentials | None = None, warm_up: bool = False) -> FastAPI:
     """A FastAPI app serving `POST /api/ask` and, at `page_path`, the page (`build_demo(service)` unless given).
 
-    With `auth`, the page asks for a login and the JSON endpoint for HTTP Basic credentials.
+    With `auth`, the page asks for a login and the JSON endpoint for HTTP Basic credentials. With `warm_up`, the
+    index is built or loaded (and the model loaded) in the background once the server has started: the page is
+    served at once and says how far the build got; questions meanwhile get a 503 saying to wait.
     """
-    app = FastAPI(title="qa", summary="Semantic question answering over a folder of documents.")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if warm_up:
+            service.warm_up_in_background()
+        yield
+
+    app = FastAPI(title="qa", summary="Semantic question answering over a folder of documents.", lifespan=lifespan)
     upload_bytes = service.settings.max_upload_mb << 20
     app.add_middleware(BodyLimit, limits={"/api/ask": MAX_REQUEST_BYTES, UPLOAD_ROUTE: upload_bytes + (1 << 20)},
                        default=PAGE_REQUEST_BYTES)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     guard = [Depends(_basic_auth(auth))] if auth else []
 
-    @app.post("/api/ask", response_model=AskResponse, responses={400: {"model": ErrorResponse}}, dependencies=guard)
+    @app.post("/api/ask", response_model=AskResponse, dependencies=guard,
+              responses={400: {"model": ErrorResponse}, 503: {"model": ErrorResponse}})
     def ask(request: AskRequest) -> AskResponse:
-        """Ask a question; a question the service cannot take (e.g. an empty one) is a 400 with its reason."""
+        """Ask a question; a question the service cannot take (e.g. an empty one) is a 400 with its reason, and
+        one asked while the index is still being built at start is a 503 (with Retry-After)."""
         try:
             result = service.answer(request.question, request.top_k, request.documents)
+        except NotReadyError as e:
+            raise HTTPException(status_code=503, detail=str(e), headers={"Retry-After": "5"}) from None
         except QAError as e:
             raise HTTPException(status_code=400, detail=str(e)) from None
         return AskResponse(**result.as_json())
 
+    # run_history off: readers' questions are not recorded by Gradio (the page keeps its own short list)
     return gr.mount_gradio_app(app, demo or build_demo(service), path=page_path, auth=auth,
-                               max_file_size=upload_bytes)
+                               max_file_size=upload_bytes, footer_links=FOOTER_LINKS, run_history=False)
+
+
+def serve(service: Service, host: str, port: int, auth: Credentials | None = None) -> None:
+    """Serve the page and `POST /api/ask` until stopped; the port answers at once while the index builds."""
+    uvicorn.run(create_app(service, auth=auth, warm_up=True), host=host, port=port)
 
 
 class BodyLimit:
