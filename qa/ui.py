@@ -230,6 +230,17 @@ if (!window.__qaSlashFocus) {
 """
 
 
+def theme() -> gr.themes.Base:
+    """Gradio's default theme with its own texts at 4.5:1 or more: the primary button, subdued text, the footer.
+
+    Gradio 6 takes the theme where the page is served (launch, mount_gradio_app); a host page keeps its own.
+    """
+    return gr.themes.Default(primary_hue="orange").set(
+        button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
+        button_primary_background_fill_dark="*primary_700", button_primary_background_fill_hover_dark="*primary_800",
+        body_text_color_subdued="*neutral_600", body_text_color_subdued_dark="*neutral_400")
+
+
 def answer(service: Service, question: str, top_k: int, documents: list[str] | None = None) -> Result:
     """The service's result (from `documents` only, if any); one it cannot give has the reason in `error`."""
     try:
@@ -285,7 +296,7 @@ def _render_hit(rank: int, hit: Hit, answers: bool) -> str:
             e(f"小节：{hit.heading}") if hit.heading else ""]
     return (
         f"<article class='qa-hit qa-hit-{level}'><div class='qa-head'>"
-        f"<h3 class='qa-title'>{rank}. {e(hit.title or hit.document)}</h3>"
+        f"<h2 class='qa-title'>{rank}. {e(hit.title or hit.document)}</h2>"
         f"<span class='qa-rel qa-rel-{level}' title='{RELEVANCE_HELP}'><span class='qa-meter' aria-hidden='true'>"
         f"<i></i><i></i><i></i></span>相关度：{RELEVANCE[level]}</span></div>"
         f"<div class='qa-meta'>{' · '.join(m for m in meta if m)}</div>"
@@ -536,11 +547,13 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
     def show(data: dict | None, question: str, documents: list[str] | None) -> str:
         return render_hits(Result.from_json(data) if data else None, question_notes(question, documents))
 
-    def ask_if_any(question: str, top_k: int, documents: list[str] | None) -> dict | None:
-        return ask(question, top_k, documents) if (question or "").strip() else None
-
     def from_url(request: gr.Request) -> str:
-        return (request.query_params.get("q") or "").strip() if request else ""
+        asked = (request.query_params.get("q") or "").strip() if request else ""
+        return asked or gr.skip()  # never clear what the reader may have typed meanwhile
+
+    def ask_if_any(question: str, top_k: int, documents: list[str] | None, request: gr.Request) -> dict:
+        asked = (request.query_params.get("q") or "").strip() if request else ""
+        return ask(question, top_k, documents) if asked else gr.skip()
 
     def recent_list(recent: list | None) -> gr.Dataset:
         return gr.Dataset(samples=[[q] for q in recent or []], visible=bool(recent))
@@ -600,7 +613,7 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
 
     # analytics_enabled=False: a private document service calls no one home
     with gr.Blocks(title="文档问答", analytics_enabled=False) as demo:
-        gr.Markdown("## 文档问答\n用自然语言提问（中文或英文），从资料库中找出回答问题的段落，并标出答案和出处。")
+        gr.Markdown("# 文档问答\n用自然语言提问（中文或英文），从资料库中找出回答问题的段落，并标出答案和出处。")
         warming = gr.HTML(render_warming(service.warming), css_template=CSS, visible=False)
         with gr.Tabs():
             with gr.Tab("提问"):
@@ -611,11 +624,12 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
                 with gr.Accordion("更多设置：限定文档、返回段落数", open=False):
                     chosen = gr.Dropdown(choices=[], value=[], multiselect=True, label="只在这些文档中查找（不选则查全部）")
                     top_k = gr.Slider(1, 20, value=5, step=1, label="返回段落数")
+                # results right under the question (on a phone too); examples and recent questions after them
+                results = gr.HTML(render_hits(None), css_template=CSS, js_on_load=RESULTS_JS,
+                                  server_functions=[context, document_view], elem_classes="qa-results")
                 sample = gr.Examples(examples or DEFAULT_EXAMPLES, inputs=question, label="示例问题（点击即问）")
                 recent = gr.Dataset(components=[question], samples=[], label="最近的问题（只保存在本浏览器中）",
                                     visible=False)
-                results = gr.HTML(render_hits(None), css_template=CSS, js_on_load=RESULTS_JS,
-                                  server_functions=[context, document_view], elem_classes="qa-results")
             with gr.Tab("资料库") as collection_tab:
                 collection = gr.HTML("<p class='qa-empty'>正在读取资料库…</p>", css_template=CSS)
                 # Any file is accepted here, so a wrong type is refused by add_files with a reason in Chinese

@@ -18,7 +18,7 @@ from qa.errors import NotReadyError, QAError
 from qa.search import Hit
 from qa.service import Service
 from qa.settings import MAX_REQUEST_BYTES, MAX_TOP_K, Credentials
-from qa.ui import FOOTER_LINKS, build_demo
+from qa.ui import FOOTER_LINKS, build_demo, theme
 
 PAGE_REQUEST_BYTES = 1 << 20  # the page's own requests carry a question, or a result back to render
 UPLOAD_ROUTE = "/gradio_api/upload"
@@ -84,7 +84,8 @@ def create_app(service: Service, page_path: str = "/", demo: gr.Blocks | None = 
 
     # run_history off: readers' questions are not recorded by Gradio (the page keeps its own short list)
     return gr.mount_gradio_app(app, demo or build_demo(service), path=page_path, auth=auth,
-                               max_file_size=upload_bytes, footer_links=FOOTER_LINKS, run_history=False)
+                               max_file_size=upload_bytes, footer_links=FOOTER_LINKS, run_history=False,
+                               theme=theme())
 
 
 def serve(service: Service, host: str, port: int, auth: Credentials | None = None) -> None:

@@ -11,13 +11,16 @@ import shutil
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
 from qa import Service
 from qa.embedding import Embedder
+from qa.sync import CACHE_FILE
 from qa.web import create_app
-from tests.conftest import DATA, ROOT
-from tests.live import load_example, serving_app, serving_blocks, serving_folder
+from tests.conftest import DATA, DEVELOPMENT, PARTY, ROOT
+from tests.live import free_port, load_example, serving_app, serving_blocks, serving_folder
+from tests.make_docs import Article, docx_file, pdf_file
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +28,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = ROOT / "test-artifacts"
-DESKTOP = {"width": 1280, "height": 900}
+AXE = ROOT / "tests" / "axe" / "node_modules" / "axe-core" / "axe.min.js"  # npm ci --prefix tests/axe (.ci/run)
+DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 WAIT_MS = 120_000  # answers take well under a second; this only bounds a test on a machine busy with other work
 
@@ -40,6 +44,25 @@ LIBRARY_DOC = """横沥镇图书馆建设
 来源：横沥镇文化站 发布时间：2024-03-01
 今年横沥镇新建了三座社区图书馆，藏书共计十二万册，每天开放到晚上九点。
 图书馆还开设了少儿阅览室和电子阅览室，方便群众就近读书学习。
+"""
+
+
+# Two documents in the other formats the index reads, for uploads from the page: a two-page PDF and a DOCX.
+BUS = Article("横沥镇公交线路调整公告", "横沥镇交通办", "交通办", "2024-05-01", [
+    ("线路调整", ["自六月一日起，横沥镇公交三路改为每十五分钟一班，首班车早上六点从汽车站发出，末班车晚上十点。",
+              "公交五路延长到村头工业区，方便在工业区上班的职工乘车，沿途新增四个停靠站点。"]),
+    ("新增站点", ["新增的停靠站点分别是村头市场站、工业大道站、文化广场东站和横沥中学北门站，均设有候车亭。",
+              "市民如对线路调整有意见或建议，可以拨打横沥镇交通办的服务热线反映，交通办会及时回复。"]),
+])
+WASTE = Article("横沥镇垃圾分类指引", "横沥镇城管办", "城管办", "2024-04-01", [
+    ("分类方法", ["横沥镇的生活垃圾分为可回收物、有害垃圾、厨余垃圾和其他垃圾四类，居民应当分类投放到对应的桶里。",
+              "废旧电池、过期药品和废灯管属于有害垃圾，要投放到红色的有害垃圾收集容器，不能混入其他垃圾。"]),
+])
+# A document only the removal test's own service holds.
+REMOVABLE_DOC = """横沥镇荔枝节活动安排
+来源：横沥镇农业办 发布时间：2024-06-20
+今年的横沥镇荔枝节定在六月二十八日开幕，地点在田坑村荔枝园，游客可以现场采摘糯米糍和桂味荔枝。
+荔枝节期间每天上午九点到下午五点开放采摘，每人门票二十元，凭票可以免费品尝三斤荔枝。
 """
 
 
@@ -138,12 +161,16 @@ def test_question_answered_first_with_its_answer_highlighted(new_page, app_url):
     expect(first).to_contain_text("全镇共有党员1724名", timeout=WAIT_MS)
     expect(first.locator(".qa-title")).to_contain_text("根基扎牢 枝繁叶茂")
     expect(first.locator(".qa-meta")).to_contain_text("来源：网络 · 2016-12-19")
-    expect(first.locator(".qa-score")).to_contain_text("相关度")
+    expect(first.locator(".qa-rel")).to_have_text("相关度：高")
     shot(page, "answer-desktop")
     page.set_viewport_size(PHONE)
     shot(page, "answer-phone")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "the page scrolls sideways"
     expect(first.locator("mark")).to_contain_text("1724")
+    # results begin near the question on a phone: the settings are folded away under 更多设置
+    assert first.bounding_box()["y"] < 520
+    expect(page.get_by_label("返回段落数")).to_be_hidden()
+    assert "processing" not in page.locator("body").inner_text()
 
 
 def test_neighbouring_passages_on_demand(new_page, app_url, page_service):
@@ -181,7 +208,9 @@ def test_upload_is_indexed_while_others_keep_asking(new_page, app_url, embedder,
     try:
         uploader.locator("input[type=file]").set_input_files(str(upload))
         assert embedder.building.wait(WAIT_MS / 1000), "the upload did not start a build"
-        expect(uploader.locator(".progress-text").first).to_be_visible(timeout=WAIT_MS)
+        progress = uploader.locator(".qa-progress")
+        expect(progress).to_contain_text("（1/1）library.txt：向量化", timeout=WAIT_MS)
+        expect(progress).to_have_count(1)
         shot(uploader, "upload-progress")
         ask(other, "横沥镇有多少名党员？")
         expect(other.locator(".qa-hit").first).to_contain_text("全镇共有党员1724名", timeout=WAIT_MS)
@@ -266,3 +295,349 @@ def test_the_page_rendered_twice_in_a_host_app_works_independently(new_page, pag
         page.get_by_role("tab", name="资料库").nth(0).click()
         expect(page.locator(".qa-docs").first).to_contain_text("根基扎牢 枝繁叶茂", timeout=WAIT_MS)
         shot(page, "rendered-twice")
+
+
+def test_relevance_is_a_fixed_scale_and_a_non_answer_marks_nothing(new_page, app_url):
+    from playwright.sync_api import expect
+
+    page = new_page(PHONE)
+    page.goto(app_url)
+    ask(page, "明天天气怎么样？")
+    expect(page.locator(".qa-notice")).to_contain_text("可能没有这个问题的答案", timeout=WAIT_MS)
+    weak = page.locator("details.qa-weak")
+    expect(weak.locator("summary")).to_contain_text("更多：5 个相关度低的段落")
+    expect(weak.locator(".qa-hit").first).to_be_hidden()  # folded until asked for
+    shot(page, "non-answer-phone")
+    weak.locator("summary").click()
+    expect(weak.locator(".qa-hit")).to_have_count(5)
+    expect(weak.locator(".qa-rel")).to_have_text(["相关度：低"] * 5)
+    expect(page.locator(".qa-hit mark")).to_have_count(0)
+    assert "%" not in page.locator(".qa-results .qa-head").first.inner_text()
+
+    ask(page, "横沥镇有多少名党员？")
+    first = page.locator(".qa-hit").first
+    expect(first).to_contain_text("全镇共有党员1724名", timeout=WAIT_MS)
+    expect(page.locator(".qa-notice")).to_have_count(0)
+    expect(first.locator(".qa-rel")).to_have_text("相关度：高")
+    expect(first.locator("mark")).to_have_count(1)
+
+
+def axe_problems(page) -> list[str]:
+    """Serious and critical axe-core violations on the page as it is, one line each."""
+    if not AXE.exists():
+        message = f"{AXE} is missing: npm ci --prefix tests/axe"
+        if os.environ.get("QA_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    return [f"{v['id']} ({v['impact']}): {v['help']}: " + "; ".join(
+        " ".join(n["target"]) + " " + (n.get("failureSummary") or "")[:160] for n in v["nodes"][:5])
+        for v in found if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_no_serious_accessibility_problems(new_page, app_url, theme):
+    from playwright.sync_api import expect
+
+    page = new_page()
+    page.goto(app_url + ("?__theme=dark" if theme == "dark" else ""))
+    expect(page.locator(".qa-collection")).to_contain_text("资料库：", timeout=WAIT_MS)
+    ask(page, "明天天气怎么样？")  # the notice, the folded hits, every kind of label
+    expect(page.locator(".qa-notice")).to_be_visible(timeout=WAIT_MS)
+    page.locator(".qa-weak summary").click()
+    page.locator(".qa-collection summary").click()
+    page.locator(".qa-hit .qa-more").first.click()
+    expect(page.locator(".qa-ctx").first).to_be_visible(timeout=WAIT_MS)
+    shot(page, f"accessibility-{theme}")
+    problems = axe_problems(page)
+    page.get_by_role("tab", name="资料库").click()
+    expect(page.locator(".qa-docs")).to_be_visible(timeout=WAIT_MS)
+    problems += axe_problems(page)
+    assert not problems, "\n".join(problems)
+    if theme == "dark":  # the notice follows the theme instead of staying cream
+        page.get_by_role("tab", name="提问").click()
+        background = page.locator(".qa-notice").evaluate("e => getComputedStyle(e).backgroundColor")
+        assert sum(int(c) for c in background[4:-1].split(",")[:3]) < 3 * 128, background
+
+
+def test_uploads_in_every_format_show_one_chinese_progress_on_a_phone(new_page, app_url, embedder, tmp_path):
+    from playwright.sync_api import expect
+
+    pdf, docx = tmp_path / "bus.pdf", tmp_path / "waste.docx"
+    pdf.write_bytes(pdf_file(BUS, running_header=False))
+    docx.write_bytes(docx_file(WASTE))
+    page = new_page(PHONE)
+    page.goto(app_url)
+    page.get_by_role("tab", name="资料库").click()
+    expect(page.locator(".qa-docs")).to_be_visible(timeout=WAIT_MS)
+    embedder.gate.clear()
+    embedder.building.clear()
+    try:
+        page.locator("input[type=file]").set_input_files([str(pdf), str(docx)])
+        assert embedder.building.wait(WAIT_MS / 1000), "the upload did not start a build"
+        progress = page.locator(".qa-progress")
+        expect(progress).to_contain_text("（1/2）bus.pdf：向量化", timeout=WAIT_MS)
+        expect(progress).to_have_attribute("role", "progressbar")
+        text, bar = progress.locator(".qa-progress-text").bounding_box(), progress.locator(".qa-track").bounding_box()
+        assert text["y"] + text["height"] <= bar["y"] and text["x"] + text["width"] <= PHONE["width"]
+        body = page.locator("body").inner_text()
+        assert "Embedding" not in body and "BM25" not in body and "processing" not in body
+        shot(page, "upload-progress-phone")
+    finally:
+        embedder.gate.set()
+    expect(page.locator(".qa-status")).to_contain_text("已加入资料库：bus.pdf、waste.docx", timeout=WAIT_MS)
+    expect(page.locator(".qa-progress")).to_have_count(0)
+    expect(page.locator(".qa-docs")).to_contain_text("横沥镇公交线路调整公告")
+    expect(page.locator(".qa-docs")).to_contain_text("waste.docx")
+
+
+def test_a_wrong_file_type_is_refused_in_chinese(new_page, app_url, tmp_path):
+    from playwright.sync_api import expect
+
+    picture = tmp_path / "photo.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n")
+    page = new_page()
+    page.goto(app_url)
+    page.get_by_role("tab", name="资料库").click()
+    page.locator("input[type=file]").set_input_files(str(picture))
+    expect(page.locator(".qa-error")).to_contain_text("只支持以下文件类型", timeout=WAIT_MS)
+    expect(page.locator(".qa-error")).to_contain_text("photo.png")
+    expect(page.locator(".toast-body")).to_have_count(0)  # no English notice from the widget
+    footer = page.locator("footer").inner_text()
+    assert "设置" not in footer and "Runs" not in footer and "Settings" not in footer
+
+
+def test_a_hit_opens_its_document_at_the_passage(new_page, app_url, page_service):
+    from playwright.sync_api import expect
+
+    page = new_page(PHONE)
+    page.goto(app_url)
+    ask(page, "横沥镇有多少名党员？")
+    first = page.locator(".qa-hit").first
+    expect(first).to_contain_text("全镇共有党员1724名", timeout=WAIT_MS)
+    opener = first.locator(".qa-open-doc")
+    expect(opener).to_have_text(PARTY)
+    opener.click()
+    viewer = page.locator("dialog.qa-doc")
+    expect(viewer).to_be_visible()
+    here = viewer.locator(".qa-here")
+    expect(here).to_contain_text("全镇共有党员1724名", timeout=WAIT_MS)
+    expect(viewer.locator(".qa-para")).to_have_count(len(page_service.document(PARTY)))
+    expect(viewer.locator(".qa-doc-title")).to_have_text("根基扎牢 枝繁叶茂")
+    expect(here).to_be_in_viewport()
+    expect(here).to_be_focused()
+    shot(page, "document-viewer-phone")
+    page.keyboard.press("Escape")
+    expect(viewer).to_be_hidden()
+    expect(opener).to_be_focused()
+
+
+def test_a_pdf_hit_opens_at_its_page(new_page, app_url, page_service, tmp_path):
+    from playwright.sync_api import expect
+
+    if "bus.pdf" not in {d.path for d in page_service.documents()}:  # run alone: add it here
+        (page_service.data_dir / "bus.pdf").write_bytes(pdf_file(BUS, running_header=False))
+        page_service.build()
+    page = new_page()
+    page.goto(app_url)
+    ask(page, "公交车新增了哪些停靠站点？")
+    first = page.locator(".qa-hit").first
+    expect(first).to_contain_text("村头市场站", timeout=WAIT_MS)
+    expect(first.locator(".qa-open-doc")).to_have_text("bus.pdf 第2页")
+    first.locator(".qa-open-doc").click()
+    viewer = page.locator("dialog.qa-doc")
+    expect(viewer.locator(".qa-page")).to_have_text(["第 1 页", "第 2 页"], timeout=WAIT_MS)
+    expect(viewer.locator(".qa-here")).to_contain_text("村头市场站")
+    expect(viewer.locator(".qa-here")).to_be_in_viewport()
+    shot(page, "document-viewer-pdf")
+    viewer.get_by_role("button", name="关闭").click()
+    expect(viewer).to_be_hidden()
+
+
+def test_the_document_filter_searches_only_the_chosen_documents(new_page, app_url):
+    from playwright.sync_api import expect
+
+    page = new_page()
+    page.goto(app_url)
+    expect(page.locator(".qa-collection")).to_contain_text("资料库：", timeout=WAIT_MS)
+    page.get_by_text("更多设置").click()
+    picker = page.get_by_label("只在这些文档中查找（不选则查全部）")
+    picker.click()
+    page.get_by_role("option", name="踔厉奋发新时代 勇毅前行向未来").click()
+    page.keyboard.press("Escape")
+    ask(page, "横沥镇有多少名党员？")
+    expect(page.locator(".qa-note")).to_contain_text("只在选定的 1 篇文档中查找", timeout=WAIT_MS)
+    expect(page.locator(".qa-hit").first).to_be_attached()
+    shot(page, "document-filter")
+    assert set(page.locator(".qa-open-doc").all_inner_texts()) == {DEVELOPMENT}
+
+
+def test_a_removed_document_is_never_found_again(new_page, browser, page_service, real_embedder, tmp_path):
+    from playwright.sync_api import expect
+
+    shutil.copytree(page_service.data_dir, tmp_path / "data")
+    (tmp_path / "data" / "lychee.txt").write_text(REMOVABLE_DOC, encoding="utf-8")
+    (tmp_path / "index").mkdir()
+    shutil.copy(page_service.index_dir / CACHE_FILE, tmp_path / "index" / CACHE_FILE)  # only lychee.txt embeds
+    service = Service(tmp_path / "data", tmp_path / "index", embedder=real_embedder)
+    service.build()
+    with serving_app(create_app(service)) as url:
+        page = new_page()
+        page.goto(url + "/")
+        ask(page, "荔枝节在哪里举行？")
+        expect(page.locator(".qa-hit").first).to_contain_text("田坑村荔枝园", timeout=WAIT_MS)
+        page.get_by_role("tab", name="资料库").click()
+        picker = page.get_by_label("移除文档")
+        picker.click()
+        page.get_by_role("option", name="横沥镇荔枝节活动安排").click()
+        page.get_by_role("button", name="移除…").click()
+        expect(page.locator(".qa-notice")).to_contain_text("确定要移除 lychee.txt 吗？")
+        shot(page, "remove-confirm")
+        page.get_by_role("button", name="取消").click()
+        expect(page.get_by_role("button", name="确认移除")).to_be_hidden()
+        assert (tmp_path / "data" / "lychee.txt").exists()
+        page.get_by_role("button", name="移除…").click()
+        page.get_by_role("button", name="确认移除").click()
+        expect(page.locator(".qa-status")).to_contain_text("已从资料库移除：lychee.txt", timeout=WAIT_MS)
+        expect(page.locator(".qa-docs")).not_to_contain_text("lychee.txt")
+        assert not (tmp_path / "data" / "lychee.txt").exists()
+        assert list((tmp_path / "index" / "removed").glob("*/lychee.txt"))
+        page.get_by_role("tab", name="提问").click()
+        expect(page.locator(".qa-collection")).not_to_contain_text("荔枝节")
+        ask(page, "荔枝节在哪里举行？")
+        expect(page.locator(".qa-sr")).to_contain_text("找到", timeout=WAIT_MS)
+        expect(page.locator(".qa-results")).not_to_contain_text("荔枝")
+        page.reload()
+        ask(page, "荔枝节门票多少钱？")
+        expect(page.locator(".qa-sr")).to_contain_text("找到", timeout=WAIT_MS)
+        expect(page.locator(".qa-results")).not_to_contain_text("荔枝")
+    service.close()
+
+
+def test_the_question_is_in_the_url_and_recent_questions_are_kept(new_page, app_url):
+    from playwright.sync_api import expect
+
+    page = new_page()
+    page.goto(app_url + "?q=" + "横沥镇有多少名党员？")
+    expect(page.locator(".qa-hit").first).to_contain_text("全镇共有党员1724名", timeout=WAIT_MS)
+    expect(page.get_by_label("问题", exact=True)).to_have_value("横沥镇有多少名党员？")
+    ask(page, "横沥镇如何推进乡村振兴？")
+    expect(page.locator(".qa-sr")).to_have_attribute("data-question", "横沥镇如何推进乡村振兴？", timeout=WAIT_MS)
+    assert "q=%E6%A8%AA%E6%B2%A5%E9%95%87%E5%A6%82%E4%BD%95" in page.url
+    page.reload()
+    expect(page.get_by_label("问题", exact=True)).to_have_value("横沥镇如何推进乡村振兴？", timeout=WAIT_MS)
+    expect(page.locator(".qa-sr")).to_have_attribute("data-question", "横沥镇如何推进乡村振兴？", timeout=WAIT_MS)
+    recent = page.locator(".block", has_text="最近的问题").last
+    expect(recent).to_contain_text("横沥镇如何推进乡村振兴？", timeout=WAIT_MS)
+    expect(recent).to_contain_text("横沥镇有多少名党员？")
+    shot(page, "recent-questions")
+    recent.get_by_text("横沥镇有多少名党员？").click()
+    expect(page.locator(".qa-sr")).to_have_attribute("data-question", "横沥镇有多少名党员？", timeout=WAIT_MS)
+
+
+def test_copy_puts_the_passage_and_its_citation_on_the_clipboard(browser, app_url):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(locale="zh-CN", viewport=DESKTOP, permissions=["clipboard-read", "clipboard-write"])
+    try:
+        page = context.new_page()
+        page.goto(app_url)
+        ask(page, "横沥镇有多少名党员？")
+        first = page.locator(".qa-hit").first
+        expect(first).to_contain_text("全镇共有党员1724名", timeout=WAIT_MS)
+        first.get_by_role("button", name="复制").click()
+        expect(first.get_by_role("button", name="已复制")).to_be_visible()
+        copied = page.evaluate("navigator.clipboard.readText()")
+        passage = first.locator(".qa-text").inner_text()
+        assert copied == f"{passage}\n——《根基扎牢 枝繁叶茂》，来源：网络，2016-12-19，文件：{PARTY}"
+    finally:
+        context.close()
+
+
+def test_keyboard_slash_enter_and_a_live_region(new_page, app_url):
+    from playwright.sync_api import expect
+
+    page = new_page()
+    page.goto(app_url)
+    expect(page.locator(".qa-collection")).to_contain_text("资料库：", timeout=WAIT_MS)
+    box = page.get_by_label("问题", exact=True)
+    page.locator("h1").click()
+    expect(box).not_to_be_focused()
+    page.keyboard.press("/")
+    expect(box).to_be_focused()
+    expect(box).to_have_value("")  # the key only moved the focus
+    page.keyboard.type("横沥镇有多少名党员？")
+    page.keyboard.press("Enter")
+    live = page.locator(".qa-results [role=status]")
+    expect(live).to_have_count(1)
+    expect(live).to_contain_text("找到 5 个段落", timeout=WAIT_MS)
+    more = page.locator(".qa-hit").first.get_by_role("button", name="查看上下文")
+    more.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator(".qa-hit").first.locator(".qa-ctx").first).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator(".qa-hit").first.get_by_role("button", name="收起上下文")).to_be_focused()
+    assert page.evaluate("document.activeElement.tagName") == "BUTTON"
+
+
+def test_a_long_question_is_cut_with_a_note_and_the_box_stays_small(new_page, app_url):
+    from playwright.sync_api import expect
+
+    page = new_page(PHONE)
+    page.goto(app_url)
+    box = page.get_by_label("问题", exact=True)
+    box.fill("横沥镇有多少名党员？" * 500)
+    box.press("Enter")
+    note = page.locator(".qa-note")
+    expect(note).to_contain_text("问题有 5000 字，超过 2000 字的上限，只按前 2000 字查找。", timeout=WAIT_MS)
+    expect(note).to_be_in_viewport()
+    assert box.bounding_box()["height"] < 160
+    shot(page, "long-question-phone")
+
+
+def test_the_page_is_served_while_the_index_builds(new_page, page_service, real_embedder, tmp_path):
+    from playwright.sync_api import expect
+
+    shutil.copytree(DATA, tmp_path / "data")
+    (tmp_path / "data" / "library.txt").write_text(LIBRARY_DOC, encoding="utf-8")
+    (tmp_path / "index").mkdir()
+    shutil.copy(page_service.index_dir / CACHE_FILE, tmp_path / "index" / CACHE_FILE)
+    gated = GatedEmbedder(real_embedder)
+    gated.gate.clear()
+    service = Service(tmp_path / "data", tmp_path / "index", embedder=gated)
+    try:
+        with serving_app(create_app(service, warm_up=True)) as url:
+            assert gated.building.wait(WAIT_MS / 1000), "the warm-up did not start building"
+            page = new_page(PHONE)
+            page.goto(url + "/")
+            banner = page.locator(".qa-progress")
+            expect(banner).to_contain_text("正在建立索引", timeout=WAIT_MS)
+            shot(page, "index-building-phone")
+            ask(page, "横沥镇有多少名党员？")
+            expect(page.locator(".qa-error")).to_contain_text("正在建立索引，请稍候", timeout=WAIT_MS)
+            response = httpx.post(url + "/api/ask", json={"question": "横沥镇有多少名党员？"}, timeout=60)
+            assert response.status_code == 503 and response.json()["detail"].startswith("正在建立索引")
+            gated.gate.set()
+            expect(banner).to_have_count(0, timeout=WAIT_MS)
+            expect(page.locator(".qa-collection")).to_contain_text("资料库：3 篇文档", timeout=WAIT_MS)
+            ask(page, "横沥镇有多少名党员？")
+            expect(page.locator(".qa-hit").first).to_contain_text("全镇共有党员1724名", timeout=WAIT_MS)
+            assert httpx.post(url + "/api/ask", json={"question": "党员"}, timeout=60).status_code == 200
+    finally:
+        gated.gate.set()
+        service.close()
+
+
+def test_the_embedding_example_says_when_the_service_cannot_be_reached(new_page):
+    from playwright.sync_api import expect
+
+    with serving_folder(ROOT / "examples") as site:
+        page = new_page()
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        down = f"http://127.0.0.1:{free_port()}/"
+        page.goto(f"{site}/embed.html?src={down}")
+        expect(page.locator("#qa-down")).to_contain_text("无法连接", timeout=WAIT_MS)
+        expect(page.locator("#qa-down")).to_contain_text(down)
+        shot(page, "embedded-unreachable")
+        assert not [r for r in requests if ":7860" in r]  # the default address is not tried first
