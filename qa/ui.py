@@ -95,7 +95,8 @@ CSS = """
 .qa-progress-text { margin: 0 0 6px; overflow-wrap: anywhere; line-height: 1.5; }
 .qa-track { height: 8px; border-radius: 4px; background: var(--qa-line); overflow: hidden; }
 .qa-track > span { display: block; height: 100%; background: var(--color-accent); transition: width 0.2s; }
-dialog.qa-doc { width: min(900px, calc(100vw - 16px)); max-height: calc(100dvh - 32px); padding: 0; border-radius: 10px;
+dialog.qa-doc { position: fixed; inset: 0; margin: auto; width: min(900px, calc(100vw - 16px));
+                max-height: calc(100dvh - 32px); overflow: auto; padding: 0; border-radius: 10px;
                 border: 1px solid var(--border-color-primary); background: var(--background-fill-primary);
                 color: var(--body-text-color); }
 dialog.qa-doc::backdrop { background: rgb(0 0 0 / 0.45); }
@@ -586,8 +587,8 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
             return
         for done, shown in with_progress(lambda progress: add_files(service, paths, progress)):
             if not done:
-                yield (shown,) + (gr.skip(),) * 8
-        yield (shown, None) + state(chosen) + (gr.Column(visible=False),)
+                yield (shown,) + (gr.skip(),) * 7
+        yield (shown,) + state(chosen) + (gr.Column(visible=False),)
 
     def propose_removal(name: str | None) -> tuple:
         if not name:
@@ -598,12 +599,12 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
 
     def remove(name: str | None, chosen: list[str] | None) -> Iterator[tuple]:
         if not name:
-            yield ("<p class='qa-error'>请先选择要移除的文档。</p>",) + (gr.skip(),) * 8
+            yield ("<p class='qa-error'>请先选择要移除的文档。</p>",) + (gr.skip(),) * 7
             return
         for done, shown in with_progress(lambda progress: remove_file(service, name, progress)):
             if not done:
-                yield (shown,) + (gr.skip(),) * 8
-        yield (shown, None) + state(chosen) + (gr.Column(visible=False),)
+                yield (shown,) + (gr.skip(),) * 7
+        yield (shown,) + state(chosen) + (gr.Column(visible=False),)
 
     def context(args: list) -> list[dict]:  # called from RESULTS_JS as server.context
         return neighbour_texts(service, args)
@@ -634,8 +635,9 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
                 collection = gr.HTML("<p class='qa-empty'>正在读取资料库…</p>", css_template=CSS)
                 # Any file is accepted here, so a wrong type is refused by add_files with a reason in Chinese
                 # (the widget's own check would show an English notice).
-                files = gr.File(label=f"添加文档（{'、'.join(SUPPORTED_SUFFIXES)}，可多选）", file_count="multiple",
-                                height=140)
+                files = gr.UploadButton("添加文档…", file_count="multiple", variant="primary")
+                gr.Markdown(f"可多选；支持 {'、'.join(SUPPORTED_SUFFIXES)}，每个文件不超过 "
+                            f"{service.settings.max_upload_mb} MB。添加后即可就新文档提问。")
                 with gr.Row():
                     doomed = gr.Dropdown(choices=[], value=None, label="移除文档", scale=3, min_width=200)
                     propose = gr.Button("移除…", scale=1, min_width=100)
@@ -674,11 +676,11 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
         timer.tick(state, inputs=chosen, outputs=page_parts, show_progress="hidden", **private)
         collection_tab.select(state, inputs=chosen, outputs=page_parts, show_progress="hidden", **private)
 
-        changed = [status, files, summary, collection, chosen, doomed, confirm_box]
-        files.upload(upload, inputs=[files, chosen], outputs=changed[:2] + [warming, timer] + changed[2:],
+        changed = [status, warming, timer, summary, collection, chosen, doomed, confirm_box]
+        files.upload(upload, inputs=[files, chosen], outputs=changed,
                      api_visibility="private", concurrency_limit=1, show_progress="hidden")
         propose.click(propose_removal, inputs=doomed, outputs=[status, confirm_box, confirm_text], **private)
         cancel.click(lambda: gr.Column(visible=False), outputs=confirm_box, **private)
-        confirm.click(remove, inputs=[doomed, chosen], outputs=changed[:2] + [warming, timer] + changed[2:],
+        confirm.click(remove, inputs=[doomed, chosen], outputs=changed,
                       api_visibility="private", concurrency_limit=1, show_progress="hidden")
     return demo
