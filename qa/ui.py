@@ -232,13 +232,16 @@ if (!window.__qaSlashFocus) {
 
 
 def theme() -> gr.themes.Base:
-    """Gradio's default theme with its own texts at 4.5:1 or more: the primary button, subdued text, the footer.
+    """Gradio's default theme with its own texts at 4.5:1 or more: the primary and stop buttons, grey text, the footer.
 
     Gradio 6 takes the theme where the page is served (launch, mount_gradio_app); a host page keeps its own.
     """
     return gr.themes.Default(primary_hue="orange").set(
         button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
         button_primary_background_fill_dark="*primary_700", button_primary_background_fill_hover_dark="*primary_800",
+        button_cancel_background_fill="#b42318", button_cancel_background_fill_dark="#b42318",
+        button_cancel_background_fill_hover="#912018", button_cancel_background_fill_hover_dark="#912018",
+        button_cancel_text_color="white", button_cancel_text_color_dark="white",
         body_text_color_subdued="*neutral_600", body_text_color_subdued_dark="*neutral_400")
 
 
@@ -653,16 +656,17 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
         timer = gr.Timer(1.0, active=False)
 
         page_parts = [warming, timer, summary, collection, chosen, doomed]
-        private = dict(api_visibility="private", concurrency_limit=None)
+        # No Gradio progress overlays or timers anywhere: the page shows its own states (正在查找…, progress bars).
+        quiet = dict(show_progress="hidden", api_visibility="private")
+        private = dict(quiet, concurrency_limit=None)
         asking = dict(fn=ask, inputs=[question, top_k, chosen], outputs=result_json, show_progress="hidden",
                       concurrency_limit=ASK_CONCURRENCY)
 
         def answered(event) -> None:
-            event.then(show, inputs=[result_json, question, chosen], outputs=results, show_progress="hidden",
-                       **private).then(keep, inputs=[question, history], outputs=[history, recent], **private)
+            event.then(show, inputs=[result_json, question, chosen], outputs=results, **private).then(
+                keep, inputs=[question, history], outputs=[history, recent], **private)
 
-        started = gr.on([question.submit, submit.click], searching, outputs=results, queue=False,
-                        show_progress="hidden", api_visibility="private")
+        started = gr.on([question.submit, submit.click], searching, outputs=results, queue=False, **quiet)
         answered(started.then(api_name="ask", **asking))
         answered(sample.load_input_event.then(api_visibility="private", **asking))
         picked = recent.click(lambda sample: sample[0], inputs=recent, outputs=question, **private)
@@ -672,15 +676,13 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
         loaded.then(recent_list, inputs=history, outputs=recent, **private)
         from_link = loaded.then(from_url, outputs=question, **private)
         answered(from_link.then(ask_if_any, inputs=[question, top_k, chosen], outputs=result_json,
-                                show_progress="hidden", api_visibility="private", concurrency_limit=ASK_CONCURRENCY))
-        timer.tick(state, inputs=chosen, outputs=page_parts, show_progress="hidden", **private)
-        collection_tab.select(state, inputs=chosen, outputs=page_parts, show_progress="hidden", **private)
+                                concurrency_limit=ASK_CONCURRENCY, **quiet))
+        timer.tick(state, inputs=chosen, outputs=page_parts, **private)
+        collection_tab.select(state, inputs=chosen, outputs=page_parts, **private)
 
         changed = [status, warming, timer, summary, collection, chosen, doomed, confirm_box]
-        files.upload(upload, inputs=[files, chosen], outputs=changed,
-                     api_visibility="private", concurrency_limit=1, show_progress="hidden")
+        files.upload(upload, inputs=[files, chosen], outputs=changed, concurrency_limit=1, **quiet)
         propose.click(propose_removal, inputs=doomed, outputs=[status, confirm_box, confirm_text], **private)
         cancel.click(lambda: gr.Column(visible=False), outputs=confirm_box, **private)
-        confirm.click(remove, inputs=[doomed, chosen], outputs=changed,
-                      api_visibility="private", concurrency_limit=1, show_progress="hidden")
+        confirm.click(remove, inputs=[doomed, chosen], outputs=changed, concurrency_limit=1, **quiet)
     return demo

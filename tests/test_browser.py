@@ -359,7 +359,13 @@ def test_no_serious_accessibility_problems(new_page, app_url, theme):
     problems = axe_problems(page)
     page.get_by_role("tab", name="资料库").click()
     expect(page.locator(".qa-docs")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_label("移除文档").click()
+    page.get_by_role("option", name="根基扎牢 枝繁叶茂").click()
+    page.get_by_role("button", name="移除…").click()
+    expect(page.get_by_role("button", name="确认移除")).to_be_visible()
+    shot(page, f"accessibility-collection-{theme}")
     problems += axe_problems(page)
+    page.get_by_role("button", name="取消").click()
     assert not problems, "\n".join(problems)
     if theme == "dark":  # the notice follows the theme instead of staying cream
         page.get_by_role("tab", name="提问").click()
