@@ -10,7 +10,7 @@ inside another one is already placed there, and rendering it again would show it
 import gradio as gr
 
 from qa import Service
-from qa.ui import build_demo
+from qa.ui import FOOTER_LINKS, build_demo, theme
 
 
 def make_host(service: Service) -> gr.Blocks:
@@ -29,4 +29,5 @@ def make_host(service: Service) -> gr.Blocks:
 if __name__ == "__main__":
     service = Service("data", "index")
     service.open()
-    make_host(service).launch(server_name="127.0.0.1", server_port=7860)
+    make_host(service).launch(server_name="127.0.0.1", server_port=7860, footer_links=FOOTER_LINKS,
+                              run_history=False, theme=theme())
