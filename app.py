@@ -20,6 +20,7 @@ def main() -> None:
     try:
         settings = Settings.from_env()
         service = Service(settings.data, settings.index, settings=settings)
+        service.preflight()  # a missing data folder stops it here, in one line; the build itself runs once serving
     except QAError as e:
         sys.exit(f"error: {e}")
     serve(service, settings.host, settings.port, auth=settings.auth)

@@ -284,7 +284,9 @@ def serve(data_dir: str, index_dir: str, model: str | None, store: str | None, h
     if host not in ("127.0.0.1", "localhost", "::1") and not auth:
         click.echo(f"warning: serving on {host} without a login; set QA_AUTH=user:password to require one.", err=True)
     # the page is served at once; the index and the model load in the background (the page shows how far)
-    serve_app(Service(data_dir, index_dir, settings=settings), host, port, auth=auth)
+    service = Service(data_dir, index_dir, settings=settings)
+    service.preflight()
+    serve_app(service, host, port, auth=auth)
 
 
 if __name__ == "__main__":

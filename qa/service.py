@@ -166,6 +166,12 @@ class Service:
             state.stage = "load"
         self.embedder.embed(["warm up"], "query")
 
+    def preflight(self) -> None:
+        """Raise now what would stop a warm-up at once: a missing data folder, a damaged index manifest."""
+        if not self.store.shared and not self.data_dir.is_dir():
+            sync.scan(self.data_dir)  # says what is wrong and what to do
+        self.store.read_manifest()
+
     def warm_up_in_background(self) -> WarmUp:
         """Start `warm_up` in a thread; until it ends, questions and listings raise NotReadyError (in Chinese first)."""
         state = self.warming = WarmUp()
