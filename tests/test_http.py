@@ -60,12 +60,12 @@ def test_json_endpoint_schema_is_in_the_openapi_document(app_url):
     response_ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     schemas = spec["components"]["schemas"]
     request, response = schemas[request_ref.rsplit("/", 1)[1]], schemas[response_ref.rsplit("/", 1)[1]]
-    assert set(request["properties"]) == {"question", "top_k"} and request["required"] == ["question"]
+    assert set(request["properties"]) == {"question", "top_k", "documents"} and request["required"] == ["question"]
     assert request["properties"]["top_k"]["maximum"] == 100
     assert {"question", "hits", "confident"} <= set(response["properties"])
     hit_schema = schemas[response["properties"]["hits"]["items"]["$ref"].rsplit("/", 1)[1]]
     assert HIT_FIELDS <= set(hit_schema["properties"])
-    assert "400" in operation["responses"]
+    assert "400" in operation["responses"] and "503" in operation["responses"]
 
 
 def test_the_page_is_served_at_the_root(app_url):
