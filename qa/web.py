@@ -157,7 +157,7 @@ def _basic_auth(auth: Credentials):
         ok = [secrets.compare_digest(given[0], u.encode()) & secrets.compare_digest(given[1], p.encode())
               for u, p in auth]
         if not any(ok):
-            raise HTTPException(status_code=401, detail="Wrong user or password.",
+            raise HTTPException(status_code=401, detail="用户名或密码错误。/ Wrong user or password.",
                                 headers={"WWW-Authenticate": "Basic"})
 
     return check
