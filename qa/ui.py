@@ -551,13 +551,13 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
     def show(data: dict | None, question: str, documents: list[str] | None) -> str:
         return render_hits(Result.from_json(data) if data else None, question_notes(question, documents))
 
-    def from_url(request: gr.Request) -> str:
+    def from_url(question: str, request: gr.Request) -> str:
         asked = (request.query_params.get("q") or "").strip() if request else ""
-        return asked or gr.skip()  # never clear what the reader may have typed meanwhile
+        return asked if asked and not (question or "").strip() else gr.skip()  # never over what was typed
 
     def ask_if_any(question: str, top_k: int, documents: list[str] | None, request: gr.Request) -> dict:
         asked = (request.query_params.get("q") or "").strip() if request else ""
-        return ask(question, top_k, documents) if asked else gr.skip()
+        return ask(question, top_k, documents) if asked and (question or "").strip() == asked else gr.skip()
 
     def recent_list(recent: list | None) -> gr.Dataset:
         return gr.Dataset(samples=[[q] for q in recent or []], visible=bool(recent))
@@ -674,7 +674,7 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
 
         loaded = demo.load(state, inputs=chosen, outputs=page_parts, **private)
         loaded.then(recent_list, inputs=history, outputs=recent, **private)
-        from_link = loaded.then(from_url, outputs=question, **private)
+        from_link = loaded.then(from_url, inputs=question, outputs=question, **private)
         answered(from_link.then(ask_if_any, inputs=[question, top_k, chosen], outputs=result_json,
                                 concurrency_limit=ASK_CONCURRENCY, **quiet))
         timer.tick(state, inputs=chosen, outputs=page_parts, **private)

@@ -518,7 +518,8 @@ def test_a_removed_document_is_never_found_again(new_page, browser, page_service
         page.get_by_role("tab", name="提问").click()
         expect(page.locator(".qa-collection")).not_to_contain_text("荔枝节")
         for question in ("荔枝节在哪里举行？", "荔枝节门票多少钱？"):
-            page.reload()
+            page.goto(url + "/")
+            expect(page.locator(".qa-collection")).to_contain_text("资料库：", timeout=WAIT_MS)
             ask(page, question)
             expect(page.locator(".qa-sr")).to_have_attribute("data-question", question, timeout=WAIT_MS)
             expect(page.locator(".qa-hit")).not_to_have_count(0)
