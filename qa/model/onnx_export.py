@@ -1,12 +1,16 @@
-"""Export a sentence-transformers BERT model to ONNX, and an int8 (dynamically quantized) copy, once per model.
+"""Export a sentence-transformers BERT model to ONNX once per model: fused for CPU, and an int8 copy.
 
-sentence-transformers' own `backend="onnx"` needs optimum-onnx, which pins transformers < 4.58; this
-project runs transformers 5, so the export is done here with torch's exporter and onnxruntime's quantizer.
+The graph is exported with torch (eager attention, so that onnxruntime's transformer optimizer can
+fuse each layer's attention, LayerNorm and GELU into single operators), optimized, and quantized to
+int8 with a scale per output channel. Only the export needs torch; answering with the files does not.
+sentence-transformers' own `backend="onnx"` needs optimum-onnx, which pins transformers < 4.58.
 Each file is written beside its final place and renamed into it, so a crash never leaves half a model.
+BENCHMARKS.md ("Encoding backends") has the measurements behind each step.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -18,22 +22,22 @@ from pathlib import Path
 log = logging.getLogger("qa")
 
 ONNX_DIR = "onnx"
-FP32_FILE = "model.onnx"
-INT8_FILE = "model_int8.onnx"
+FUSED_FILE = "model.fused.onnx"  # fp32, attention fused: the same vectors as torch
+INT8_FILE = "model.fused.int8.onnx"  # dynamic int8, per-channel weight scales
 
 
 def exported_model(model_dir: Path, quantized: bool) -> Path:
     """The ONNX file for the model in `model_dir`, exported on first use into `model_dir/onnx`."""
     folder = Path(model_dir) / ONNX_DIR
-    fp32 = folder / FP32_FILE
-    if not fp32.exists():
-        log.info("Exporting %s to ONNX, once (under a minute).", model_dir)
-        _write_atomically(fp32, lambda out: _export(Path(model_dir), out))
+    fused = folder / FUSED_FILE
+    if not fused.exists():
+        log.info("Exporting %s to ONNX, once (about a minute).", model_dir)
+        _write_atomically(fused, lambda out: _export_fused(Path(model_dir), out))
     if not quantized:
-        return fp32
+        return fused
     int8 = folder / INT8_FILE
     if not int8.exists():
-        _write_atomically(int8, lambda out: _quantize(fp32, out))
+        _write_atomically(int8, lambda out: _quantize(fused, out))
     return int8
 
 
@@ -46,6 +50,19 @@ def _write_atomically(target: Path, make: Callable[[Path], None]) -> None:
         os.replace(tmp / target.name, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _export_fused(model_dir: Path, out: Path) -> None:
+    """Export the transformer with torch, then fuse it for the CPU with onnxruntime's transformer optimizer."""
+    from onnxruntime.transformers import optimizer
+
+    raw = out.with_name("raw.onnx")
+    _export(model_dir, raw)
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    fused = optimizer.optimize_model(str(raw), model_type="bert", num_heads=config["num_attention_heads"],
+                                     hidden_size=config["hidden_size"], opt_level=0, use_gpu=False)
+    fused.save_model_to_file(str(out))
+    raw.unlink()
 
 
 def _export(model_dir: Path, out: Path) -> None:
@@ -63,7 +80,9 @@ def _export(model_dir: Path, out: Path) -> None:
         def forward(self, input_ids, attention_mask):
             return self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
-    bert = SentenceTransformer(str(model_dir), device="cpu")[0].auto_model.eval()
+    # Eager attention exports as plain MatMul/Softmax, which the optimizer fuses; sdpa's graph it cannot.
+    model = SentenceTransformer(str(model_dir), device="cpu", model_kwargs={"attn_implementation": "eager"})
+    bert = model[0].auto_model.eval()
     sample = torch.ones((2, 8), dtype=torch.long)
     # The tracer warns about shape-dependent branches in transformers' masking; the slow test checks padded batches.
     with torch.no_grad(), warnings.catch_warnings():
@@ -76,7 +95,11 @@ def _export(model_dir: Path, out: Path) -> None:
         )
 
 
-def _quantize(fp32: Path, out: Path) -> None:
+def _quantize(fused: Path, out: Path) -> None:
+    """Dynamic int8: weights per output channel (per tensor moves vectors four times as far), full range."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8)
+    # Shape inference cannot see through the fused operators: without a default type the quantizer stops.
+    quantize_dynamic(str(fused), str(out), weight_type=QuantType.QInt8, per_channel=True, reduce_range=False,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})

@@ -1,0 +1,75 @@
+"""Where the confidence lines fall: each question's best whole-passage cosine, answerable or not, by script.
+
+Two collections: data/ (asked the dev and extra sets, and tests/data/unanswerable.txt) and the CMRC trial
+documents (asked their own questions, and the same unanswerable questions). For each group: how many
+questions, the range and 10th/90th percentiles of the best cosine, and how many fall under the lines
+in qa/search.py. The default embedder (QA_EMBEDDER picks another). Prints a Markdown table.
+
+    python bench/confidence.py
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from common import DATA, DEV_SET, ROOT
+
+CMRC = ROOT.parent / "shared" / "eval" / "cmrc2018-trial"
+EXTRA_SET = ROOT / "tests" / "data" / "extra_questions.jsonl"
+UNANSWERABLE = ROOT / "tests" / "data" / "unanswerable.txt"
+
+
+def jsonl_questions(path: Path) -> list[str]:
+    return [q for line in path.read_text("utf-8").splitlines() if line.strip() and (q := json.loads(line)["q"].strip())]
+
+
+def best_cosines(service, questions: list[str]) -> list[tuple[str, float, bool]]:
+    """(question, best passage cosine, whether its script matches the best passage's) for each question."""
+    from qa.search import CONFIDENT_SAME_SCRIPT, confidence_threshold
+
+    collection = service.open()
+    ids = np.arange(service.store.next_id())
+    out = []
+    for q in questions:
+        cosines = collection.cosines(service.embedder.embed([q], "query")[0], ids)
+        best = int(np.argmax(cosines))
+        text = collection.passages([int(ids[best])])[int(ids[best])].text
+        out.append((q, float(cosines[best]), confidence_threshold(q, text) == CONFIDENT_SAME_SCRIPT))
+    return out
+
+
+def main() -> None:
+    from qa.search import CONFIDENT_CROSS_SCRIPT, CONFIDENT_SAME_SCRIPT
+    from qa.service import Service
+
+    answerable = jsonl_questions(DEV_SET) + jsonl_questions(EXTRA_SET)
+    unanswerable = [line.strip() for line in UNANSWERABLE.read_text("utf-8").splitlines() if line.strip()]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data, asked in (("data/", DATA, answerable), ("CMRC trial", CMRC / "data",
+                                                                 jsonl_questions(CMRC / "questions.jsonl"))):
+            shutil.copytree(data, Path(tmp) / name.replace("/", ""))
+            service = Service(Path(tmp) / name.replace("/", ""), Path(tmp) / f"{name.replace('/', '')}-index")
+            service.build()
+            for label, questions in (("answerable", asked), ("unanswerable", unanswerable)):
+                for same, script in ((True, "same script"), (False, "across scripts")):
+                    found = [c for _, c, s in best_cosines(service, questions) if s == same]
+                    if found:
+                        line = CONFIDENT_SAME_SCRIPT if same else CONFIDENT_CROSS_SCRIPT
+                        rows.append((name, label, script, found, line))
+            print(f"model: {service.embedder.name}")
+    print("| collection | questions | script | n | best cosine min – max | p10 / p90 | under the line |")
+    print("| --- | --- | --- | ---: | --- | --- | ---: |")
+    for name, label, script, found, line in rows:
+        print(f"| {name} | {label} | {script} | {len(found)} | {min(found):.3f} – {max(found):.3f} | "
+              f"{np.percentile(found, 10):.3f} / {np.percentile(found, 90):.3f} | "
+              f"{sum(c < line for c in found)} (line {line}) |")
+
+
+if __name__ == "__main__":
+    main()
