@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import codecs
+import hashlib
 import unicodedata
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from charset_normalizer import from_bytes
 
@@ -43,6 +45,15 @@ class Document:
 
 class IngestError(QAError):
     """A file that cannot be read as a document; the message is one sentence naming the file."""
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def decode_bytes(data: bytes, name: str = "") -> str:

