@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from qa.answer import ANSWER_TYPES, answer_span, answer_types, question_types
+from qa.answer import (
+    ANSWER_TYPES,
+    _gaps,
+    answer_scores,
+    answer_span,
+    answer_types,
+    clause_features,
+    question_cue,
+    question_types,
+)
 from qa.text import clause_spans
 
 PASSAGE = ("横沥的党员队伍不断壮大。截止2010年9月底,全镇共有基层党支部154个,其中“两新”党组织106个。"
@@ -66,3 +75,68 @@ def test_the_narrowed_span_stays_inside_its_sentence():
     answer = answer_span(PASSAGE, spans, [1.0 if i == first else 0.0 for i in range(len(spans))])
     assert answer.text == "横沥镇党员队伍不断壮大,平均每年有100多人成为横沥镇党组织的新鲜血液,"
     assert answer_span("", [], []) is None
+
+
+# --- Choosing the clause that answers, not the one that restates the question -------------------
+
+STORY = ("去年七月,镇里开展“情系群众周”活动,取得了良好的效果。镇府机关和各村300多名党员干部分成91个工作小组,"
+         "走访了1575户家庭。活动受到群众欢迎。")
+
+
+def spans_and_scores(text: str, best: str) -> tuple[list[tuple[int, int]], list[float]]:
+    """The clauses of text, the one holding `best` scoring highest (as a search would when it restates the question)."""
+    spans = clause_spans(text)
+    return spans, [0.9 if best in text[s:e] else 0.85 for s, e in spans]
+
+
+def test_question_cue_keeps_content_words_and_weighs_the_asked_about_words_more():
+    cue = question_cue("横沥镇的党员干部有多少名？")
+    terms = dict(cue.terms)
+    assert "党员" in terms and "横沥" in terms and "多少" not in terms and "的" not in terms
+    assert terms["干部"] > terms["横沥"]  # nearer the question word: what is asked about, not the topic
+    assert cue.kinds == ("quantity",) and cue.before.endswith("党员干部有") and cue.after == "名"
+    assert question_cue("When was it built?").kinds == ("date",) and question_cue("共治协会由哪些人组成？").kinds == ()
+
+
+def test_the_clause_that_gives_the_count_beats_the_one_that_restates_the_question():
+    spans, scores = spans_and_scores(STORY, "情系群众周")
+    question = "情系群众周活动有多少名党员干部参加？"
+    assert "情系群众周" in answer_span(STORY, spans, scores).text  # by the search's scores alone
+    answer = answer_span(STORY, spans, scores, question)
+    assert "300多名党员干部" in answer.text
+
+
+def test_rare_question_words_in_the_passage_decide_not_the_topic_every_clause_shares():
+    text = "横沥镇位于东莞。横沥镇的产业以模具为主。横沥镇的牛墟已有百年历史。"
+    spans = clause_spans(text)
+    answer = answer_span(text, spans, [0.9, 0.9, 0.9], "横沥镇的牛墟有多少年历史？")
+    assert answer.text == "横沥镇的牛墟已有百年历史。"
+
+
+def test_features_see_the_restatement_and_the_neighbour_it_points_to():
+    spans, scores = spans_and_scores(STORY, "情系群众周")
+    f = clause_features(STORY, spans, scores, question_cue("“情系群众周”活动取得了什么效果？"))
+    restating = next(i for i, (s, e) in enumerate(spans) if "良好的效果" in STORY[s:e])
+    assert f.cosine[0] == max(f.cosine) == 0.0 or max(f.cosine) == 0.0
+    assert f.words[1] > f.words[restating + 1] and f.kind == [0.0] * len(spans)
+    assert f.restates[1] > 0 and f.after_restatement[2] > 0  # the question asks at its end: look after
+
+
+def test_a_question_in_another_language_keeps_the_searchs_clause_scores():
+    spans = clause_spans(PASSAGE)
+    scores = [1.0 if "预备党员43名" in PASSAGE[s:e] else 0.0 for s, e in spans]
+    english = answer_span(PASSAGE, spans, scores, "How many probationary members are there?")
+    assert english.text == answer_span(PASSAGE, spans, scores).text
+    assert answer_scores(PASSAGE, spans, scores, question_cue("How many probationary members?")) == scores
+
+
+
+def test_the_answer_stands_where_the_question_word_stands():
+    text = "伊丽莎白港机场位于南非。机场有三条跑道,主跑道长1980米。那里也有停车场。"
+    spans = clause_spans(text)
+    cue = question_cue("机场有几条跑道？")
+    assert any(s <= text.index("三") < e and share == 1.0 for s, e, share in _gaps(text, cue))
+    answer = answer_span(text, spans, [0.9] * len(spans), "机场有几条跑道？")
+    assert answer.text == "机场有三条跑道,主跑道长1980米。"
+
+
