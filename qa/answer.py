@@ -19,6 +19,7 @@ from functools import lru_cache
 from qa.text import split_sentences, trim_span
 
 MAX_ANSWER_CHARS = 80  # a longer sentence is narrowed to the best clause and its neighbours
+MIN_CLAUSE_LETTERS = 4  # a shorter neighbour ("即:", "其中,") does not count: the span takes the next one too
 
 _CN_NUMERAL = "〇零一二两三四五六七八九十百千万亿"
 _HAN = "\u4e00-\u9fff"
@@ -256,8 +257,20 @@ def answer_span(text: str, clauses: list[tuple[int, int]], scores: list[float], 
     s_start, s_end = next(((s, e) for s, e in split_sentences(text) if s <= c_start < e), (0, len(text)))
     s_start, s_end = trim_span(text, s_start, s_end)
     if s_end - s_start > MAX_ANSWER_CHARS:
-        first = best - 1 if best > 0 and clauses[best - 1][0] >= s_start else best
-        last = best + 1 if best + 1 < len(clauses) and clauses[best + 1][1] <= s_end else best
+        first = _neighbour(text, clauses, best, -1, s_start, s_end)
+        last = _neighbour(text, clauses, best, 1, s_start, s_end)
         s_start, s_end = clauses[first][0], clauses[last][1]
     return Answer(text[s_start:s_end], s_start, s_end)
+
+
+def _neighbour(text: str, clauses: list[tuple[int, int]], best: int, step: int, s_start: int, s_end: int) -> int:
+    """The clause next to `best` in direction `step` within the sentence [s_start, s_end), past any clause too
+    short to say anything ("即:", "其中,"); `best` itself at the sentence's edge."""
+    i = best
+    while 0 <= i + step < len(clauses) and s_start <= clauses[i + step][0] and clauses[i + step][1] <= s_end:
+        i += step
+        a, b = clauses[i]
+        if sum(ch.isalnum() for ch in text[a:b]) >= MIN_CLAUSE_LETTERS:
+            break
+    return i
 

@@ -130,6 +130,13 @@ def test_a_question_in_another_language_keeps_the_searchs_clause_scores():
     assert answer_scores(PASSAGE, spans, scores, question_cue("How many probationary members?")) == scores
 
 
+def test_a_long_sentence_is_narrowed_past_a_clause_too_short_to_say_anything():
+    text = ("横沥镇委坚持“四心五群”,即:“齐心创和谐、专心求发展、公心办实事、诚心为人民”和“心里想着群众、思路为了群众、"
+            "工作服务群众、发展依靠群众、效果惠及群众”的要求,切实加强党员干部队伍建设。")
+    spans = clause_spans(text)
+    answer = answer_span(text, spans, [1.0] + [0.0] * (len(spans) - 1))
+    assert answer.text.startswith("横沥镇委坚持“四心五群”,即:“齐心创和谐")
+
 
 def test_the_answer_stands_where_the_question_word_stands():
     text = "伊丽莎白港机场位于南非。机场有三条跑道,主跑道长1980米。那里也有停车场。"
