@@ -95,7 +95,13 @@ def test_question_cue_keeps_content_words_and_weighs_the_asked_about_words_more(
     assert "党员" in terms and "横沥" in terms and "多少" not in terms and "的" not in terms
     assert terms["干部"] > terms["横沥"]  # nearer the question word: what is asked about, not the topic
     assert cue.kinds == ("quantity",) and cue.before.endswith("党员干部有") and cue.after == "名"
-    assert question_cue("When was it built?").kinds == ("date",) and question_cue("共治协会由哪些人组成？").kinds == ()
+    assert question_cue("What company built the bridge?").kinds == ("organisation",)
+    assert question_cue("Who leads the town?").kinds == ("person",)
+    assert question_cue("Where is the school?").kinds == ("place",)
+    assert question_cue("横沥镇委书记是谁？").kinds == ("person",)
+    assert question_cue("学校在哪里？").kinds == ("place",)
+    assert question_cue("这首歌收录在哪张专辑？").kinds == ("title",)
+    assert question_cue("共治协会由哪些人组成？").kinds == ()
 
 
 def test_the_clause_that_gives_the_count_beats_the_one_that_restates_the_question():
@@ -146,4 +152,13 @@ def test_the_answer_stands_where_the_question_word_stands():
     answer = answer_span(text, spans, [0.9] * len(spans), "机场有几条跑道？")
     assert answer.text == "机场有三条跑道,主跑道长1980米。"
 
+
+
+def test_answer_kinds_of_names_places_organisations_and_titles():
+    assert kinds(answer_types("横沥镇委书记叶效怀带头")) >= {"person"}
+    assert kinds(answer_types("由保罗·塞里诺提出")) >= {"person"}
+    assert kinds(answer_types("学校位于广西南宁市")) >= {"place"}
+    assert kinds(answer_types("由Mag Garden出版社发行")) >= {"organisation"}
+    assert kinds(answer_types("于《月刊Comic Blade》连载")) >= {"title"}
+    assert kinds(answer_types("党员干部在群众中树立了良好的形象。")) == set()
 

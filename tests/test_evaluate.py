@@ -117,7 +117,7 @@ def test_document_questions_rank_documents_and_check_spans_against_the_answers(t
     assert (report.hit_at_1, report.hit_at_3, report.mrr_at_10) == (0.5, 1.0, 0.75)
     assert report.span_at_1 == 0.5 and report.span_lengths.mean == (len("共有党员1724名") + 1) / 2
     assert report.ndcg_at_10 == round((1 + 1 / math.log2(3)) / 2, 4) and report.recall_at_10 == 1.0
-    assert [(k.kind, k.questions, k.hit_at_1) for k in report.kinds] == [("quantity", 1, 1.0), ("other", 1, 0.0)]
+    assert [(k.kind, k.questions, k.hit_at_1) for k in report.kinds] == [("quantity", 1, 1.0), ("person", 1, 0.0)]
 
 
 def test_a_beir_folder_is_read_with_graded_relevance(tmp_path):
