@@ -6,7 +6,8 @@ and the kind of answer the question asks for. A clause scores for answering when
 the passage's rare question words, gives the asked-for kind of answer with something the question does
 not already say, stands where the question word stands ("X有几条跑道" / "X有三条跑道"), and is not a
 mere restatement of the question (then its neighbour, where the question word points, gains).
-The span is the clause's sentence, or the clause and its neighbours when the sentence is long.
+The span is the clause's sentence, or the clause and its neighbours when the sentence is long;
+`Answer.exact` marks the answer phrase inside it when the question's kind makes it clear.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ MAX_ANSWER_CHARS = 80  # a longer sentence is narrowed to the best clause and it
 MIN_CLAUSE_LETTERS = 4  # a shorter neighbour ("即:", "其中,") does not count: the span takes the next one too
 
 _CN_NUMERAL = "〇零一二两三四五六七八九十百千万亿"
+_MEASURE = "个名项次户场人位家所条件元岁米里斤克吨亩倍届度张首部本座"
 _HAN = "\u4e00-\u9fff"
 _PERSON_TITLE = ("书记|主席|总统|总理|部长|市长|省长|县长|镇长|村长|校长|院长|主任|经理|董事长|会长|社长|局长|队长|领队"
                  "|教练|导演|编剧|制作人|作者|作家|画家|诗人|演员|歌手|主演|创始人|建筑师|设计师|学家|皇帝|国王|将军")
@@ -69,14 +71,36 @@ ANSWER_TYPES = {
     ),
 }
 
+# How the exact answer reads, for the kinds it can be told by its form; `name`, when matched, is the phrase.
+_PHRASES = {
+    "quantity": re.compile(
+        rf"(?:约|大约|近|超过|共)?\d[\d,.]*(?!\d)(?!\s*[年月日号])\s*(?:多|余)?[万亿千百]?\s*"
+        rf"(?:%|％|[A-Za-z]+\b|[{_MEASURE}])?|[{_CN_NUMERAL}]+(?:多|余)?[{_MEASURE}]"),
+    "duration": re.compile(rf"[\d{_CN_NUMERAL}]+\s*(?:多|余)?个?[年载月天日周](?:多|半)?|[\d{_CN_NUMERAL}]+世纪"),
+    "date": re.compile(rf"\d+\s*年(?:\s*\d+\s*月)?(?:\s*\d+\s*日)?|\d+\s*月(?:\s*\d+\s*日)?|[{_CN_NUMERAL}]+[年月日]"
+                       rf"|(?:星期|周)[一二三四五六日天]|今年|去年|明年"),
+    "person": re.compile(rf"[{_HAN}]{{1,4}}·[{_HAN}]{{1,6}}|(?P<name>[{_HAN}]{{2,3}})(?=先生|女士|教授|博士)"
+                         rf"|[A-Z][a-z]+(?: [A-Z][a-z.]+)+|(?:{_PERSON_TITLE})[为是:：]?(?P<named>[{_HAN}]{{2,3}})"),
+    "title": re.compile(r"《[^》]+》"),
+}
+
 
 @dataclass
 class Answer:
-    """The span of a hit that best answers the question: hit.text[start:end] == text."""
+    """The span of a hit that best answers the question: hit.text[start:end] == text.
+
+    `exact` is (start, end) of the answer phrase itself in hit.text, inside the span, when the question asks
+    for a clear kind of answer (a number, a date, a name) or its wording pins the phrase down; else None.
+    """
 
     text: str
     start: int
     end: int
+    exact: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.exact is not None:  # from JSON it comes back as a list
+            self.exact = (int(self.exact[0]), int(self.exact[1]))
 
 
 def question_types(question: str) -> list[bool]:
@@ -113,6 +137,7 @@ NEAR_CHARS = 3.0  # ... falling off over this many characters
 NEW_LETTERS = 6  # a clause adding this many letters to the question's is not a mere restatement of it
 CONTEXT_CHARS = 12  # question characters either side of the question word matched against the passage
 MAX_GAP_CHARS = 40  # longest answer between the matched context before and after the question word
+MAX_EXACT_CHARS = 24  # longest text between matched context that is marked as the exact answer
 # Weights of a clause's features in its answer score (ClauseFeatures). Chosen on half of the CMRC trial set
 # (documents with an even number) by a conditional-logit fit, then rounded; checked on the other half.
 WEIGHTS = {
@@ -219,10 +244,21 @@ def clause_features(text: str, clauses: list[tuple[int, int]], scores: list[floa
         before_restatement=[r * (1 - cue.position) for r in restates[1:]] + [0.0], fills_gap=fills)
 
 
-def _kind_matches(clause: str, cue: Cue) -> list[tuple[int, int]]:
-    """Where the clause gives an asked-for kind of answer with text the question does not hold."""
-    return [m.span() for kind in cue.kinds for m in ANSWER_TYPES[kind][1].finditer(clause)
-            if not set(m.group().lower()) <= cue.chars]
+def _kind_matches(clause: str, cue: Cue, phrases: bool = False) -> list[tuple[int, int]]:
+    """Where the clause gives an asked-for kind of answer with text the question does not hold; with `phrases`,
+    only the kinds whose answer can be told by its form (_PHRASES), as the phrase itself."""
+    found = []
+    for kind in cue.kinds:
+        pattern = _PHRASES.get(kind) if phrases else ANSWER_TYPES[kind][1]
+        for m in pattern.finditer(clause) if pattern else ():
+            if not set(m.group().lower()) <= cue.chars:
+                group = next((g for g in ("name", "named") if g in pattern.groupindex and m.group(g)), 0)
+                start, end = m.span(group)
+                if kind == "person":  # a Chinese name's edges: not the question's characters, not 由/于/的
+                    start, end = _trim_chars(clause, start, end, _FUNCTION_CHARS | _han(cue.chars))
+                if start < end:
+                    found.append((start, end))
+    return found
 
 
 def _said_share(clause: str, said: frozenset[str]) -> float:
@@ -274,7 +310,7 @@ def answer_scores(text: str, clauses: list[tuple[int, int]], scores: list[float]
 
 def answer_span(text: str, clauses: list[tuple[int, int]], scores: list[float], question: str = "") -> Answer | None:
     """The sentence holding the clause that best answers the question (`answer_scores`), or that clause and its
-    neighbours if the sentence is long."""
+    neighbours if the sentence is long; with the exact answer phrase marked when it is clear."""
     if not clauses:
         return None
     cue = question_cue(question)
@@ -287,7 +323,8 @@ def answer_span(text: str, clauses: list[tuple[int, int]], scores: list[float], 
         first = _neighbour(text, clauses, best, -1, s_start, s_end)
         last = _neighbour(text, clauses, best, 1, s_start, s_end)
         s_start, s_end = clauses[first][0], clauses[last][1]
-    return Answer(text[s_start:s_end], s_start, s_end)
+    exact = exact_phrase(text, (c_start, c_end), cue) if question else None
+    return Answer(text[s_start:s_end], s_start, s_end, exact)
 
 
 def _neighbour(text: str, clauses: list[tuple[int, int]], best: int, step: int, s_start: int, s_end: int) -> int:
@@ -301,3 +338,59 @@ def _neighbour(text: str, clauses: list[tuple[int, int]], best: int, step: int, 
             break
     return i
 
+
+# --- The exact answer phrase --------------------------------------------------------------------
+
+def exact_phrase(text: str, clause: tuple[int, int], cue: Cue) -> tuple[int, int] | None:
+    """(start, end) in text of the answer phrase inside the answering clause: the asked-for kind of answer
+    nearest the question's words (`1724名` in "全镇共有党员1724名,"), else the text standing in the question
+    word's place between its matched context on both sides; None when neither is clear."""
+    a, b = clause
+    lowered = text[a:b].lower()
+    found = _kind_matches(text[a:b], cue, phrases=True)
+    if found:
+        start, end = max(found, key=lambda span: (_context_weight(lowered, span, cue), -span[0]))
+        start, end = _strip(lowered, start, end)
+        return (a + start, a + end) if start < end else None
+    if not (cue.before and cue.after):
+        return None
+    full = [(s, e) for s, e, share in _gaps(lowered, cue) if share >= 1.0 and 0 < e - s <= MAX_EXACT_CHARS]
+    if not full:
+        return None
+    start, end = _strip(lowered, *min(full, key=lambda se: se[1] - se[0]))
+    return (a + start, a + end) if start < end else None
+
+
+def _context_weight(clause: str, span: tuple[int, int], cue: Cue, reach: int = 8) -> float:
+    """The question's words around span, each by its prior weight and by how close it stands (within `reach`)."""
+    before, after = clause[max(0, span[0] - reach):span[0]], clause[span[1]:span[1] + reach]
+    total = 0.0
+    for term, prior in cue.terms:
+        distance = min([len(before) - before.rfind(term) - len(term)] * (term in before)
+                       + [after.find(term)] * (term in after), default=None)
+        if distance is not None:
+            total += prior * (1 - distance / reach)
+    return total
+
+
+def _han(chars: frozenset[str]) -> frozenset[str]:
+    """The Han characters among chars."""
+    return frozenset(ch for ch in chars if "\u4e00" <= ch <= "\u9fff")
+
+
+def _trim_chars(text: str, start: int, end: int, chars: frozenset[str]) -> tuple[int, int]:
+    """Shrink [start, end) past characters of `chars` at either end."""
+    while start < end and text[start] in chars:
+        start += 1
+    while end > start and text[end - 1] in chars:
+        end -= 1
+    return start, end
+
+
+def _strip(text: str, start: int, end: int) -> tuple[int, int]:
+    """Shrink [start, end) past spaces and punctuation at either end."""
+    while start < end and (text[start] in _PUNCTUATION or text[start].isspace()):
+        start += 1
+    while end > start and (text[end - 1] in _PUNCTUATION or text[end - 1].isspace()):
+        end -= 1
+    return start, end
