@@ -136,6 +136,7 @@ NEAR_BONUS = 1.0  # the question word's neighbours (what is asked about) weigh u
 NEAR_CHARS = 3.0  # ... falling off over this many characters
 NEW_LETTERS = 6  # a clause adding this many letters to the question's is not a mere restatement of it
 CONTEXT_CHARS = 12  # question characters either side of the question word matched against the passage
+COMMON_IDF = 1.0  # a collection word with a lower idf (BM25's; in over ~37% of passages) weighs less in a passage
 MAX_GAP_CHARS = 40  # longest answer between the matched context before and after the question word
 MAX_EXACT_CHARS = 24  # longest text between matched context that is marked as the exact answer
 # Weights of a clause's features in its answer score (ClauseFeatures). Chosen on half of the CMRC trial set
@@ -199,6 +200,19 @@ def question_cue(question: str) -> Cue:
     return replace(cue, before=question[:start].lower().strip(_PUNCTUATION)[-CONTEXT_CHARS:],
                    after=question[end:].lower().strip(_PUNCTUATION)[:CONTEXT_CHARS],
                    position=min(1.0, start / max(1, len(question.rstrip(_PUNCTUATION)) - 1)))
+
+
+def common_words_weigh_less(cue: Cue, idf: dict[str, float]) -> Cue:
+    """The cue with the terms of words that most passages of the collection hold (idf below COMMON_IDF: the
+    town every document is about) weighing less, in proportion: they cannot tell where in a passage the answer is."""
+    common = {word.lower(): weight for word, weight in idf.items() if weight < COMMON_IDF}
+    if not common:
+        return cue
+    terms = []
+    for term, prior in cue.terms:
+        rarity = min((weight for word, weight in common.items() if term in word), default=COMMON_IDF)
+        terms.append((term, prior * rarity / COMMON_IDF))
+    return replace(cue, terms=tuple(terms))
 
 
 @dataclass
@@ -308,12 +322,14 @@ def answer_scores(text: str, clauses: list[tuple[int, int]], scores: list[float]
     return [sum(weight * column[i] for weight, column in columns) for i in range(len(clauses))]
 
 
-def answer_span(text: str, clauses: list[tuple[int, int]], scores: list[float], question: str = "") -> Answer | None:
+def answer_span(text: str, clauses: list[tuple[int, int]], scores: list[float], question: str = "",
+                idf: dict[str, float] | None = None) -> Answer | None:
     """The sentence holding the clause that best answers the question (`answer_scores`), or that clause and its
-    neighbours if the sentence is long; with the exact answer phrase marked when it is clear."""
+    neighbours if the sentence is long; with the exact answer phrase marked when it is clear. `idf`: the question's
+    words with their rarity in the collection (words most passages have weigh less, see `common_words_weigh_less`)."""
     if not clauses:
         return None
-    cue = question_cue(question)
+    cue = common_words_weigh_less(question_cue(question), idf or {})
     ranked = answer_scores(text, clauses, scores, cue) if question else list(scores)
     best = max(range(len(clauses)), key=ranked.__getitem__)
     c_start, c_end = clauses[best]

@@ -155,7 +155,7 @@ def search(collection: Collection, question: str, query: np.ndarray, top_k: int,
         spans = [(int(a), int(b)) for a, b in s.clauses.spans[rows]]
         clause_scores = [float(s.clause[c]) + ANSWER_LEXICAL_WEIGHT * overlap(words, hit.text[a:b])
                          for c, (a, b) in zip(rows, spans)]
-        hit.answer = answer_span(hit.text, spans, clause_scores, question)
+        hit.answer = answer_span(hit.text, spans, clause_scores, question, words)
         hit.relevance = relevance(float(s.passage_cosine[r]), question, hit.text)
         hits.append(hit)
     best = stored[int(s.ids[np.argmax(s.passage_cosine)])]

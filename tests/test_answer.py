@@ -13,6 +13,7 @@ from qa.answer import (
     answer_span,
     answer_types,
     clause_features,
+    common_words_weigh_less,
     question_cue,
     question_types,
 )
@@ -190,3 +191,16 @@ def test_the_exact_phrase_survives_the_json_form():
     answer = Answer("全镇共有党员1724名,", 10, 22, (16, 21))
     assert Answer(**json.loads(json.dumps(asdict(answer)))) == answer
     assert Answer("x", 0, 1).exact is None
+
+
+def test_words_most_passages_of_the_collection_hold_weigh_less():
+    cue = question_cue("横沥镇的牛墟何时开市？")
+    damped = dict(common_words_weigh_less(cue, {"横沥镇": 0.5, "牛墟": 4.0, "开市": 3.0}).terms)
+    terms = dict(cue.terms)
+    assert damped["横沥"] == terms["横沥"] / 2 and damped["牛墟"] == terms["牛墟"] and damped["开市"] == terms["开市"]
+    assert common_words_weigh_less(cue, {"横沥镇": 1.0}) == cue == common_words_weigh_less(cue, {})
+    text = "横沥镇的工厂很多,牛墟每月开市。"
+    spans = clause_spans(text)
+    before = answer_scores(text, spans, [0.9, 0.9], cue)
+    after = answer_scores(text, spans, [0.9, 0.9], common_words_weigh_less(cue, {"横沥镇": 0.2}))
+    assert after[0] - after[1] < before[0] - before[1]  # the town every document names tells less
