@@ -22,7 +22,6 @@ CLAUSE_WEIGHT = 0.5  # share of the best clause in a passage's dense score, the 
 TYPE_BONUS = 0.03  # cosine added to a clause that looks like the asked-for kind of answer
 CANDIDATES = 100  # passages taken from each side (dense, lexical) and rescored: all of a small collection
 LEXICAL_WEIGHT = 0.5  # weight of the z-normalized BM25 score against the z-normalized dense score
-ANSWER_LEXICAL_WEIGHT = 0.2  # weight of the question's word overlap when choosing the answer clause
 # Best whole-passage cosine below which nothing is taken to answer the question. Calibrated for
 # the default model; a question in another script than the passages scores lower across the board.
 CONFIDENT_SAME_SCRIPT = 0.86
@@ -153,9 +152,7 @@ def search(collection: Collection, question: str, query: np.ndarray, top_k: int,
         hit = Hit.of(stored[pid], float(s.fused[r]))
         rows = np.flatnonzero(s.clauses.passage_ids == pid)
         spans = [(int(a), int(b)) for a, b in s.clauses.spans[rows]]
-        clause_scores = [float(s.clause[c]) + ANSWER_LEXICAL_WEIGHT * overlap(words, hit.text[a:b])
-                         for c, (a, b) in zip(rows, spans)]
-        hit.answer = answer_span(hit.text, spans, clause_scores, question, words)
+        hit.answer = answer_span(hit.text, spans, [float(s.clause[c]) for c in rows], question, words)
         hit.relevance = relevance(float(s.passage_cosine[r]), question, hit.text)
         hits.append(hit)
     best = stored[int(s.ids[np.argmax(s.passage_cosine)])]
