@@ -86,21 +86,30 @@ _PHRASES = {
 
 
 @dataclass
+class Phrase:
+    """A phrase of a hit's text: hit.text[start:end] == text."""
+
+    text: str
+    start: int
+    end: int
+
+
+@dataclass
 class Answer:
     """The span of a hit that best answers the question: hit.text[start:end] == text.
 
-    `exact` is (start, end) of the answer phrase itself in hit.text, inside the span, when the question asks
-    for a clear kind of answer (a number, a date, a name) or its wording pins the phrase down; else None.
+    `exact` is the answer phrase itself, inside the span, when the question asks for a clear kind of answer
+    (a number, a date, a name) or its wording pins the phrase down; else None.
     """
 
     text: str
     start: int
     end: int
-    exact: tuple[int, int] | None = None
+    exact: Phrase | None = None
 
     def __post_init__(self) -> None:
-        if self.exact is not None:  # from JSON it comes back as a list
-            self.exact = (int(self.exact[0]), int(self.exact[1]))
+        if isinstance(self.exact, dict):  # from the JSON form
+            self.exact = Phrase(**self.exact)
 
 
 def question_types(question: str) -> list[bool]:
@@ -340,7 +349,7 @@ def answer_span(text: str, clauses: list[tuple[int, int]], scores: list[float], 
         last = _neighbour(text, clauses, best, 1, s_start, s_end)
         s_start, s_end = clauses[first][0], clauses[last][1]
     exact = exact_phrase(text, (c_start, c_end), cue) if question else None
-    return Answer(text[s_start:s_end], s_start, s_end, exact)
+    return Answer(text[s_start:s_end], s_start, s_end, Phrase(text[exact[0]:exact[1]], *exact) if exact else None)
 
 
 def _neighbour(text: str, clauses: list[tuple[int, int]], best: int, step: int, s_start: int, s_end: int) -> int:

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from qa.answer import (
     ANSWER_TYPES,
     Answer,
+    Phrase,
     _gaps,
     answer_scores,
     answer_span,
@@ -115,9 +116,9 @@ def test_the_clause_that_gives_the_count_beats_the_one_that_restates_the_questio
     assert "情系群众周" in answer_span(STORY, spans, scores).text  # by the search's scores alone
     answer = answer_span(STORY, spans, scores, question)
     assert "300多名党员干部" in answer.text
-    assert STORY[answer.exact[0]:answer.exact[1]] == "300多名"
+    assert answer.exact.text == "300多名"
     households = answer_span(STORY, spans, scores, "情系群众周活动走访了多少户家庭？")
-    assert STORY[households.exact[0]:households.exact[1]] == "1575户"
+    assert households.exact.text == "1575户"
 
 
 def test_rare_question_words_in_the_passage_decide_not_the_topic_every_clause_shares():
@@ -159,23 +160,24 @@ def test_the_answer_stands_where_the_question_word_stands():
     assert any(s <= text.index("三") < e and share == 1.0 for s, e, share in _gaps(text, cue))
     answer = answer_span(text, spans, [0.9] * len(spans), "机场有几条跑道？")
     assert answer.text == "机场有三条跑道,主跑道长1980米。"
-    assert text[answer.exact[0]:answer.exact[1]] == "三条"
+    assert answer.exact.text == "三条"
 
 
 def test_exact_phrase_by_kind_and_none_when_the_kind_is_unclear():
     census = "2007年人口普查数据为91606人。"
     count = answer_span(census, clause_spans(census), [0.9], "2007年，卡塞雷斯的人口有多少？")
-    assert census[count.exact[0]:count.exact[1]] == "91606人"  # the year the question names is not the answer
+    assert count.exact.text == "91606人"  # the year the question names is not the answer
     text = "卡塞雷斯城的人口为91606人。卡塞雷斯城是罗马人在公元前25年建立的。"
     spans = clause_spans(text)
     date = answer_span(text, spans, [0.8, 0.9], "卡塞雷斯城是什么时候建立的？")
-    assert date.text == "卡塞雷斯城是罗马人在公元前25年建立的。" and text[date.exact[0]:date.exact[1]] == "25年"
+    assert date.text == "卡塞雷斯城是罗马人在公元前25年建立的。" and date.exact.text == "25年"
     why = answer_span(text, spans, [0.8, 0.9], "卡塞雷斯城为什么重要？")
     assert why.exact is None
     person = "该理论由保罗·塞里诺于1998年提出。"
     answer = answer_span(person, clause_spans(person), [0.9], "该理论是由谁提出的？")
-    assert person[answer.exact[0]:answer.exact[1]] == "保罗·塞里诺"
-    assert answer.start <= answer.exact[0] < answer.exact[1] <= answer.end
+    assert answer.exact.text == "保罗·塞里诺"
+    assert answer.start <= answer.exact.start < answer.exact.end <= answer.end
+    assert person[answer.exact.start:answer.exact.end] == answer.exact.text
 
 
 def test_answer_kinds_of_names_places_organisations_and_titles():
@@ -188,7 +190,7 @@ def test_answer_kinds_of_names_places_organisations_and_titles():
 
 
 def test_the_exact_phrase_survives_the_json_form():
-    answer = Answer("全镇共有党员1724名,", 10, 22, (16, 21))
+    answer = Answer("全镇共有党员1724名,", 10, 22, Phrase("1724名", 16, 21))
     assert Answer(**json.loads(json.dumps(asdict(answer)))) == answer
     assert Answer("x", 0, 1).exact is None
 
