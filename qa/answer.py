@@ -4,8 +4,7 @@ The span step runs per hit at question time and uses no model: the clause scores
 has (cosine with the question), the question's words weighted by how rare they are in the passage,
 and the kind of answer the question asks for. A clause scores for answering when it holds or follows
 the passage's rare question words, gives the asked-for kind of answer with something the question does
-not already say, stands where the question word stands ("X有几条跑道" / "X有三条跑道"), and is not a
-mere restatement of the question (then its neighbour, where the question word points, gains).
+not already say, and stands where the question word stands ("X有几条跑道" / "X有三条跑道").
 The span is the clause's sentence, or the clause and its neighbours when the sentence is long;
 `Answer.exact` marks the answer phrase inside it when the question's kind makes it clear.
 """
@@ -143,7 +142,6 @@ _PUNCTUATION = " ?？!！,，.。、:：;；“”\"'《》()（）"
 RARITY_POWER = 1.5  # a question word found in d clauses of the passage weighs d ** -RARITY_POWER
 NEAR_BONUS = 1.0  # the question word's neighbours (what is asked about) weigh up to 1 + NEAR_BONUS times more
 NEAR_CHARS = 3.0  # ... falling off over this many characters
-NEW_LETTERS = 6  # a clause adding this many letters to the question's is not a mere restatement of it
 CONTEXT_CHARS = 12  # question characters either side of the question word matched against the passage
 COMMON_IDF = 1.0  # a collection word with a lower idf (BM25's; in over ~37% of passages) weighs less in a passage
 MAX_GAP_CHARS = 40  # longest answer between the matched context before and after the question word
@@ -156,9 +154,6 @@ WEIGHTS = {
     "words_before": 1.0,
     "words_after": 0.3,
     "kind": 1.0,
-    "restates": -0.7,
-    "after_restatement": 1.0,
-    "before_restatement": 2.0,
     "fills_gap": 0.7,
 }
 
@@ -172,7 +167,6 @@ class Cue:
     chars: frozenset[str]  # every character of the question (lower-cased), to tell what a clause adds to it
     before: str = ""  # the question's text just before its question word (lower-cased, no punctuation)
     after: str = ""  # ... and just after it
-    position: float = 0.5  # where the question word stands: 0 at the start of the question, 1 at the end
 
 
 @lru_cache(maxsize=256)
@@ -207,8 +201,7 @@ def question_cue(question: str) -> Cue:
         return cue
     start, end = asked[0]
     return replace(cue, before=question[:start].lower().strip(_PUNCTUATION)[-CONTEXT_CHARS:],
-                   after=question[end:].lower().strip(_PUNCTUATION)[:CONTEXT_CHARS],
-                   position=min(1.0, start / max(1, len(question.rstrip(_PUNCTUATION)) - 1)))
+                   after=question[end:].lower().strip(_PUNCTUATION)[:CONTEXT_CHARS])
 
 
 def common_words_weigh_less(cue: Cue, idf: dict[str, float]) -> Cue:
@@ -233,9 +226,6 @@ class ClauseFeatures:
     words_before: list[float]  # `words` of the clause before
     words_after: list[float]  # `words` of the clause after
     kind: list[float]  # the clause gives an asked-for kind of answer, with something the question lacks
-    restates: list[float]  # `words`, when the clause adds (almost) nothing to what the question says
-    after_restatement: list[float]  # the clause before restates the question, which asks at its end
-    before_restatement: list[float]  # the clause after restates the question, which asks at its start
     fills_gap: list[float]  # the clause holds text where the question word stands, between matched context
 
 
@@ -253,7 +243,6 @@ def clause_features(text: str, clauses: list[tuple[int, int]], scores: list[floa
                 words[i] += weight
     words = [w / total for w in words] if total else words
     kind = [float(bool(_kind_matches(text[a:b], cue))) for a, b in clauses] if cue.kinds else [0.0] * len(clauses)
-    restates = [w * _said_share(clause, cue.chars) if w else 0.0 for w, clause in zip(words, lowered)]
     fills = [0.0] * len(clauses)
     for gap_start, gap_end, share in _gaps(text.lower(), cue):
         for i, (a, b) in enumerate(clauses):
@@ -262,9 +251,7 @@ def clause_features(text: str, clauses: list[tuple[int, int]], scores: list[floa
     best = max(scores)
     return ClauseFeatures(
         cosine=[s - best for s in scores], words=words, words_before=[0.0] + words[:-1],
-        words_after=words[1:] + [0.0], kind=kind, restates=restates,
-        after_restatement=[0.0] + [r * cue.position for r in restates[:-1]],
-        before_restatement=[r * (1 - cue.position) for r in restates[1:]] + [0.0], fills_gap=fills)
+        words_after=words[1:] + [0.0], kind=kind, fills_gap=fills)
 
 
 def _kind_matches(clause: str, cue: Cue, phrases: bool = False) -> list[tuple[int, int]]:
@@ -282,13 +269,6 @@ def _kind_matches(clause: str, cue: Cue, phrases: bool = False) -> list[tuple[in
                 if start < end:
                     found.append((start, end))
     return found
-
-
-def _said_share(clause: str, said: frozenset[str]) -> float:
-    """How much of the clause the question already says: 1 when it adds no letter (Han character, Latin letter,
-    digit), 0 when it adds NEW_LETTERS or more."""
-    new = sum(ch.isalnum() and ch not in said for ch in clause)
-    return max(0.0, 1.0 - new / NEW_LETTERS)
 
 
 def _gaps(text: str, cue: Cue) -> list[tuple[int, int, float]]:
