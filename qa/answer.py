@@ -19,6 +19,7 @@ from functools import lru_cache
 from qa.text import split_sentences, trim_span
 
 MAX_ANSWER_CHARS = 80  # a longer sentence is narrowed to the best clause and its neighbours
+MAX_NARROWED_CHARS = 100  # ... and when that is longer still, to the clause and its better neighbour, or alone
 MIN_CLAUSE_LETTERS = 4  # a shorter neighbour ("即:", "其中,") does not count: the span takes the next one too
 
 _CN_NUMERAL = "〇零一二两三四五六七八九十百千万亿"
@@ -327,6 +328,10 @@ def answer_span(text: str, clauses: list[tuple[int, int]], scores: list[float], 
     if s_end - s_start > MAX_ANSWER_CHARS:
         first = _neighbour(text, clauses, best, -1, s_start, s_end)
         last = _neighbour(text, clauses, best, 1, s_start, s_end)
+        if clauses[last][1] - clauses[first][0] > MAX_NARROWED_CHARS and first < best < last:
+            first, last = (first, best) if ranked[first] >= ranked[last] else (best, last)  # the better neighbour
+        if clauses[last][1] - clauses[first][0] > MAX_NARROWED_CHARS:
+            first = last = best
         s_start, s_end = clauses[first][0], clauses[last][1]
     exact = exact_phrase(text, (c_start, c_end), cue) if question else None
     return Answer(text[s_start:s_end], s_start, s_end, Phrase(text[exact[0]:exact[1]], *exact) if exact else None)

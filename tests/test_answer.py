@@ -206,3 +206,14 @@ def test_words_most_passages_of_the_collection_hold_weigh_less():
     before = answer_scores(text, spans, [0.9, 0.9], cue)
     after = answer_scores(text, spans, [0.9, 0.9], common_words_weigh_less(cue, {"横沥镇": 0.2}))
     assert after[0] - after[1] < before[0] - before[1]  # the town every document names tells less
+
+
+def test_a_narrowed_span_still_too_long_keeps_the_better_neighbour_only():
+    parts = ["镇里组织了党员干部在各个村庄和社区开展走访慰问活动以及环境整治和垃圾分类宣传工作,",
+             "全镇共有党员1724名并且每一名党员都参加了这次持续三个月的为民服务志愿活动和学习教育,",
+             "同时还召开了多场座谈会听取群众对镇村发展规划和民生实事项目的意见与建议并做好了记录。"]
+    text = "".join(parts)
+    spans = clause_spans(text)
+    assert len(spans) == 3 and len(text) > 100
+    answer = answer_span(text, spans, [0.80, 0.90, 0.85])
+    assert answer.text == parts[1] + parts[2]  # the clause and the neighbour scoring better, not all three
