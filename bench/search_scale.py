@@ -52,7 +52,7 @@ def build(folder: Path, n: int):
         clause_vectors[start : start + len(rows)] = part / np.linalg.norm(part, axis=1, keepdims=True)
     spec = BuildSpec(model="bench", dim=vectors.shape[1], fingerprint="bench", pipeline=0)
     change = Change(full=True, spec=spec, documents=documents, removed=[], passages=passages, vectors=vectors,
-                    clauses=Clauses(table[:, 0], table[:, 1:], clause_vectors))
+                    clauses=Clauses.from_table(table, clause_vectors))
     return FolderStore(folder).commit(change), len(table)
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.documents import Document
+from qa.kinds import kinds_given
 from qa.text import LIST_BREAK, clause_ends, clause_spans, protected_positions, split_sentences, trim_span
 
 # A passage is about a paragraph: the model reads up to 512 tokens, and an answer is easier to spot in a
@@ -64,9 +65,14 @@ def split_passages(doc: Document, max_chars: int = MAX_CHARS, min_chars: int = M
 
 
 def clause_table(passages: list[Passage]) -> np.ndarray:
-    """(passage id, start, end) of every clause of every passage, in passage-id order."""
-    rows = [(p.id, s, e) for p in sorted(passages, key=lambda p: p.id) for s, e in clause_spans(p.text)]
-    return np.array(rows, dtype=np.int64).reshape(-1, 3)
+    """(passage id, start, end, kinds) of every clause of every passage, in passage-id order.
+
+    `kinds` is the bit mask of the kinds of answer the clause looks like (qa.kinds), found once here so that
+    questions need not test every candidate clause.
+    """
+    rows = [(p.id, s, e, kinds_given(p.text[s:e])) for p in sorted(passages, key=lambda p: p.id)
+            for s, e in clause_spans(p.text)]
+    return np.array(rows, dtype=np.int64).reshape(-1, 4)
 
 
 def _split_span(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:

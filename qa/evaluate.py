@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.answer import question_kind
+from qa.kinds import question_kind
 from qa.errors import QAError
 from qa.settings import MAX_TOP_K
 

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from qa.answer import Answer, answer_span, answer_types, question_types
+from qa.answer import Answer, answer_span
+from qa.kinds import kinds_asked
 from qa.stores.base import Clauses, Collection, StoredPassage
 
 CLAUSE_WEIGHT = 0.5  # share of the best clause in a passage's dense score, the rest is the whole passage
@@ -85,7 +86,6 @@ class Scores:
     """One question's scores of its candidate passages (`ids`, ascending) and of their clauses."""
 
     ids: np.ndarray
-    passages: dict[int, StoredPassage]
     passage_cosine: np.ndarray
     clauses: Clauses
     clause: np.ndarray  # clause cosine plus the answer-type bonus, one per row of `clauses`
@@ -112,21 +112,18 @@ def score(collection: Collection, question: str, query: np.ndarray, k: int = CAN
           documents: list[str] | None = None) -> Scores:
     """Dense, lexical and fused scores of the question's candidates (see `candidates`)."""
     ids, lexical = candidates(collection, question, query, k, documents)
-    passages = collection.passages(ids.tolist())
     passage_cosine = collection.cosines(query, ids)
     clauses = collection.clauses(ids)
     clause = clauses.vectors @ np.asarray(query, dtype=np.float32)
-    asked = np.array(question_types(question), dtype=bool)
-    if asked.any() and len(clause):
-        gives = [np.array(answer_types(passages[int(pid)].text[a:b]))[asked].any()
-                 for pid, (a, b) in zip(clauses.passage_ids, clauses.spans)]
-        clause = clause + TYPE_BONUS * np.array(gives, dtype=np.float32)
+    asked = kinds_asked(question)
+    if asked:  # the clauses' kinds were found when they were indexed
+        clause = clause + TYPE_BONUS * ((clauses.kinds & asked) != 0).astype(np.float32)
     best_clause = np.full(len(ids), -1.0, dtype=np.float32)
     if len(clause):
         np.maximum.at(best_clause, np.searchsorted(ids, clauses.passage_ids), clause)
     dense = (1 - CLAUSE_WEIGHT) * passage_cosine + CLAUSE_WEIGHT * best_clause
     fused = zscore(dense) + LEXICAL_WEIGHT * zscore(lexical)
-    return Scores(ids, passages, passage_cosine, clauses, clause, dense, lexical, fused)
+    return Scores(ids, passage_cosine, clauses, clause, dense, lexical, fused)
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
@@ -144,10 +141,12 @@ def search(collection: Collection, question: str, query: np.ndarray, top_k: int,
     s = score(collection, question, query, max(CANDIDATES, top_k), documents)
     if not len(s.ids):
         return Result(question, False, [])
-    stored = s.passages
+    ranked = np.argsort(-s.fused, kind="stable")[:top_k]
+    nearest = int(np.argmax(s.passage_cosine))
+    stored = collection.passages([int(i) for i in s.ids[[*ranked, nearest]]])  # only what is shown or judged
     words = collection.word_weights(question)
     hits = []
-    for r in np.argsort(-s.fused, kind="stable")[:top_k]:
+    for r in ranked:
         pid = int(s.ids[r])
         hit = Hit.of(stored[pid], float(s.fused[r]))
         rows = np.flatnonzero(s.clauses.passage_ids == pid)
@@ -155,8 +154,8 @@ def search(collection: Collection, question: str, query: np.ndarray, top_k: int,
         hit.answer = answer_span(hit.text, spans, [float(s.clause[c]) for c in rows], question, words)
         hit.relevance = relevance(float(s.passage_cosine[r]), question, hit.text)
         hits.append(hit)
-    best = stored[int(s.ids[np.argmax(s.passage_cosine)])]
-    confident = bool(s.passage_cosine.max() >= confidence_threshold(question, best.text))
+    best = stored[int(s.ids[nearest])]
+    confident = bool(s.passage_cosine[nearest] >= confidence_threshold(question, best.text))
     return Result(question, confident, hits)
 
 

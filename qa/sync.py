@@ -25,8 +25,8 @@ from qa.stores.base import FORMAT_VERSION, BuildSpec, Change, Clauses, DocumentR
 
 log = logging.getLogger("qa")
 
-# Bump when ingestion or chunking rules change, so existing indexes are rebuilt.
-PIPELINE_VERSION = 3
+# Bump when the reading, chunking or answer-kind rules change, so existing indexes are rebuilt.
+PIPELINE_VERSION = 4
 EMBED_BATCH = 64
 CACHE_FILE = "embeddings.sqlite"
 LOCK_FILE = ".lock"
@@ -159,7 +159,7 @@ def execute(plan: Plan, data_dir: Path, store: Store, cache_path: Path, embedder
         passages = [replace(p, id=next_id + i) for i, p in enumerate(p for ps in pieces.values() for p in ps)]
         table = clause_table(passages)
         text_of = {p.id: p.text for p in passages}
-        clause_texts = [text_of[pid][a:b] for pid, a, b in table]
+        clause_texts = [text_of[pid][a:b] for pid, a, b, _ in table]
         report("write", 0, 1)
         manifest = store.commit(Change(
             full=plan.full,
@@ -167,7 +167,7 @@ def execute(plan: Plan, data_dir: Path, store: Store, cache_path: Path, embedder
                            pipeline=PIPELINE_VERSION),
             documents=all_documents, removed=plan.removed, passages=passages,
             vectors=embedded.matrix([p.text for p in passages], embedder.dim),
-            clauses=Clauses(table[:, 0], table[:, 1:], embedded.matrix(clause_texts, embedder.dim)),
+            clauses=Clauses.from_table(table, embedded.matrix(clause_texts, embedder.dim)),
         ))
         report("write", 1, 1)
         # After a full build the cache keeps what the index holds; after an update, vectors of passages that

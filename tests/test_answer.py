@@ -6,18 +6,16 @@ import json
 from dataclasses import asdict
 
 from qa.answer import (
-    ANSWER_TYPES,
     Answer,
     Phrase,
     _gaps,
     answer_scores,
     answer_span,
-    answer_types,
     clause_features,
     common_words_weigh_less,
     question_cue,
-    question_types,
 )
+from qa.kinds import ANSWER_TYPES, KINDS, answer_types, kinds_asked, kinds_given, question_types
 from qa.text import clause_spans
 
 PASSAGE = ("横沥的党员队伍不断壮大。截止2010年9月底,全镇共有基层党支部154个,其中“两新”党组织106个。"
@@ -217,3 +215,11 @@ def test_a_narrowed_span_still_too_long_keeps_the_better_neighbour_only():
     assert len(spans) == 3 and len(text) > 100
     answer = answer_span(text, spans, [0.80, 0.90, 0.85])
     assert answer.text == parts[1] + parts[2]  # the clause and the neighbour scoring better, not all three
+
+
+def test_kind_masks_are_the_kinds_as_bits():
+    assert kinds_asked("横沥镇有多少名党员？") == 1 << KINDS.index("quantity")
+    assert kinds_asked("共治协会由哪些人组成？") == 0
+    given = kinds_given("2010年9月底,全镇共有党员1724名")
+    assert given & (1 << KINDS.index("quantity")) and given & (1 << KINDS.index("date"))
+    assert kinds_given("党员干部在群众中树立了良好的形象。") == 0

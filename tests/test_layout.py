@@ -9,7 +9,7 @@ from tests.conftest import ROOT
 
 # documents -> passages -> vectors -> index -> hits -> service -> programs; a module imports only from earlier rows.
 LAYERS = [
-    ["errors", "text", "logs"],
+    ["errors", "text", "kinds", "logs"],
     ["settings"],
     ["documents"],
     ["pages"],

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from qa import QAError, Service
-from qa.answer import answer_types
+from qa.kinds import answer_types
 from qa.embedding import Embedder
 from qa.search import CONFIDENT_CROSS_SCRIPT, CONFIDENT_SAME_SCRIPT, confidence_threshold, score, zscore
 from qa.stores.lexical import LexicalIndex

@@ -130,7 +130,7 @@ def test_cache_holds_the_current_passages_and_after_a_full_build_only_them(servi
         cache = EmbeddingCache(service.index_dir / "embeddings.sqlite", service.model, 64)
         index = service.open()
         texts = {r.id: r.text for r in index.store.passage_rows()}
-        clauses = {texts[int(pid)][a:b] for pid, a, b in index.clause_table}
+        clauses = {texts[int(pid)][a:b] for pid, a, b, _ in index.clause_table}
         try:
             return len(cache), len(set(texts.values()) | clauses)  # passages and their clauses, each text once
         finally:

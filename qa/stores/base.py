@@ -14,7 +14,7 @@ import numpy as np
 
 from qa.chunking import Passage
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5  # 5: clauses carry their answer kinds
 
 
 @dataclass
@@ -99,15 +99,33 @@ class DocumentInfo:
 
 @dataclass
 class Clauses:
-    """Clauses of some passages, ordered by passage id: each one's passage, span in its text, and vector."""
+    """Clauses of some passages, ordered by passage id: each one's passage, span in its text, kinds, and vector."""
 
     passage_ids: np.ndarray  # int64, ascending
     spans: np.ndarray  # int64 rows of (start, end)
+    kinds: np.ndarray  # int64: the kinds of answer each clause looks like, a bit mask over qa.kinds.KINDS
     vectors: np.ndarray  # one row per clause (float32; float16 as a build stores them)
 
     @classmethod
     def empty(cls, dim: int) -> "Clauses":
-        return cls(np.zeros(0, np.int64), np.zeros((0, 2), np.int64), np.zeros((0, dim), np.float32))
+        return cls(np.zeros(0, np.int64), np.zeros((0, 2), np.int64), np.zeros(0, np.int64),
+                   np.zeros((0, dim), np.float32))
+
+    @classmethod
+    def from_table(cls, table: np.ndarray, vectors: np.ndarray) -> "Clauses":
+        """Clauses from rows of (passage id, start, end, kinds) (qa.chunking.clause_table) and their vectors."""
+        return cls(table[:, 0], table[:, 1:3], table[:, 3], vectors)
+
+    def table(self) -> np.ndarray:
+        """Rows of (passage id, start, end, kinds)."""
+        return np.column_stack([self.passage_ids, self.spans, self.kinds]).astype(np.int64).reshape(-1, 4)
+
+    def take(self, rows: np.ndarray) -> "Clauses":
+        """These rows, in this order."""
+        return Clauses(self.passage_ids[rows], self.spans[rows], self.kinds[rows], self.vectors[rows])
+
+    def __len__(self) -> int:
+        return len(self.passage_ids)
 
 
 @dataclass

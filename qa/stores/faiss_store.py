@@ -5,7 +5,7 @@ Layout of the index folder:
     manifest.json            written last, atomically; names the current build and each file's size and hash
     <build>/vectors.faiss    inner product over normalized vectors, ids = passage ids (qa.stores.ann picks the kind)
     <build>/passages.sqlite  documents (with content hashes) and passages
-    <build>/clauses.npy      (passage id, start, end) of every clause, by passage id
+    <build>/clauses.npy      (passage id, start, end, answer kinds) of every clause, by passage id
     <build>/clause_vectors.npy  the clauses' vectors, float16, same rows (memory-mapped: only candidates are read)
     <build>/lexical/         BM25 over the passages' words (qa.stores.lexical)
     embeddings.sqlite        passage and clause vectors cached across builds (qa.cache)
@@ -266,7 +266,7 @@ class FolderCollection(Collection):
         counts = last - first
         # every row from first to last of each passage, without a Python loop: starts repeated, plus 0..count-1
         rows = np.repeat(first, counts) + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        return Clauses(owners[rows], self.clause_table[rows, 1:], np.asarray(self.clause_vectors[rows], np.float32))
+        return Clauses.from_table(self.clause_table[rows], np.asarray(self.clause_vectors[rows], np.float32))
 
     def word_weights(self, question: str) -> dict[str, float]:
         return self.lexical_index.known_words(question)
@@ -360,7 +360,7 @@ class FolderStore(Store):
         current.vectors.remove(gone)
         keep = ~np.isin(current.clause_table[:, 0], gone)
         # Kept as stored (float16): they are written back as they are.
-        clauses = Clauses(current.clause_table[keep, 0], current.clause_table[keep, 1:], current.clause_vectors[keep])
+        clauses = Clauses.from_table(current.clause_table[keep], current.clause_vectors[keep])
         return [p for p in rows if p.doc not in removed], current.vectors, clauses
 
     def _write(self, change: Change, passages: list[Passage], vectors: FaissVectors, clauses: Clauses) -> Manifest:
@@ -389,8 +389,8 @@ class FolderStore(Store):
         PassageStore.write(folder / "passages.sqlite", build, change.documents, passages)
         if np.any(np.diff(clauses.passage_ids) < 0):
             order = np.argsort(clauses.passage_ids, kind="stable")
-            clauses = Clauses(clauses.passage_ids[order], clauses.spans[order], clauses.vectors[order])
-        np.save(folder / "clauses.npy", np.column_stack([clauses.passage_ids, clauses.spans]))
+            clauses = clauses.take(order)
+        np.save(folder / "clauses.npy", clauses.table())
         np.save(folder / "clause_vectors.npy", clauses.vectors.astype(np.float16))
         LexicalIndex.build([(p.id, p.text) for p in passages]).save(folder / LEXICAL_FOLDER)
         _fsync_tree(folder)
@@ -458,10 +458,9 @@ def _damage(folder: Path, files: dict[str, FileCheck]) -> str:
 
 def _merge(a: Clauses, b: Clauses) -> Clauses:
     """Both sets of clauses, by passage id (a's passages come first: an update's new ids are higher)."""
-    if not len(a.passage_ids) or not len(b.passage_ids):  # no copy of a million clause vectors for nothing
-        return b if not len(a.passage_ids) else a
-    return Clauses(np.concatenate([a.passage_ids, b.passage_ids]), np.concatenate([a.spans, b.spans]),
-                   np.concatenate([a.vectors, b.vectors]))
+    if not len(a) or not len(b):  # no copy of a million clause vectors for nothing
+        return b if not len(a) else a
+    return Clauses.from_table(np.concatenate([a.table(), b.table()]), np.concatenate([a.vectors, b.vectors]))
 
 
 def _rechosen(vectors: FaissVectors, choice: IndexChoice) -> FaissVectors:

@@ -142,13 +142,12 @@ class MilvusCollection(Collection):
         rows = []
         for chunk in _chunks([int(i) for i in ids], READ_BATCH):
             rows += self.client.query(self.clauses_name, filter=f"passage_id in {_id_list(chunk)}",
-                                      output_fields=["passage_id", "start", "end", "vector"], limit=MAX_LIMIT)
+                                      output_fields=["passage_id", "start", "end", "kinds", "vector"], limit=MAX_LIMIT)
         if not rows:
             return Clauses.empty(self.manifest.dim)
         rows.sort(key=lambda r: (r["passage_id"], r["start"]))
-        return Clauses(np.array([r["passage_id"] for r in rows], dtype=np.int64),
-                       np.array([(r["start"], r["end"]) for r in rows], dtype=np.int64),
-                       np.array([r["vector"] for r in rows], dtype=np.float32))
+        table = np.array([(r["passage_id"], r["start"], r["end"], r["kinds"]) for r in rows], dtype=np.int64)
+        return Clauses.from_table(table, np.array([r["vector"] for r in rows], dtype=np.float32))
 
     def word_weights(self, question: str) -> dict[str, float]:
         # Milvus keeps its BM25 statistics to itself: every question word weighs 1 (the FAISS store uses idf).
@@ -317,8 +316,9 @@ class MilvusStore(Store):
         # Rounded to float16, as the FAISS store keeps clause vectors: both stores then score alike.
         clause_vectors = np.asarray(change.clauses.vectors, dtype=np.float16).astype(np.float32)
         clause_rows = [
-            {"passage_id": int(pid), "doc": doc_of[int(pid)], "start": int(a), "end": int(b), "vector": v.tolist()}
-            for pid, (a, b), v in zip(change.clauses.passage_ids, change.clauses.spans, clause_vectors)
+            {"passage_id": int(pid), "doc": doc_of[int(pid)], "start": int(a), "end": int(b), "kinds": int(kinds),
+             "vector": v.tolist()}
+            for (pid, a, b, kinds), v in zip(change.clauses.table(), clause_vectors)
         ]
         document_rows = [
             {**asdict(d), **asdict(counts[d.path]), "vector": [0.0] * DOCUMENT_DIM}
@@ -373,6 +373,7 @@ class MilvusStore(Store):
         varchar(clauses, "doc")
         clauses.add_field("start", DataType.INT64)
         clauses.add_field("end", DataType.INT64)
+        clauses.add_field("kinds", DataType.INT64)
         clauses.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
         clause_index = self.client.prepare_index_params()
         clause_index.add_index("vector", index_type="FLAT", metric_type=METRIC)  # read by passage id, never searched
