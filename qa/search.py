@@ -29,6 +29,7 @@ CONFIDENT_SAME_SCRIPT = 0.86
 CONFIDENT_CROSS_SCRIPT = 0.735
 HIGH_MARGIN = 0.03  # a passage this far above its line is "high": most answering passages (BENCHMARKS.md)
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
+_HAN_CHAR = re.compile("[\u4e00-\u9fff]")
 
 
 @dataclass
@@ -179,4 +180,4 @@ def confidence_threshold(question: str, passage: str) -> float:
 
 def _mostly_han(text: str) -> bool:
     """More Han characters than Latin words (a Han character is about a word)."""
-    return sum("\u4e00" <= ch <= "\u9fff" for ch in text) > len(_LATIN_WORD.findall(text))
+    return len(_HAN_CHAR.findall(text)) > len(_LATIN_WORD.findall(text))

@@ -51,6 +51,8 @@ from qa.stores.lexical import LexicalIndex
 MANIFEST = "manifest.json"
 # Opening a build checks every file against the manifest: whole files up to FULL_HASH_BYTES (about 0.1 s of
 # hashing each), past that HASH_SAMPLES blocks of SAMPLE_BYTES spread over the file, and its size.
+# Clause vectors are read into memory as float32 up to this size; larger sets stay float16, memory-mapped.
+CLAUSES_IN_MEMORY_BYTES = 512 << 20
 FULL_HASH_BYTES = 64 << 20
 HASH_SAMPLES = 64
 SAMPLE_BYTES = 64 << 10
@@ -237,6 +239,9 @@ class FolderCollection(Collection):
         self.store = PassageStore(folder / "passages.sqlite")
         self.clause_table = np.load(folder / "clauses.npy")
         self.clause_vectors = np.load(folder / "clause_vectors.npy", mmap_mode="r")
+        if self.clause_vectors.size * 4 <= CLAUSES_IN_MEMORY_BYTES:
+            # Converting a question's candidate clauses from float16 costs more than the rest of the search.
+            self.clause_vectors = np.asarray(self.clause_vectors, dtype=np.float32)
         self.lexical_index = LexicalIndex.load(folder / LEXICAL_FOLDER)
 
     def dense(self, query: np.ndarray, k: int, documents: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
