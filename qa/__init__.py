@@ -17,9 +17,6 @@ import os
 # spinning starves the threads doing the work (BENCHMARKS.md, "Encoding backends and threads"). Set before any
 # of them loads; an explicit setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# A question's matrix products are small (a few thousand clause vectors): waking BLAS threads for them took
-# 4 ms of the 5 ms a search costs beyond the model (BENCHMARKS.md, "Search work").
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from qa.errors import QAError  # noqa: E402
 

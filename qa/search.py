@@ -115,7 +115,8 @@ def score(collection: Collection, question: str, query: np.ndarray, k: int = CAN
     ids, lexical = candidates(collection, question, query, k, documents)
     passage_cosine = collection.cosines(query, ids)
     clauses = collection.clauses(ids)
-    clause = clauses.vectors @ np.asarray(query, dtype=np.float32)
+    # einsum, not @: a product this small is quicker on one thread than after waking BLAS's (BENCHMARKS.md)
+    clause = np.einsum("ij,j->i", clauses.vectors, np.asarray(query, dtype=np.float32))
     asked = kinds_asked(question)
     if asked:  # the clauses' kinds were found when they were indexed
         clause = clause + TYPE_BONUS * ((clauses.kinds & asked) != 0).astype(np.float32)

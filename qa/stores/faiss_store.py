@@ -49,10 +49,10 @@ from qa.stores.lexical import FOLDER as LEXICAL_FOLDER
 from qa.stores.lexical import LexicalIndex
 
 MANIFEST = "manifest.json"
-# Opening a build checks every file against the manifest: whole files up to FULL_HASH_BYTES (about 0.1 s of
-# hashing each), past that HASH_SAMPLES blocks of SAMPLE_BYTES spread over the file, and its size.
 # Clause vectors are read into memory as float32 up to this size; larger sets stay float16, memory-mapped.
 CLAUSES_IN_MEMORY_BYTES = 512 << 20
+# Opening a build checks every file against the manifest: whole files up to FULL_HASH_BYTES (about 0.1 s of
+# hashing each), past that HASH_SAMPLES blocks of SAMPLE_BYTES spread over the file, and its size.
 FULL_HASH_BYTES = 64 << 20
 HASH_SAMPLES = 64
 SAMPLE_BYTES = 64 << 10
