@@ -17,7 +17,7 @@ from qa.settings import DEFAULT_MODEL, Settings
 
 Kind = Literal["query", "passage"]
 # Backends whose vectors differ from the torch model's beyond float noise: their indexes are kept apart.
-_DISTINCT_VECTORS = {"onnx-int8": "+int8"}
+_DISTINCT_VECTORS = {"onnx-int8": "+int8-matmul"}
 QUERY_CACHE_SIZE = 256
 
 

@@ -32,6 +32,8 @@ def configure_logging(verbose: bool = False) -> None:
 
 
 def _ours_or_warning(record: logging.LogRecord) -> bool:
+    if record.name == "root" and "onnxruntime" in record.pathname:
+        return False  # the quantizer's advice on pre-processing, printed once when the model is exported
     return record.name == "qa" or record.name.startswith("qa.") or record.levelno >= logging.WARNING
 
 

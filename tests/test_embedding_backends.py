@@ -144,7 +144,7 @@ def test_first_use_export_on_a_fresh_model_folder(torch_embedder, tmp_path):
         if item.name != "onnx":
             (fresh / item.name).symlink_to(item)
     other = OnnxEmbedder(str(fresh))
-    assert sorted(p.name for p in (fresh / "onnx").iterdir()) == ["model.fused.int8.onnx", "model.fused.onnx"]
+    assert sorted(p.name for p in (fresh / "onnx").iterdir()) == ["model.fused.int8-matmul.onnx", "model.fused.onnx"]
     assert other.prompts["query"] == torch_embedder.prompts["query"]
     assert _min_cosine(other.embed(TEXTS, "query"), torch_embedder.embed(TEXTS, "query")) >= 0.985
     fp32 = OnnxEmbedder(str(fresh), quantized=False)
