@@ -67,6 +67,7 @@ CSS = """
 .qa-text { margin: 0; line-height: 1.75; white-space: pre-wrap; overflow-wrap: anywhere; }
 .qa-text mark, .qa-para.qa-here { background: #fde68a; color: #1f2328; }
 .qa-text mark { padding: 1px 2px; border-radius: 3px; }
+.qa-text mark b.qa-exact { font-weight: 700; text-decoration: underline; text-underline-offset: 3px; }
 .qa-before, .qa-after { display: none; }
 .qa-open .qa-before, .qa-open .qa-after { display: block; }
 .qa-ctx { margin: 8px 0; padding-left: 10px; border-left: 3px solid var(--border-color-primary); line-height: 1.7;
@@ -321,8 +322,13 @@ def _highlighted(hit: Hit, mark: bool) -> str:
 
 
 def _answer_span(hit: Hit) -> str:
-    """The marked answer span. The place for an exact answer phrase inside it (in <b>), should `Answer` carry one."""
-    return f"<mark>{html.escape(hit.text[hit.answer.start:hit.answer.end])}</mark>"
+    """The marked answer span, with the exact answer phrase inside it in <b> when the answer has one."""
+    span, text = hit.answer, hit.text
+    exact = span.exact
+    if exact is None or not span.start <= exact.start < exact.end <= span.end:
+        return f"<mark>{html.escape(text[span.start:span.end])}</mark>"
+    return (f"<mark>{html.escape(text[span.start:exact.start])}<b class='qa-exact'>"
+            f"{html.escape(text[exact.start:exact.end])}</b>{html.escape(text[exact.end:span.end])}</mark>")
 
 
 def copy_text(hit: Hit) -> str:

@@ -344,3 +344,18 @@ def test_the_cli_the_page_endpoint_and_the_json_api_give_one_json_form(service, 
     assert response.status_code == 200
     assert from_cli == from_page == response.json() == service.answer("全镇有多少党员？", 2).as_json()
     assert len(from_cli["hits"]) == 2 and from_cli["hits"][0]["answer"]["text"] and from_cli["error"] is None
+
+
+def test_the_exact_answer_phrase_is_bold_inside_the_mark():
+    from qa.answer import Phrase
+
+    text = "截至9月底，全镇共有党员1724名，其中正式党员1681名。"
+    start, end = text.index("全镇"), text.index("，其中")
+    exact = Phrase("1724名", text.index("1724"), text.index("1724") + 5)
+    page = render_hits(result(hit(text=text, relevance="high", answer=Answer(text[start:end], start, end, exact)),
+                              confident=True))
+    assert "<mark>全镇共有党员<b class='qa-exact'>1724名</b></mark>，其中" in page
+    outside = Phrase("1681名", text.index("1681"), text.index("1681") + 5)  # not inside the span: no bold
+    page = render_hits(result(hit(text=text, relevance="high", answer=Answer(text[start:end], start, end, outside)),
+                              confident=True))
+    assert "<mark>全镇共有党员1724名</mark>" in page and "qa-exact" not in page
