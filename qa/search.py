@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from qa.answer import Answer, answer_span
-from qa.kinds import kinds_asked
+from qa.kinds import kinds_asked, kinds_given
 from qa.stores.base import Clauses, Collection, StoredPassage
 
 CLAUSE_WEIGHT = 0.5  # share of the best clause in a passage's dense score, the rest is the whole passage
@@ -27,7 +27,11 @@ LEXICAL_WEIGHT = 0.5  # weight of the z-normalized BM25 score against the z-norm
 # the default model; a question in another script than the passages scores lower across the board.
 CONFIDENT_SAME_SCRIPT = 0.86
 CONFIDENT_CROSS_SCRIPT = 0.735
-HIGH_MARGIN = 0.03  # a passage this far above its line is "high": most answering passages (BENCHMARKS.md)
+# A hit's relevance: its dense score (half passage, half best clause) against two lines, "medium" and "high".
+# Calibrated for the default model on the answering, other and unanswerable hits of the dev, extra and
+# unanswerable sets (BENCHMARKS.md, "Confidence"); lower across scripts, like the confidence lines.
+RELEVANCE_SAME_SCRIPT = (0.865, 0.905)
+RELEVANCE_CROSS_SCRIPT = (0.755, 0.775)
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 _HAN_CHAR = re.compile("[\u4e00-\u9fff]")
 
@@ -49,7 +53,7 @@ class Hit:
     heading: str
     page: int | None = None  # 1-based page, for passages from a PDF
     answer: Answer | None = None
-    relevance: str = "low"  # "high", "medium" or "low": the passage's cosine against the calibrated lines
+    relevance: str = "low"  # "high", "medium" or "low" on a fixed scale (search.relevance); "low" when not confident
 
     @classmethod
     def of(cls, passage: StoredPassage, score: float) -> "Hit":
@@ -154,10 +158,15 @@ def search(collection: Collection, question: str, query: np.ndarray, top_k: int,
         rows = np.flatnonzero(s.clauses.passage_ids == pid)
         spans = [(int(a), int(b)) for a, b in s.clauses.spans[rows]]
         hit.answer = answer_span(hit.text, spans, [float(s.clause[c]) for c in rows], question, words)
-        hit.relevance = relevance(float(s.passage_cosine[r]), question, hit.text)
         hits.append(hit)
     best = stored[int(s.ids[nearest])]
     confident = bool(s.passage_cosine[nearest] >= confidence_threshold(question, best.text))
+    asked = kinds_asked(question)
+    for hit, r in zip(hits, ranked):
+        level = relevance(float(s.dense[r]), question, hit.text) if confident else "low"
+        if level == "high" and asked and not (hit.answer and kinds_given(hit.answer.text) & asked):
+            level = "medium"  # on the topic, but its answer is not the kind asked for (no number for "how many")
+        hit.relevance = level
     return Result(question, confident, hits)
 
 
@@ -168,10 +177,11 @@ def overlap(word_weights: dict[str, float], text: str) -> float:
     return sum(v for w, v in word_weights.items() if w in lowered) / total if total else 0.0
 
 
-def relevance(cosine: float, question: str, passage: str) -> str:
-    """A passage's relevance on a fixed scale: "high" past the line by HIGH_MARGIN, "medium" past it, else "low"."""
-    line = confidence_threshold(question, passage)
-    return "high" if cosine >= line + HIGH_MARGIN else "medium" if cosine >= line else "low"
+def relevance(dense: float, question: str, passage: str) -> str:
+    """A hit's relevance on a fixed scale, from its dense score: "high", "medium" or "low" against the lines."""
+    same = _mostly_han(question) == _mostly_han(passage)
+    medium, high = RELEVANCE_SAME_SCRIPT if same else RELEVANCE_CROSS_SCRIPT
+    return "high" if dense >= high else "medium" if dense >= medium else "low"
 
 
 def confidence_threshold(question: str, passage: str) -> float:

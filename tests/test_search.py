@@ -120,10 +120,32 @@ def test_a_damaged_lexical_index_asks_for_a_rebuild(folders, fake_embedder):
 
 
 def test_relevance_is_a_fixed_scale_around_the_calibrated_lines():
-    from qa.search import HIGH_MARGIN, relevance
+    from qa.search import RELEVANCE_CROSS_SCRIPT, RELEVANCE_SAME_SCRIPT, relevance
 
     zh, en, passage = "横沥镇有多少名党员？", "How many party members?", "全镇共有党员1724名"
-    assert relevance(CONFIDENT_SAME_SCRIPT + HIGH_MARGIN, zh, passage) == "high"
-    assert relevance(CONFIDENT_SAME_SCRIPT, zh, passage) == "medium"
-    assert relevance(CONFIDENT_SAME_SCRIPT - 0.001, zh, passage) == "low"
-    assert relevance(CONFIDENT_CROSS_SCRIPT, en, passage) == "medium"  # across scripts, the lower line
+    medium, high = RELEVANCE_SAME_SCRIPT
+    assert relevance(high, zh, passage) == "high"
+    assert relevance(medium, zh, passage) == "medium"
+    assert relevance(medium - 0.001, zh, passage) == "low"
+    assert relevance(RELEVANCE_CROSS_SCRIPT[0], en, passage) == "medium"  # across scripts, the lower lines
+
+
+def test_hits_are_low_when_nothing_seems_to_answer(folders, fake_embedder, monkeypatch):
+    import qa.search
+
+    monkeypatch.setattr(qa.search, "RELEVANCE_SAME_SCRIPT", (-1.0, -1.0))  # every hit would be "high"...
+    monkeypatch.setattr(qa.search, "CONFIDENT_SAME_SCRIPT", 2.0)  # ...but no passage reaches the line
+    result = Service(*folders, embedder=fake_embedder).answer("全镇共有党员多少名？", top_k=3)
+    assert result.confident is False and [h.relevance for h in result.hits] == ["low"] * 3
+    monkeypatch.setattr(qa.search, "CONFIDENT_SAME_SCRIPT", -2.0)
+    assert {h.relevance for h in Service(*folders, embedder=fake_embedder).answer("全镇党员队伍的情况", 3).hits} == {"high"}
+
+
+def test_a_hit_whose_answer_is_not_the_asked_kind_is_at_most_medium(folders, fake_embedder, monkeypatch):
+    import qa.search
+
+    monkeypatch.setattr(qa.search, "RELEVANCE_SAME_SCRIPT", (-1.0, -1.0))
+    monkeypatch.setattr(qa.search, "CONFIDENT_SAME_SCRIPT", -2.0)
+    hits = Service(*folders, embedder=fake_embedder).answer("全镇有多少名党员？", top_k=10).hits
+    levels = {any(ch.isdigit() for ch in h.answer.text): h.relevance for h in hits}
+    assert levels == {True: "high", False: "medium"}
