@@ -1,19 +1,20 @@
-"""Cold start: from `python app.py` (existing index) to the first answer served; and `qa --help`.
+"""Cold start: `qa ask` from a fresh process on an existing index; `python app.py` to its first answer; `qa --help`.
 
-The index of data/ is built once beforehand. Each start spawns `python app.py` on a free loopback
-port and posts one question to `POST /api/ask` as soon as the server accepts connections; reported:
-seconds to the server accepting, to the first answer, how long that first request took, and the
-app's peak RSS (VmHWM) after it. `--embedders torch onnx` alternates the backends (QA_EMBEDDER).
-Then `python -m qa --help`, and, alternating, `import qa.cli` against `import qa.cli, qa.service`
+The index of data/ is built once beforehand, per backend. For each backend (`--embedders`, as QA_EMBEDDER),
+alternating, `--repeats` times: `python -m qa ask QUESTION` end to end (interpreter start to exit); and
+`python app.py` on a free loopback port, asked one question as soon as it accepts connections (it answers
+503 while it loads the index and the model, and is asked again): seconds to accepting, to the first answer,
+and its peak RSS (VmHWM). Then `python -m qa --help`, and `import qa.cli` against `import qa.cli, qa.service`
 (what `--help` imported before the `qa` package became lazy). Medians; the server is stopped after each start.
 
-    python bench/cold_start.py --repeats 3 --embedders torch onnx
+    python bench/cold_start.py --repeats 3 --embedders onnx-int8 torch
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,10 +30,28 @@ EVIDENCE = "1724"
 
 
 def ask(port: int) -> dict:
+    """The answer to QUESTION, asked again every 50 ms while the app says 503 (still loading)."""
     body = json.dumps({"question": QUESTION, "top_k": 3}).encode()
     request = urllib.request.Request(f"http://127.0.0.1:{port}/api/ask", body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=600) as response:
-        return json.loads(response.read())
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=600) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as e:
+            if e.code != 503:
+                raise
+            time.sleep(0.05)
+
+
+def cli_ask(index_dir: Path, embedder: str) -> float:
+    """Seconds `python -m qa ask` takes from a fresh process, start to exit."""
+    t = time.perf_counter()
+    run = subprocess.run([sys.executable, "-m", "qa", "ask", QUESTION, "--top-k", "3", "--data", str(DATA),
+                          "--index", str(index_dir)], cwd=ROOT, env={**os.environ, "QA_EMBEDDER": embedder},
+                         capture_output=True, text=True, check=True)
+    if EVIDENCE not in run.stdout:
+        raise RuntimeError(f"unexpected answer: {run.stdout[:300]}")
+    return time.perf_counter() - t
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -61,28 +80,33 @@ def seconds(cmd: list[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--embedders", nargs="+", default=["torch"])
+    parser.add_argument("--embedders", nargs="+", default=["onnx-int8", "torch"])
     args = parser.parse_args()
     from qa.service import Service
 
+    from qa.settings import Settings
+
     runs: dict[str, list[dict]] = {e: [] for e in args.embedders}
     with tempfile.TemporaryDirectory() as tmp:
-        Service(DATA, Path(tmp) / "index").build()
+        for embedder in args.embedders:
+            Service(DATA, Path(tmp) / f"index-{embedder}", settings=Settings(backend=embedder)).build()
         for r in range(args.repeats):
             for embedder in args.embedders if r % 2 == 0 else args.embedders[::-1]:
-                runs[embedder].append(one_start(Path(tmp) / "index", embedder))
+                index = Path(tmp) / f"index-{embedder}"
+                runs[embedder].append({"cli_ask": cli_ask(index, embedder), **one_start(index, embedder)})
                 print(embedder, runs[embedder][-1], file=sys.stderr, flush=True)
     help_s, lazy_s, eager_s = [], [], []
     for _ in range(5):
         help_s.append(seconds([sys.executable, "-m", "qa", "--help"]))
         lazy_s.append(seconds([sys.executable, "-c", "import qa.cli"]))
         eager_s.append(seconds([sys.executable, "-c", "import qa.cli, qa.service"]))
-    print(f"{args.repeats} starts of `python app.py` per embedding backend, existing index of data/; medians")
-    print("| QA_EMBEDDER | spawn to accepting, s | spawn to first answer, s | first request, s | peak RSS MiB |")
+    print(f"{args.repeats} runs per embedding backend, alternating, existing index of data/; medians")
+    print("| QA_EMBEDDER | `qa ask`, start to exit, s | app.py: spawn to accepting, s | spawn to first answer, s "
+          "| app.py peak RSS MiB |")
     print("|---|---:|---:|---:|---:|")
     for embedder, rs in runs.items():
         m = {k: median([x[k] for x in rs]) for k in rs[0]}
-        print(f"| {embedder} | {m['accepting']:.1f} | {m['answered']:.1f} | {m['request']:.2f} | {m['rss']:.0f} |")
+        print(f"| {embedder} | {m['cli_ask']:.2f} | {m['accepting']:.1f} | {m['answered']:.1f} | {m['rss']:.0f} |")
     print("\n| command (5 alternating runs, medians) | seconds |\n|---|---:|")
     print(f"| `python -m qa --help` | {median(help_s):.2f} |")
     print(f"| `python -c 'import qa.cli'` | {median(lazy_s):.2f} |")
