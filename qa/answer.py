@@ -250,13 +250,14 @@ def answer_scores(text: str, clauses: list[tuple[int, int]], scores: list[float]
 
 
 def answer_span(text: str, clauses: list[tuple[int, int]], scores: list[float], question: str = "",
-                idf: dict[str, float] | None = None) -> Answer | None:
+                idf: dict[str, float] | None = None, cue: Cue | None = None) -> Answer | None:
     """The sentence holding the clause that best answers the question (`answer_scores`), or that clause and its
     neighbours if the sentence is long; with the exact answer phrase marked when it is clear. `idf`: the question's
-    words with their rarity in the collection (words most passages have weigh less, see `common_words_weigh_less`)."""
+    words with their rarity in the collection (words most passages have weigh less, see `common_words_weigh_less`).
+    `cue`: those two made into a Cue once, when many passages are answered for one question."""
     if not clauses:
         return None
-    cue = common_words_weigh_less(question_cue(question), idf or {})
+    cue = cue or common_words_weigh_less(question_cue(question), idf or {})
     ranked = answer_scores(text, clauses, scores, cue) if question else list(scores)
     best = max(range(len(clauses)), key=ranked.__getitem__)
     c_start, c_end = clauses[best]

@@ -15,13 +15,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from qa.answer import Answer, answer_span
+from qa.answer import Answer, answer_span, common_words_weigh_less, question_cue
 from qa.kinds import kinds_asked, kinds_given
 from qa.stores.base import Clauses, Collection, StoredPassage
 
 CLAUSE_WEIGHT = 0.5  # share of the best clause in a passage's dense score, the rest is the whole passage
 TYPE_BONUS = 0.03  # cosine added to a clause that looks like the asked-for kind of answer
-CANDIDATES = 100  # passages taken from each side (dense, lexical) and rescored: all of a small collection
+CANDIDATES = 50  # passages taken from each side (dense, lexical) and rescored; 100 found nothing more (BENCHMARKS.md)
 LEXICAL_WEIGHT = 0.5  # weight of the z-normalized BM25 score against the z-normalized dense score
 # Best whole-passage cosine below which nothing is taken to answer the question. Calibrated for
 # the default model; a question in another script than the passages scores lower across the board.
@@ -150,14 +150,14 @@ def search(collection: Collection, question: str, query: np.ndarray, top_k: int,
     ranked = np.argsort(-s.fused, kind="stable")[:top_k]
     nearest = int(np.argmax(s.passage_cosine))
     stored = collection.passages([int(i) for i in s.ids[[*ranked, nearest]]])  # only what is shown or judged
-    words = collection.word_weights(question)
+    cue = common_words_weigh_less(question_cue(question), collection.word_weights(question))
     hits = []
     for r in ranked:
         pid = int(s.ids[r])
         hit = Hit.of(stored[pid], float(s.fused[r]))
         rows = np.flatnonzero(s.clauses.passage_ids == pid)
         spans = [(int(a), int(b)) for a, b in s.clauses.spans[rows]]
-        hit.answer = answer_span(hit.text, spans, [float(s.clause[c]) for c in rows], question, words)
+        hit.answer = answer_span(hit.text, spans, [float(s.clause[c]) for c in rows], question, cue=cue)
         hits.append(hit)
     best = stored[int(s.ids[nearest])]
     confident = bool(s.passage_cosine[nearest] >= confidence_threshold(question, best.text))

@@ -304,18 +304,27 @@ class FolderStore(Store):
     def __init__(self, index_dir: Path, memory_budget: int = DEFAULT_INDEX_MEMORY_MB << 20):
         self.index_dir = Path(index_dir)
         self.memory_budget = memory_budget  # bytes the vector index may take before it is compressed
+        self._manifest: tuple[tuple[int, int, int], Manifest] | None = None  # the last one read, with its file's stat
 
     def describe(self) -> str:
         return str(self.index_dir)
 
     def read_manifest(self) -> Manifest | None:
         path = self.index_dir / MANIFEST
-        if not path.exists():
-            return None
         try:
-            return Manifest.from_json(json.loads(path.read_text(encoding="utf-8")))
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        # Read on every question to see a new build: parsed again only when the file changed.
+        seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if self._manifest is not None and self._manifest[0] == seen:
+            return self._manifest[1]
+        try:
+            manifest = Manifest.from_json(json.loads(path.read_text(encoding="utf-8")))
         except (ValueError, TypeError) as e:
             raise QAError(f"The index manifest {path} is damaged ({e}); run `qa index --rebuild` to rebuild it.") from e
+        self._manifest = (seen, manifest)
+        return manifest
 
     def _current_db(self) -> PassageStore:
         manifest = self.read_manifest()
