@@ -18,7 +18,7 @@ from qa.service import CollectionInfo, Service, WarmUp
 from qa.settings import MAX_QUESTION_CHARS
 from qa.stores.base import DocumentInfo, StoredPassage
 
-DEFAULT_EXAMPLES = ["横沥镇有多少名党员？", "横沥镇如何推进乡村振兴？", "How many party members does Hengli town have?"]
+DEFAULT_EXAMPLES = ["全镇共有多少名党员？", "横沥镇如何推进乡村振兴？", "How many party members does Hengli town have?"]
 EMPTY_STATE = "在上方输入问题，按回车或点击“提问”。答案会显示在这里，并标出出处。"
 NO_HITS = "资料库中没有找到相关段落。"
 NOT_CONFIDENT = "资料中可能没有这个问题的答案，以下是最接近的段落，仅供参考。"

@@ -162,7 +162,7 @@ def test_question_answered_first_with_its_answer_highlighted(new_page, app_url):
     page = new_page()
     page.goto(app_url)
     expect(page.locator(".qa-results .qa-empty")).to_contain_text("输入问题")
-    ask(page, "横沥镇有多少名党员？")
+    ask(page, "全镇共有多少名党员？")
     first = page.locator(".qa-hit").first
     expect(first).to_contain_text("全镇共有党员1724名", timeout=WAIT_MS)
     expect(first.locator(".qa-title")).to_contain_text("根基扎牢 枝繁叶茂")
@@ -173,6 +173,7 @@ def test_question_answered_first_with_its_answer_highlighted(new_page, app_url):
     shot(page, "answer-phone")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], "the page scrolls sideways"
     expect(first.locator("mark")).to_contain_text("1724")
+    expect(first.locator("mark b.qa-exact")).to_have_text("1724名")
     # results begin near the question on a phone: the settings are folded away under 更多设置
     assert first.bounding_box()["y"] < 520
     expect(page.get_by_label("返回段落数")).to_be_hidden()
