@@ -170,13 +170,6 @@ def search(collection: Collection, question: str, query: np.ndarray, top_k: int,
     return Result(question, confident, hits)
 
 
-def overlap(word_weights: dict[str, float], text: str) -> float:
-    """Share of the question's words (weighted by rarity) that occur in `text`, 0..1."""
-    total = sum(word_weights.values())
-    lowered = text.lower()
-    return sum(v for w, v in word_weights.items() if w in lowered) / total if total else 0.0
-
-
 def relevance(dense: float, question: str, passage: str) -> str:
     """A hit's relevance on a fixed scale, from its dense score: "high", "medium" or "low" against the lines."""
     same = _mostly_han(question) == _mostly_han(passage)
