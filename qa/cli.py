@@ -120,9 +120,11 @@ def format_report(report) -> str:
         return f"Nothing to do: {report.reason}."
     skipped = f" ({len(report.warnings)} skipped)" if report.warnings else ""
     what = "Rebuilt the index" if report.full else "Updated the index"
+    vectors_only = ("" if report.lexical else " This Milvus has no BM25 full-text search (it needs Milvus 2.5 or "
+                    "later): questions are answered from the vectors alone.")
     return (f"{what} ({report.reason}): {_count(report.read, 'file')} read{skipped}, "
             f"{_count(report.embedded, 'passage')} embedded; now {_count(report.documents, 'document')}, "
-            f"{_count(report.passages, 'passage')} ({report.seconds:.1f}s).")
+            f"{_count(report.passages, 'passage')} ({report.seconds:.1f}s).{vectors_only}")
 
 
 def _count(n: int, noun: str) -> str:

@@ -11,3 +11,7 @@ class IndexWriteError(QAError):
 
 class NotReadyError(QAError):
     """The service is still building or loading its index in the background; ask again shortly."""
+
+
+class StoreUnavailable(QAError):
+    """The index's store (a Milvus server) cannot be reached or did not answer in time; asking again may work."""

@@ -64,6 +64,7 @@ class BuildReport:
     read: int = 0  # files read
     removed: int = 0  # documents whose passages left the index (removed or changed)
     embedded: int = 0  # passages embedded; the rest came from the current build or the embedding cache
+    lexical: bool = True  # the index has BM25 beside the vectors (False: answered from the vectors alone)
 
 
 @dataclass
@@ -75,6 +76,7 @@ class CollectionInfo:
     passages: int
     index_bytes: int
     built: str
+    lexical: bool = True  # BM25 beside the vectors; False on a Milvus server without full-text search
 
 
 class Service:
@@ -136,7 +138,8 @@ class Service:
                 self._index, self.stale = None, None
                 return BuildReport(built=True, reason=plan.reason, documents=done.documents, passages=done.passages,
                                    seconds=time.perf_counter() - started, warnings=done.warnings, full=plan.full,
-                                   read=len(plan.read), removed=len(plan.removed), embedded=done.embedded)
+                                   read=len(plan.read), removed=len(plan.removed), embedded=done.embedded,
+                                   lexical=done.lexical)
 
     def open(self, progress: sync.Progress | None = None) -> Collection:
         """The current index, built first if missing or stale (not a shared store's); reloaded once another process
@@ -264,7 +267,7 @@ class Service:
         self.check_ready()
         index = self.open()
         return CollectionInfo(index.documents(), index.manifest.model, index.manifest.passages,
-                              index.size_bytes(), index.manifest.created)
+                              index.size_bytes(), index.manifest.created, index.has_lexical)
 
     def close(self) -> None:
         """Release the open index and the store's connections."""

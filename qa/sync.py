@@ -55,6 +55,7 @@ class Outcome:
     passages: int
     embedded: int
     warnings: list[str]
+    lexical: bool = True  # the build has a BM25 index (False: a Milvus server without full-text search)
 
 
 def scan(data_dir: Path, max_bytes: int = ReadLimits().max_bytes) -> tuple[dict[str, str], list[str]]:
@@ -177,7 +178,8 @@ def execute(plan: Plan, data_dir: Path, store: Store, cache_path: Path, embedder
     finally:
         cache.close()
     passage_hashes = {text_hash(p.text) for p in passages}
-    return Outcome(len(all_documents), manifest.passages, len(passage_hashes & embedded.new), warnings)
+    return Outcome(len(all_documents), manifest.passages, len(passage_hashes & embedded.new), warnings,
+                   manifest.lexical)
 
 
 def cache_key(embedder: Embedder) -> str:

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 
-from qa.errors import NotReadyError, QAError
+from qa.errors import NotReadyError, QAError, StoreUnavailable
 from qa.search import Hit
 from qa.service import Service
 from qa.settings import MAX_REQUEST_BYTES, MAX_TOP_K, Credentials
@@ -73,10 +73,11 @@ def create_app(service: Service, page_path: str = "/", demo: gr.Blocks | None = 
               responses={400: {"model": ErrorResponse}, 503: {"model": ErrorResponse}})
     def ask(request: AskRequest) -> AskResponse:
         """Ask a question; a question the service cannot take (e.g. an empty one) is a 400 with its reason, and
-        one asked while the index is still being built at start is a 503 (with Retry-After)."""
+        one asked while the index is still being built at start, or while its store (a Milvus server) is
+        unavailable, is a 503 (with Retry-After)."""
         try:
             result = service.answer(request.question, request.top_k, request.documents)
-        except NotReadyError as e:
+        except (NotReadyError, StoreUnavailable) as e:
             raise HTTPException(status_code=503, detail=str(e), headers={"Retry-After": "5"}) from None
         except QAError as e:
             raise HTTPException(status_code=400, detail=str(e)) from None

@@ -10,11 +10,20 @@ import sys
 
 import pytest
 
+import grpc
+import httpx
+from pymilvus.exceptions import MilvusException
+
 from qa import QAError, Service, Settings
+from qa.cli import format_report
+from qa.errors import StoreUnavailable
 from qa.evaluate import evaluate, read_questions
+from qa.service import BuildReport
 from qa.stores.factory import open_store
-from qa.stores.milvus_store import MANIFEST_KEY, MilvusStore, supports_full_text
+from qa.stores.milvus_store import MANIFEST_KEY, MilvusStore, int_index_type, store_error, supports_full_text
+from qa.web import create_app
 from tests.conftest import DATA, DEV_SET, DEVELOPMENT, LIBRARY, PARTY, ROOT
+from tests.live import serving_app
 
 pytestmark = pytest.mark.milvus
 
@@ -45,6 +54,53 @@ def test_the_store_setting(tmp_path):
 def test_full_text_search_needs_milvus_2_5():
     assert supports_full_text("v2.5.4") and supports_full_text("v2.6.0") and supports_full_text("milvus_lite-3.2.2")
     assert not supports_full_text("v2.4.13") and not supports_full_text("unknown")
+
+
+def test_the_scalar_index_the_server_has():
+    assert int_index_type("v2.3.5") == int_index_type("v2.3.5-lite") == "STL_SORT"  # the PyPI server says -lite
+    assert int_index_type("v2.4.13") == int_index_type("v2.5.4") == int_index_type("milvus_lite-3.2.2") == "INVERTED"
+
+
+class _Deadline(grpc.RpcError):
+    def code(self):
+        return grpc.StatusCode.DEADLINE_EXCEEDED
+
+    def details(self):
+        return "Deadline Exceeded"
+
+
+def test_milvus_and_grpc_errors_become_one_sentence_saying_what_to_do():
+    uri = "http://127.0.0.1:19530"
+    down = store_error(MilvusException(code=2, message="Fail connecting to server on 127.0.0.1:19530"), uri, "search")
+    loading = store_error(MilvusException(code=101, message="collection not loaded"), uri, "query")
+    hung = store_error(_Deadline(), uri, "search", 10)
+    for error in (down, loading, hung):
+        assert isinstance(error, StoreUnavailable) and str(error).count(". ") == 0
+        assert str(error).startswith(f"Milvus at {uri} is unavailable (") and "ask again" in str(error)
+    assert "no answer to search within 10 s" in str(hung)
+    refused = store_error(MilvusException(code=1100, message="index type not match"), uri, "create_collection")
+    assert type(refused) is QAError and "refused create_collection (index type not match" in str(refused)
+    assert store_error(ValueError("not Milvus's"), uri, "search") is None
+
+
+def test_a_store_that_is_down_is_a_503_on_the_json_api(service, monkeypatch):
+    def down(*args, **kwargs):
+        raise StoreUnavailable("Milvus at http://127.0.0.1:1 is unavailable (search: refused): check the server.")
+
+    monkeypatch.setattr(service, "answer", down)
+    with serving_app(create_app(service)) as url:
+        response = httpx.post(f"{url}/api/ask", json={"question": "党员"}, timeout=60)
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    assert response.json() == {"detail": "Milvus at http://127.0.0.1:1 is unavailable (search: refused): check the "
+                                         "server."}
+
+
+def test_a_vectors_only_build_says_so():
+    report = BuildReport(built=True, reason="a rebuild was requested", documents=2, passages=33, full=True)
+    assert "vectors alone" not in format_report(report)
+    assert format_report(BuildReport(**{**report.__dict__, "lexical": False})).endswith(
+        "This Milvus has no BM25 full-text search (it needs Milvus 2.5 or later): questions are answered from the "
+        "vectors alone.")
 
 
 @pytest.mark.slow
@@ -116,10 +172,12 @@ def test_milvus_full_text_search_finds_words_and_is_left_out_where_missing(folde
     assert len(ids) == 3 and scores[0] >= scores[-1] > 0
     assert "预备党员43名" in service.open().passages([int(ids[0])])[int(ids[0])].text
 
+    assert service.info().lexical
     monkeypatch.setattr("qa.stores.milvus_store.supports_full_text", lambda version: False)
-    service.build(force=True)
+    assert not service.build(force=True).lexical
     collection = service.open()
     assert not collection.has_lexical and len(collection.lexical("预备党员有多少名", 3)[0]) == 0
+    assert not service.info().lexical and not service.store.read_manifest().lexical
     assert len(service.ask("预备党员有多少名", top_k=5)) == 5  # answered from the vectors alone
 
 

@@ -50,6 +50,7 @@ class Manifest:
     pipeline: int = 0
     vector_index: str = "flat"  # the kind of vector index and its parameters (qa.stores.ann.IndexChoice.spec)
     files: dict[str, FileCheck] = field(default_factory=dict)  # a folder build's files, checked when opened
+    lexical: bool = True  # a BM25 index beside the vectors (False: a Milvus server without full-text search)
 
     @classmethod
     def from_json(cls, data: dict) -> "Manifest":
@@ -145,6 +146,7 @@ class Collection(ABC):
     """One complete build opened for reading: everything `qa.search` and the service ask of a store."""
 
     manifest: Manifest
+    has_lexical = True  # BM25 beside the vectors; False on a Milvus server without full-text search
 
     @abstractmethod
     def dense(self, query: np.ndarray, k: int, documents: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -7,13 +7,18 @@ the same pymilvus API. A build is three collections named after its build id:
     <build>__clauses      clauses: passage id, document, span, vector (rounded to float16, as FAISS keeps them)
     <build>__documents    documents: metadata, sha256, passage count, highest passage id
 
-The manifest is a property of the passages collection, and the alias `<name>` names the current
+The manifest is a property of the passages collection, and also the documents row with path ""
+(Milvus 2.3 loses collection properties when it restarts), and the alias `<name>` names the current
 build's passages collection. A full build fills new collections and then moves the alias, so
 readers see the old build or the new one; the build it replaced is kept until the next full
 build, so a replica still reading it finishes its question. An update changes the current build in
 place (Milvus has no multi-row transactions): deletes, inserts, documents, and the manifest last.
 An interrupted update is repaired by the next one, which first deletes whatever it is about to
 write again.
+
+Every call to Milvus has a deadline (QUESTION_SECONDS for what a question does, BUILD_SECONDS for
+building), and whatever Milvus or gRPC raises becomes one QAError sentence: StoreUnavailable when
+the server cannot be reached, did not answer in time or is still loading (the web API's 503).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.errors import QAError
+from qa.errors import QAError, StoreUnavailable
 from qa.settings import DEFAULT_INDEX_MEMORY_MB
 from qa.stores.ann import IndexChoice, choose_faiss_index
 from qa.stores.base import (
@@ -46,6 +51,10 @@ from qa.stores.lexical import tokenize
 
 METRIC = "IP"  # inner product over normalized vectors, i.e. cosine, as in the FAISS store
 MANIFEST_KEY = "qa.manifest"
+# Milvus 2.3 forgets collection properties when it restarts, so the manifest is also kept as the documents
+# collection's row with this path (in its `title`), and read from there when the property is missing.
+MANIFEST_ROW = ""
+DOCUMENTS_ONLY = f'path != "{MANIFEST_ROW}"'
 # jieba exists in Milvus >= 2.5 and in Milvus Lite; the server needs the lowercase filter, Lite lowercases anyway.
 ANALYZER = {"tokenizer": "jieba", "filter": ["lowercase"]}
 MAX_VARCHAR = 65535
@@ -53,15 +62,31 @@ MAX_LIMIT = 16384  # Milvus's cap on top-k and on the rows of one query
 WRITE_BATCH = 1000  # rows per insert
 READ_BATCH = 200  # ids per query filter
 DOCUMENT_DIM = 2  # Milvus wants a vector in every collection; the documents' is unused
+QUESTION_SECONDS = 10  # the deadline of each call a question makes: a hung server must not hold it for minutes
+BUILD_SECONDS = 600  # ... and of each call a build makes (creating, filling and flushing collections)
+# Milvus status codes that mean "not now" rather than "never": connecting failed, the collection is not
+# loaded yet (for a while after a server restart), too many requests.
+_UNAVAILABLE_CODES = {2, 8, 101}
+NO_PAGE = -1  # `page` of a passage without one: Milvus < 2.5 has no nullable fields (2.3 drops nullable=True silently)
 _MILVUS_INDEX = {"flat": "FLAT", "ivf-flat": "IVF_FLAT", "ivf-sq8": "IVF_SQ8", "ivf-pq": "IVF_PQ"}
 _PASSAGE_FIELDS = [f.name for f in fields(StoredPassage) if f.name != "id"]
 _DOCUMENT_FIELDS = [f.name for f in fields(DocumentRow)]
 
 
+def _version(version: str) -> tuple[int, int]:
+    match = re.search(r"(\d+)\.(\d+)", version)
+    return (int(match[1]), int(match[2])) if match else (0, 0)
+
+
 def supports_full_text(version: str) -> bool:
     """Whether a Milvus server version ("v2.5.4", "milvus_lite-3.2.2") has BM25 full-text search (2.5 and later)."""
-    match = re.search(r"(\d+)\.(\d+)", version)
-    return bool(match) and (int(match[1]), int(match[2])) >= (2, 5)
+    return _version(version) >= (2, 5)
+
+
+def int_index_type(version: str) -> str:
+    """The scalar index for an INT64 field: Milvus < 2.4 ("v2.3.5", "v2.3.5-lite") has only STL_SORT,
+    Milvus Lite ("milvus_lite-3.2.2") only INVERTED."""
+    return "STL_SORT" if not version.startswith("milvus_lite") and _version(version) < (2, 4) else "INVERTED"
 
 
 def collection_name(index_dir: Path) -> str:
@@ -95,6 +120,62 @@ def _among(documents: list[str] | None) -> str:
 
 def _id_list(ids) -> str:
     return "[" + ",".join(str(int(i)) for i in ids) + "]"
+
+
+# Calls that write; they get BUILD_SECONDS, every other call QUESTION_SECONDS (unless the caller gives a timeout).
+_WRITES = {"create_collection", "insert", "upsert", "delete", "flush", "alter_collection_properties", "create_alias",
+           "alter_alias", "drop_collection", "drop_alias"}
+_UNTIMED = {"close", "prepare_index_params", "create_schema"}
+
+
+class GuardedClient:
+    """A pymilvus client whose calls have a deadline and raise Milvus's and gRPC's errors as one QAError sentence."""
+
+    def __init__(self, client, uri: str):
+        self.raw, self.uri = client, uri
+
+    def __getattr__(self, name: str):
+        method = getattr(self.raw, name)
+        if name in _UNTIMED or not callable(method):
+            return method
+
+        def call(*args, **kwargs):
+            kwargs.setdefault("timeout", BUILD_SECONDS if name in _WRITES else QUESTION_SECONDS)
+            try:
+                return method(*args, **kwargs)
+            except Exception as e:
+                error = store_error(e, self.uri, name, kwargs["timeout"])
+                if error is None:
+                    raise
+                raise error from e
+
+        return call
+
+
+def store_error(e: Exception, uri: str, operation: str, seconds: float | None = None) -> QAError | None:
+    """A Milvus or gRPC error as one sentence saying what to do (StoreUnavailable when trying later may work)."""
+    import grpc
+    from pymilvus.exceptions import MilvusException, MilvusUnavailableException
+
+    if isinstance(e, grpc.RpcError) and hasattr(e, "code"):
+        code = e.code()
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            detail = f"no answer to {operation} within {seconds:g} s" if seconds else f"{operation} timed out"
+        else:
+            detail = f"{operation}: {code.name}, {e.details()}"
+        if code == grpc.StatusCode.UNIMPLEMENTED:
+            return QAError(f"Milvus at {uri} cannot do {operation} ({detail}): use Milvus 2.3 or later.")
+    elif isinstance(e, MilvusException):
+        detail = f"{operation}: {e.message} (code {e.code})"
+        transient = (isinstance(e, MilvusUnavailableException) or e.code in _UNAVAILABLE_CODES
+                     or "timeout" in e.message.lower() or "DEADLINE_EXCEEDED" in e.message)
+        if not transient:
+            return QAError(f"Milvus at {uri} refused {operation} ({e.message}, code {e.code}); if the index is "
+                           "damaged, run `qa index --rebuild` with this --store.")
+    else:
+        return None
+    return StoreUnavailable(f"Milvus at {uri} is unavailable ({detail}): check that the server is running and "
+                            "reachable; ask again once it is.")
 
 
 class MilvusCollection(Collection):
@@ -174,7 +255,8 @@ class MilvusCollection(Collection):
         return sorted((_stored(r) for r in rows), key=lambda p: p.position)
 
     def documents(self) -> list[DocumentInfo]:
-        rows = _all_rows(self.client, self.documents_name, ["path", "title", "source", "author", "date", "passages"])
+        rows = _all_rows(self.client, self.documents_name, ["path", "title", "source", "author", "date", "passages"],
+                         DOCUMENTS_ONLY)
         return sorted((DocumentInfo(**{f.name: r[f.name] for f in fields(DocumentInfo)}) for r in rows),
                       key=lambda d: d.path)
 
@@ -206,10 +288,13 @@ class MilvusStore(Store):
         # Lite's server refuses pymilvus's default 10 s keepalive pings, and says so on stderr.
         options = {"grpc_options": {"grpc.keepalive_time_ms": 300_000}} if not self.shared else {}
         try:
-            return MilvusClient(self.uri, **options)
+            return GuardedClient(MilvusClient(self.uri, timeout=QUESTION_SECONDS, **options), self.uri)
         except MilvusException as e:
-            hint = " Milvus Lite serves one process at a time: is another one using it?" if not self.shared else ""
-            raise QAError(f"Cannot open Milvus at {self.uri} ({e.message}).{hint}") from e
+            if self.shared:
+                raise StoreUnavailable(f"Cannot open Milvus at {self.uri} ({e.message}): check that the server is "
+                                       "running and reachable; ask again once it is.") from e
+            raise QAError(f"Cannot open Milvus at {self.uri} ({e.message}). Milvus Lite serves one process at a "
+                          "time: is another one using it?") from e
 
     def close(self) -> None:
         """Close the connection, and stop the Lite server this process started for the file."""
@@ -232,7 +317,10 @@ class MilvusStore(Store):
         build = self._current()
         if build is None:
             return None
-        raw = self.client.describe_collection(build)["properties"].get(MANIFEST_KEY, "")
+        raw = self.client.describe_collection(build)["properties"].get(MANIFEST_KEY)
+        if raw is None:
+            rows = self.client.get(f"{build}__documents", ids=[MANIFEST_ROW], output_fields=["title"])
+            raw = rows[0]["title"] if rows else ""
         try:
             return Manifest.from_json(json.loads(raw))
         except (ValueError, TypeError) as e:
@@ -248,11 +336,11 @@ class MilvusStore(Store):
         return "run `qa index --rebuild` with this --store"
 
     def document_rows(self) -> list[DocumentRow]:
-        rows = _all_rows(self.client, f"{self._require_manifest().build}__documents", _DOCUMENT_FIELDS)
+        rows = _all_rows(self.client, f"{self._require_manifest().build}__documents", _DOCUMENT_FIELDS, DOCUMENTS_ONLY)
         return sorted((DocumentRow(**{f: r[f] for f in _DOCUMENT_FIELDS}) for r in rows), key=lambda d: d.path)
 
     def next_id(self) -> int:
-        rows = _all_rows(self.client, f"{self._require_manifest().build}__documents", ["last_id"])
+        rows = _all_rows(self.client, f"{self._require_manifest().build}__documents", ["last_id"], DOCUMENTS_ONLY)
         return max((r["last_id"] for r in rows), default=-1) + 1
 
     def commit(self, change: Change) -> Manifest:
@@ -264,12 +352,13 @@ class MilvusStore(Store):
         """A new build in new collections, then the alias moved to it; builds older than the replaced one dropped."""
         dim = change.spec.dim
         choice = choose_faiss_index(len(change.passages), dim, self.memory_budget)
-        lexical = supports_full_text(self.client.get_server_version())
+        version = self.client.get_server_version()
+        lexical = supports_full_text(version)
         build = f"{self.name}__{datetime.now(timezone.utc):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
-        self._create(build, dim, choice, lexical)
+        self._create(build, dim, choice, lexical, int_index_type(version))
         counts = _counts(change)
         self._insert(build, change, counts)
-        manifest = self._write_manifest(build, change, len(change.passages), choice.spec)
+        manifest = self._write_manifest(build, change, len(change.passages), choice.spec, lexical)
         replaced = self._current()
         if replaced is None:
             self.client.create_alias(build, self.name)
@@ -286,7 +375,8 @@ class MilvusStore(Store):
         current = self._require_manifest()
         build = current.build
         documents = {d.path: d for d in change.documents}
-        before = {r["path"]: r for r in _all_rows(self.client, f"{build}__documents", ["path", "passages", "last_id"])}
+        before = {r["path"]: r for r in _all_rows(self.client, f"{build}__documents", ["path", "passages", "last_id"],
+                                                  DOCUMENTS_ONLY)}
         first_new = max((r["last_id"] for r in before.values()), default=-1) + 1
         written = set(change.removed) | {p.doc for p in change.passages} | (documents.keys() - before.keys())
         # Also whatever an interrupted update left past the ids in use, so this update can be repeated.
@@ -301,14 +391,16 @@ class MilvusStore(Store):
         stale = [p for p in before if p not in documents]
         if stale:
             self.client.delete(f"{build}__documents", filter=f"path in {_quote(stale)}")
-        return self._write_manifest(build, change, sum(c.passages for c in counts.values()), current.vector_index)
+        return self._write_manifest(build, change, sum(c.passages for c in counts.values()), current.vector_index,
+                                    current.lexical)
 
     def _insert(self, build: str, change: Change, counts: dict[str, "_Count"], only: set[str] | None = None):
         """Write the change's passages and clauses, and its documents (those in `only`, if given)."""
         docs = {d.path: d for d in change.documents}
         passage_rows = [
             {"id": p.id, "vector": v.tolist(), "doc": p.doc, "position": p.position, "text": p.text, "start": p.start,
-             "end": p.end, "heading": p.heading, "page": p.page, "title": docs[p.doc].title,
+             "end": p.end, "heading": p.heading, "page": NO_PAGE if p.page is None else p.page,
+             "title": docs[p.doc].title,
              "source": docs[p.doc].source, "author": docs[p.doc].author, "date": docs[p.doc].date}
             for p, v in zip(change.passages, np.asarray(change.vectors, dtype=np.float32))
         ]
@@ -333,16 +425,27 @@ class MilvusStore(Store):
         for suffix in ("", "__clauses", "__documents"):
             self.client.flush(build + suffix)
 
-    def _write_manifest(self, build: str, change: Change, passages: int, vector_index: str) -> Manifest:
+    def _write_manifest(self, build: str, change: Change, passages: int, vector_index: str,
+                        lexical: bool) -> Manifest:
         manifest = Manifest(
             format_version=FORMAT_VERSION, passages=passages, documents=len(change.documents), build=build,
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"), vector_index=vector_index,
-            **asdict(change.spec),
+            lexical=lexical, **asdict(change.spec),
         )
-        self.client.alter_collection_properties(build, {MANIFEST_KEY: json.dumps(asdict(manifest), ensure_ascii=False)})
+        raw = json.dumps(asdict(manifest), ensure_ascii=False)
+        self.client.upsert(f"{build}__documents", [{**dict.fromkeys(_DOCUMENT_FIELDS, ""), "path": MANIFEST_ROW,
+                                                    "title": raw, "passages": 0, "last_id": -1,
+                                                    "vector": [0.0] * DOCUMENT_DIM}])
+        # A server's reads are Bounded (pymilvus's default): they do not wait for the query node to apply the
+        # latest inserts and deletes. One Strong read per collection waits for that, so every read after the
+        # manifest below sees this change (Strong on every read would cost ~200 ms each on Milvus 2.3).
+        for suffix in ("", "__clauses", "__documents"):
+            self.client.query(build + suffix, filter="", output_fields=["count(*)"], consistency_level="Strong",
+                              timeout=BUILD_SECONDS)
+        self.client.alter_collection_properties(build, {MANIFEST_KEY: raw})
         return manifest
 
-    def _create(self, build: str, dim: int, choice: IndexChoice, lexical: bool) -> None:
+    def _create(self, build: str, dim: int, choice: IndexChoice, lexical: bool, int_index: str) -> None:
         """The three empty collections of a build, indexed and loaded."""
         from pymilvus import DataType, Function, FunctionType, MilvusClient
 
@@ -357,7 +460,7 @@ class MilvusStore(Store):
         varchar(passages, "text", **({"enable_analyzer": True, "analyzer_params": ANALYZER} if lexical else {}))
         for name in ("position", "start", "end"):
             passages.add_field(name, DataType.INT64)
-        passages.add_field("page", DataType.INT64, nullable=True)
+        passages.add_field("page", DataType.INT64)  # NO_PAGE for none
         passage_index = self.client.prepare_index_params()
         passage_index.add_index("vector", index_type=_MILVUS_INDEX[choice.kind], metric_type=METRIC,
                                 params=_build_params(choice))
@@ -377,7 +480,7 @@ class MilvusStore(Store):
         clauses.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
         clause_index = self.client.prepare_index_params()
         clause_index.add_index("vector", index_type="FLAT", metric_type=METRIC)  # read by passage id, never searched
-        clause_index.add_index("passage_id", index_type="INVERTED")
+        clause_index.add_index("passage_id", index_type=int_index)
 
         documents = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         varchar(documents, "path", is_primary=True)
@@ -456,16 +559,22 @@ def _counts(change: Change) -> dict[str, _Count]:
 
 
 def _stored(r: dict) -> StoredPassage:
-    return StoredPassage(id=r["id"], **{f: r[f] for f in _PASSAGE_FIELDS})
+    page = r["page"]  # None in builds made with a nullable page
+    return StoredPassage(id=r["id"], **{**{f: r[f] for f in _PASSAGE_FIELDS}, "page": None if page in (None, NO_PAGE) else page})
 
 
-def _all_rows(client, collection: str, output_fields: list[str]) -> list[dict]:
-    """Every row of a collection, in batches (one query is capped at MAX_LIMIT rows)."""
-    iterator = client.query_iterator(collection, batch_size=WRITE_BATCH, filter="", output_fields=output_fields)
+def _all_rows(client: GuardedClient, collection: str, output_fields: list[str], filter: str = "") -> list[dict]:
+    """Every row of a collection (that `filter` keeps), in batches (one query is capped at MAX_LIMIT rows)."""
+    iterator = client.query_iterator(collection, batch_size=WRITE_BATCH, filter=filter, output_fields=output_fields)
     rows = []
     try:
         while batch := iterator.next():
             rows += batch
+    except Exception as e:  # the iterator's own calls are not the guarded client's
+        error = store_error(e, client.uri, "query_iterator", QUESTION_SECONDS)
+        if error is None:
+            raise
+        raise error from e
     finally:
         iterator.close()
     return rows
