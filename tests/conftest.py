@@ -48,19 +48,72 @@ def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
 
 
-@pytest.fixture(params=["faiss", pytest.param("milvus", marks=[pytest.mark.milvus, pytest.mark.slow])])
-def store(request, tmp_path, monkeypatch) -> str:
-    """Each store in turn, as $QA_STORE: FAISS in the index folder, then Milvus Lite in a file under tmp_path.
+@pytest.fixture(scope="session")
+def milvus23(tmp_path_factory):
+    """A real Milvus 2.3.5 server process on a free loopback port (tests/milvus_server.py), for the whole session.
 
-    The Milvus runs are slow (Lite starts a server per file): the fast loop leaves them to the full run.
+    Skipped where it cannot run (no root, no milvus-server), unless QA_REQUIRE_MILVUS_SERVER=1 (set in CI).
     """
-    setting = "faiss" if request.param == "faiss" else f"milvus:{tmp_path / 'milvus.db'}"
+    from tests.milvus_server import MilvusServer, unavailable
+
+    reason = unavailable()
+    if reason:
+        if os.environ.get("QA_REQUIRE_MILVUS_SERVER") == "1":
+            pytest.fail(f"QA_REQUIRE_MILVUS_SERVER=1 but {reason}")
+        pytest.skip(reason)
+    with MilvusServer(tmp_path_factory.mktemp("milvus23")) as server:
+        yield server
+
+
+def empty_milvus(uri: str) -> None:
+    """Drop every alias and collection of a Milvus server, so a test starts from nothing."""
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri)
+    try:
+        for alias in client.list_aliases()["aliases"]:
+            client.drop_alias(alias)
+        for name in client.list_collections():
+            client.drop_collection(name)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def milvus23_store(milvus23) -> str:
+    """The store setting of the session's Milvus 2.3 server, emptied first."""
+    empty_milvus(milvus23.uri)
+    return "milvus://" + milvus23.uri.removeprefix("http://")
+
+
+MILVUS_SERVER = [pytest.mark.milvus, pytest.mark.milvus_server, pytest.mark.slow]
+
+
+@pytest.fixture(params=["faiss", pytest.param("milvus", marks=[pytest.mark.milvus, pytest.mark.slow]),
+                        pytest.param("milvus-server", marks=MILVUS_SERVER)])
+def store(request, tmp_path, monkeypatch) -> str:
+    """Each store in turn, as $QA_STORE: FAISS in the index folder, Milvus Lite in a file under tmp_path, then a
+    real Milvus 2.3 server (shared: its services never build, so tests that rely on a first-use build call build()).
+
+    The Milvus runs are slow (Lite starts a server per file, a 2.3 build takes seconds): the fast loop leaves them to
+    the full run.
+    """
+    if request.param == "milvus-server":
+        setting = request.getfixturevalue("milvus23_store")
+    else:
+        setting = "faiss" if request.param == "faiss" else f"milvus:{tmp_path / 'milvus.db'}"
     monkeypatch.setenv("QA_STORE", setting)
     yield setting
     if request.param == "milvus":
         from milvus_lite import server_manager_instance
 
         server_manager_instance.release_server(str(tmp_path / "milvus.db"))
+
+
+def first_use(service):
+    """What a first question does to a service without an index: build it (a service over a shared store, a Milvus
+    server, never builds: there `qa index`, i.e. build(), does)."""
+    return service.build() if service.store.shared else service.ask("党员")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from dataclasses import fields
 import pytest
 
 from qa import Hit, QAError, Service
-from tests.conftest import FakeEmbedder
+from tests.conftest import FakeEmbedder, first_use
 
 
 @pytest.mark.usefixtures("store")
@@ -89,15 +89,16 @@ def test_damaged_or_mismatched_index_is_reported(folders, fake_embedder):
 @pytest.mark.usefixtures("store")
 def test_missing_data_folder_or_no_documents(tmp_path, fake_embedder):
     with pytest.raises(QAError, match="does not exist"):
-        Service(tmp_path / "nope", tmp_path / "index", embedder=fake_embedder).ask("党员")
+        first_use(Service(tmp_path / "nope", tmp_path / "index", embedder=fake_embedder))
     (tmp_path / "empty").mkdir()
     with pytest.raises(QAError, match="No readable documents"):
-        Service(tmp_path / "empty", tmp_path / "index", embedder=fake_embedder).ask("党员")
+        first_use(Service(tmp_path / "empty", tmp_path / "index", embedder=fake_embedder))
 
 
 @pytest.mark.usefixtures("store")
 def test_boilerplate_lines_are_not_passages(folders, fake_embedder):
     service = Service(*folders, embedder=fake_embedder)
+    service.build()
     for furniture in ["Copyright ©驰越文化传媒 版权所有", "您的当前位置:主页 > 地区专栏", "联系我们 - 广告服务", "暂无评论 赞助推荐"]:
         for hit in service.ask(furniture, top_k=5):
             for marker in ["Copyright", "当前位置", "广告服务", "暂无评论", "赞助推荐", "ICP备"]:

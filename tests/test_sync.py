@@ -12,7 +12,7 @@ from qa.cache import EmbeddingCache
 from qa.search import search
 from qa.stores.base import FORMAT_VERSION
 from qa.stores.faiss_store import FolderStore, PassageStore
-from tests.conftest import DEVELOPMENT, LIBRARY, LIBRARY_BODY, PARTY, FakeEmbedder
+from tests.conftest import DEVELOPMENT, LIBRARY, LIBRARY_BODY, PARTY, FakeEmbedder, first_use
 from tests.make_docs import docx_file, html_page, pdf_file, real_article
 
 FACT = "全镇共有党员1724名"
@@ -219,7 +219,7 @@ def test_deleting_every_document_is_an_error_not_stale_answers(service, data):
     for path in data.iterdir():
         path.unlink()
     with pytest.raises(QAError, match="No readable documents"):
-        Service(data, service.index_dir, embedder=FakeEmbedder()).ask("党员")
+        first_use(Service(data, service.index_dir, embedder=FakeEmbedder()))
 
 
 @pytest.mark.usefixtures("store")

@@ -95,6 +95,7 @@ def test_questions_are_answered_from_the_old_index_during_a_rebuild(tmp_path):
     embedder = BlockingEmbedder()
     embedder.release.set()
     service = Service(tmp_path / "data", tmp_path / "index", embedder=embedder)
+    service.build()
     service.ask("党员")
     embedder.release.clear()
 
