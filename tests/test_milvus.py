@@ -22,7 +22,7 @@ from qa.service import BuildReport
 from qa.stores.factory import open_store
 from qa.stores.milvus_store import MANIFEST_KEY, MilvusStore, int_index_type, store_error, supports_full_text
 from qa.web import create_app
-from tests.conftest import DATA, DEV_SET, DEVELOPMENT, LIBRARY, PARTY, ROOT
+from tests.conftest import DATA, DEV_SET, DEVELOPMENT, LIBRARY, MILVUS_SERVER, PARTY, ROOT
 from tests.live import serving_app
 
 pytestmark = pytest.mark.milvus
@@ -31,6 +31,18 @@ pytestmark = pytest.mark.milvus
 @pytest.fixture
 def lite(tmp_path):
     """The setting for a Milvus Lite file in tmp_path; its in-process server is stopped afterwards."""
+    yield f"milvus:{tmp_path / 'milvus.db'}"
+    from milvus_lite import server_manager_instance
+
+    server_manager_instance.release_server(str(tmp_path / "milvus.db"))
+
+
+@pytest.fixture(params=["lite", pytest.param("server", marks=MILVUS_SERVER)])
+def milvus(request, tmp_path):
+    """The setting for a Milvus Lite file in tmp_path, then for the session's real Milvus 2.3 server, emptied."""
+    if request.param == "server":
+        yield request.getfixturevalue("milvus23_store")
+        return
     yield f"milvus:{tmp_path / 'milvus.db'}"
     from milvus_lite import server_manager_instance
 
@@ -104,8 +116,8 @@ def test_a_vectors_only_build_says_so():
 
 
 @pytest.mark.slow
-def test_a_full_build_moves_the_alias_and_keeps_only_the_build_it_replaced(folders, fake_embedder, lite):
-    service = Service(*folders, embedder=fake_embedder, store=lite)
+def test_a_full_build_moves_the_alias_and_keeps_only_the_build_it_replaced(folders, fake_embedder, milvus):
+    service = Service(*folders, embedder=fake_embedder, store=milvus)
     service.build()
     first = service.store.read_manifest().build
     service.build(force=True)
@@ -119,9 +131,9 @@ def test_a_full_build_moves_the_alias_and_keeps_only_the_build_it_replaced(folde
     assert sum(d.passages for d in service.documents()) == third.passages
 
 
-def test_an_update_is_made_in_place_and_an_interrupted_one_is_repaired(folders, fake_embedder, lite, monkeypatch):
+def test_an_update_is_made_in_place_and_an_interrupted_one_is_repaired(folders, fake_embedder, milvus, monkeypatch):
     data, index = folders
-    service = Service(data, index, embedder=fake_embedder, store=lite)
+    service = Service(data, index, embedder=fake_embedder, store=milvus)
     service.build()
     build = service.store.read_manifest().build
     (data / "library.txt").write_text(LIBRARY, encoding="utf-8")
@@ -147,21 +159,33 @@ def test_an_update_is_made_in_place_and_an_interrupted_one_is_repaired(folders, 
 
 
 @pytest.mark.slow
-def test_a_damaged_or_incomplete_build_is_reported_and_rebuilt(folders, fake_embedder, lite):
-    service = Service(*folders, embedder=fake_embedder, store=lite)
+def test_a_damaged_or_incomplete_build_is_reported_and_rebuilt(folders, fake_embedder, milvus):
+    service = Service(*folders, embedder=fake_embedder, store=milvus)
     service.build()
     build = service.store.read_manifest().build
     service.store.client.alter_collection_properties(build, {MANIFEST_KEY: "{not json"})
     with pytest.raises(QAError, match="damaged.*rebuild"):
-        Service(*folders, embedder=fake_embedder, store=lite).ask("党员")
-    Service(*folders, embedder=fake_embedder, store=lite).build(force=True)
+        Service(*folders, embedder=fake_embedder, store=milvus).ask("党员")
+    Service(*folders, embedder=fake_embedder, store=milvus).build(force=True)
 
     build = service.store.read_manifest().build
     service.store.client.drop_collection(f"{build}__clauses")
     with pytest.raises(QAError, match=f"missing {build}__clauses.*rebuild"):
-        Service(*folders, embedder=fake_embedder, store=lite).ask("党员")
-    Service(*folders, embedder=fake_embedder, store=lite).build(force=True)
-    assert Service(*folders, embedder=fake_embedder, store=lite).ask("党员")
+        Service(*folders, embedder=fake_embedder, store=milvus).ask("党员")
+    Service(*folders, embedder=fake_embedder, store=milvus).build(force=True)
+    assert Service(*folders, embedder=fake_embedder, store=milvus).ask("党员")
+
+
+@pytest.mark.slow
+def test_without_the_manifest_property_the_manifest_is_read_from_the_documents_row(folders, fake_embedder, lite):
+    service = Service(*folders, embedder=fake_embedder, store=lite)
+    service.build()
+    manifest = service.store.read_manifest()
+    # What Milvus 2.3 does to collection properties when it restarts.
+    service.store.client.drop_collection_properties(manifest.build, [MANIFEST_KEY])
+    assert MANIFEST_KEY not in service.store.client.describe_collection(manifest.build)["properties"]
+    assert service.store.read_manifest() == manifest and service.stale_reason() is None
+    assert service.ask("全镇共有基层党党支部154个") and len(service.documents()) == 2
 
 
 @pytest.mark.slow
