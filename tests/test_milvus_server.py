@@ -44,7 +44,7 @@ def qa(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
 
 @contextmanager
 def qa_serve(store: str, folder) -> Iterator[tuple[str, subprocess.Popen]]:
-    """A `qa serve` replica on a free loopback port, with no data folder; yields its URL once it answers."""
+    """A `qa serve` replica on a free loopback port, with no data folder; yields its URL once it answers questions."""
     port = free_port()
     folder.mkdir(parents=True)
     log = open(folder / "serve.log", "w")  # noqa: SIM115 - closed below
@@ -58,11 +58,12 @@ def qa_serve(store: str, folder) -> Iterator[tuple[str, subprocess.Popen]]:
         while True:
             assert process.poll() is None, (folder / "serve.log").read_text()
             assert time.monotonic() < deadline, "qa serve did not start"
-            try:
-                if httpx.get(f"{url}/openapi.json", timeout=5).status_code == 200:
+            try:  # the port answers at once, questions once the replica has warmed up (503 until then)
+                if httpx.post(f"{url}/api/ask", json={"question": QUESTION}, timeout=30).status_code == 200:
                     break
             except httpx.HTTPError:
-                time.sleep(0.25)
+                pass
+            time.sleep(0.25)
         yield url, process
     finally:
         process.terminate()
