@@ -3,8 +3,8 @@ and benchmarks, reachable on 127.0.0.1 only.
 
     with MilvusServer(tmp_path) as server:        # server.uri: "http://127.0.0.1:PORT"
         server.kill(); server.start()             # an outage: same data folder, same uri
-    python tests/milvus_server.py [--data DIR] [--port P]   # as a program: prints {"uri", "milvus_pid"}, runs until
-                                                             # stdin closes or SIGTERM (bench/ starts it this way)
+    python tests/milvus_server.py [--data DIR] [--port P] &  # as a program: prints {"uri", "milvus_pid", ...} and
+                                                              # runs until SIGTERM or Ctrl-C (bench/ starts it so)
 
 Milvus 2.3.5 has no listen-address setting: every component's gRPC server and the metrics/healthz
 HTTP server listen on ":PORT" (all interfaces, IPv4 and IPv6); the `<component>.ip` keys only set
@@ -403,7 +403,7 @@ class MilvusServer:
 
 
 def main() -> None:
-    """Run one server until stdin closes or SIGTERM; its uri and milvus pid first, as one JSON line."""
+    """Run one server until SIGTERM or SIGINT; its uri and milvus pid first, as one JSON line."""
     import argparse
     import json
     import tempfile
@@ -416,7 +416,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, MilvusServer(args.data or tmp, port=args.port) as server:
         print(json.dumps({"uri": server.uri, "milvus_pid": server.milvus_pid(),
                           "startup_seconds": round(server.startup_seconds, 1)}), flush=True)
-        sys.stdin.read()
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                signal.pause()
 
 
 if __name__ == "__main__":
