@@ -14,8 +14,8 @@ passages' vectors plus noise, with their texts. Per size, in a fresh server:
 - question latency, pre-encoded so only search is timed: the raw Milvus search (client.search, top 5) and the
   service's search path (`qa.search.search`: dense candidates, their vectors and clause vectors read back from
   Milvus, answer spans, metadata), p50 and p99 over 200 questions x repeats;
-- server memory: the RSS of the `milvus` process when idle, after the build, and after the questions; per passage,
-  the growth over idle divided by the passages.
+- server memory: the RSS of the `milvus` process when idle, after the build, and after the questions, each once it
+  has settled (moves by under 2% in 10 s); per passage, the growth over idle after the questions.
 """
 
 from __future__ import annotations
@@ -34,13 +34,26 @@ from common import ROOT, percentile, synthetic_passages
 DIM = 384
 PER_DOCUMENT = 1_000
 NOISE = 0.02
-SETTLE_SECONDS = 10  # before reading the server's memory: it keeps flushing and indexing for a while
+SETTLE_SECONDS = 10  # the server's memory counts once it moves by under 2% in this long (it seals and indexes
+SETTLE_LIMIT = 300  # segments for a while after a build), or after this long
 
 
 def server_rss(pid: int) -> int:
     """Resident bytes of a process, from /proc/PID/smaps_rollup."""
     lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
     return int(dict(line.split(":", 1) for line in lines)["Rss"].split()[0]) * 1024
+
+
+def settled_rss(pid: int) -> int:
+    """The server's RSS once it has settled (see SETTLE_SECONDS)."""
+    last, deadline = server_rss(pid), time.monotonic() + SETTLE_LIMIT
+    while time.monotonic() < deadline:
+        time.sleep(SETTLE_SECONDS)
+        now = server_rss(pid)
+        if abs(now - last) < 0.02 * last:
+            return now
+        last = now
+    return last
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -78,8 +91,7 @@ def one(uri: str, pid: int | None, n: int, repeats: int) -> dict:
     manifest = store.commit(build)
     build_s = time.perf_counter() - started
     collection = store.open()
-    time.sleep(SETTLE_SECONDS)
-    built = server_rss(pid) if pid else 0
+    built = settled_rss(pid) if pid else 0
     rng = np.random.default_rng(4)
     picks = rng.choice(n, 200, replace=False)
     queries = unit(build.vectors[picks] + rng.normal(0, NOISE * 2, (200, DIM)).astype(np.float32))
@@ -95,8 +107,7 @@ def one(uri: str, pid: int | None, n: int, repeats: int) -> dict:
             ours.append(time.perf_counter() - t)
             found += bool(hits) and (hits[0].document, hits[0].position) == (build.passages[pick].doc,
                                                                               build.passages[pick].position)
-    time.sleep(SETTLE_SECONDS)
-    asked = server_rss(pid) if pid else 0
+    asked = settled_rss(pid) if pid else 0
     store.close()
     ms = lambda xs, p: round(percentile(xs, p) * 1000, 1)  # noqa: E731
     return {"passages": n, "clauses": clauses, "index": manifest.vector_index, "build_s": round(build_s, 1),
@@ -124,7 +135,7 @@ def main() -> None:
                                           stdout=subprocess.PIPE, text=True)
                 try:
                     started = json.loads(server.stdout.readline())
-                    time.sleep(SETTLE_SECONDS)
+                    settled_rss(started["milvus_pid"])
                     rows.append(one(started["uri"], started["milvus_pid"], n, args.repeats))
                 finally:
                     server.terminate()  # it stops its server and exits
