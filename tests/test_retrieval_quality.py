@@ -49,4 +49,6 @@ def test_questions_the_documents_do_not_answer_are_flagged(real_service):
     questions = [line.strip() for line in UNANSWERABLE.read_text(encoding="utf-8").splitlines() if line.strip()]
     confident = [q for q in questions if real_service.answer(q, 3).confident]
     assert "今天上海的天气怎么样？" not in confident and "What is the capital of France?" not in confident
-    assert len(confident) <= 1, confident  # measured: one English question falls just above the cross-script line
+    # measured on the int8 default (BENCHMARKS.md, Confidence and relevance): two English questions fall just
+    # above the cross-script line, which the answerable English questions leave no room to raise
+    assert len(confident) <= 2, confident
