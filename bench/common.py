@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,33 @@ def running_app(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, int]]:
     finally:
         app.terminate()
         app.wait(timeout=60)
+
+
+def print_table(rows: list[dict]) -> None:
+    """Rows of one bench run as a Markdown table, one column per key."""
+    keys = list(rows[0])
+    print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
+    for r in rows:
+        print("| " + " | ".join(str(r[k]) for k in keys) + " |")
+
+
+@dataclass
+class PeerHit:
+    """The part of a `Hit` that `qa.evaluate.evaluate` reads, for a peer's results."""
+
+    text: str
+    document: str = ""
+    answer: None = None
+
+
+class Timed:
+    """A `service` for `qa.evaluate.evaluate` that times every question."""
+
+    def __init__(self, ask):
+        self._ask, self.seconds = ask, []
+
+    def ask(self, question: str, top_k: int):
+        t = time.perf_counter()
+        hits = self._ask(question, top_k)
+        self.seconds.append(time.perf_counter() - t)
+        return hits

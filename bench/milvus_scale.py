@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, percentile, synthetic_passages
+from common import ROOT, percentile, print_table, synthetic_passages
 
 DIM = 384
 PER_DOCUMENT = 1_000
@@ -141,10 +141,7 @@ def main() -> None:
                     server.terminate()  # it stops its server and exits
                     server.wait(120)
         print(json.dumps(rows[-1]), flush=True)
-    keys = list(rows[0])
-    print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
-    for r in rows:
-        print("| " + " | ".join(str(r[k]) for k in keys) + " |")
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -19,31 +19,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from common import DATA, DEV_SET, ROOT, corpus_passages, median, peak_rss_mib, percentile
+from common import DATA, DEV_SET, ROOT, PeerHit, Timed, corpus_passages, median, peak_rss_mib, percentile
 
 
-@dataclass
-class PeerHit:
-    """The part of a `Hit` that `evaluate` reads."""
-
-    text: str
-    answer: None = None
-
-
-class Timed:
-    """A `service` for `qa.evaluate.evaluate` that times every question."""
-
-    def __init__(self, ask):
-        self._ask, self.seconds = ask, []
-
-    def ask(self, question: str, top_k: int):
-        t = time.perf_counter()
-        hits = self._ask(question, top_k)
-        self.seconds.append(time.perf_counter() - t)
-        return hits
 
 
 def run_ours(tmp: Path) -> tuple[float, Timed]:

@@ -27,36 +27,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from common import ROOT, median, percentile
+from common import ROOT, PeerHit, Timed, median, percentile
 
 CMRC = ROOT.parent / "shared" / "eval" / "cmrc2018-trial"
 SYSTEMS = ("qa", "txtai-hybrid", "dense", "bm25", "torch-encode")
 TOP_K = 5  # what a question asks for when timed (the service's default); quality is measured on the top 10
 
 
-@dataclass
-class PeerHit:
-    """The part of a `Hit` that `evaluate` reads."""
-
-    text: str
-    document: str
-    answer: None = None
-
-
-class Timed:
-    """A `service` for `qa.evaluate.evaluate` that times every question."""
-
-    def __init__(self, ask):
-        self._ask, self.seconds = ask, []
-
-    def ask(self, question: str, top_k: int):
-        t = time.perf_counter()
-        hits = self._ask(question, top_k)
-        self.seconds.append(time.perf_counter() - t)
-        return hits
 
 
 def passages(data: Path) -> list[tuple[str, str]]:

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, median, peak_rss_mib, percentile, synthetic_passages
+from common import ROOT, median, peak_rss_mib, percentile, print_table, synthetic_passages
 from scale import CHUNK, base_vectors, collection
 
 PER_DOCUMENT = 1_000
@@ -103,10 +103,7 @@ def main() -> None:
                              check=True, capture_output=True, text=True, cwd=ROOT).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
-    keys = list(rows[0])
-    print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
-    for r in rows:
-        print("| " + " | ".join(str(r[k]) for k in keys) + " |")
+    print_table(rows)
 
 
 if __name__ == "__main__":
