@@ -364,7 +364,7 @@ def render_collection(info: CollectionInfo) -> str:
     e = html.escape
     stats = [("文档", f"{len(info.documents)} 篇"), ("段落", f"{info.passages} 段"),
              ("索引大小", _size(info.index_bytes)), ("模型", info.model), ("更新时间", _when(info.built)),
-             ("检索", "向量 + BM25" if info.lexical else "仅向量（无全文检索）")]
+             ("检索", "语义 + 关键词" if info.lexical else "仅语义（无关键词检索）")]
     rows = "".join(
         f"<tr><td>{e(d.title or d.path)}<div class='qa-file'>{e(d.path)}</div></td>"
         f"<td class='qa-nowrap'>{e(d.date)}</td><td class='qa-num qa-nowrap'>{d.passages}</td></tr>"

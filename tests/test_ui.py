@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import gradio as gr
 import pytest
@@ -242,6 +243,8 @@ def test_answer_and_collection_with_a_service(service):
     panel = render_collection(service.info())
     assert "文档：<b>2 篇</b>" in panel and "根基扎牢 枝繁叶茂" in panel and "fake-bigram-64" in panel
     assert "hengli-2023-high-quality-development.txt" in panel
+    assert "检索：<b>语义 + 关键词</b>" in panel
+    assert "检索：<b>仅语义（无关键词检索）</b>" in render_collection(replace(service.info(), lexical=False))
 
 
 def test_collection_titles_are_escaped(service, tmp_path):
