@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
-from collections import Counter
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -164,11 +164,24 @@ def _unique_cells(cells) -> list[str]:
 
 
 def _repeated_lines(pages: list[list[str]]) -> set[str]:
-    """Running headers and footers: lines (numbers masked) found on most pages of a long enough PDF."""
+    """Running headers and footers: lines (numbers masked) found on most pages of a long enough PDF, whose
+    numbers are the same on every page or follow the page number ("第 3 页", "Page 3 of 12")."""
     if len(pages) < REPEAT_MIN_PAGES:
         return set()
-    counts = Counter(masked for page in pages for masked in {_DIGITS.sub("#", line) for line in page if line})
-    return {line for line, n in counts.items() if n >= max(REPEAT_MIN_PAGES, REPEAT_SHARE * len(pages))}
+    seen: dict[str, dict[int, str]] = defaultdict(dict)  # masked line -> page index -> the line as printed
+    for number, page in enumerate(pages):
+        for line in page:
+            if line:
+                seen[_DIGITS.sub("#", line)].setdefault(number, line)
+    least = max(REPEAT_MIN_PAGES, REPEAT_SHARE * len(pages))
+    return {masked for masked, lines in seen.items() if len(lines) >= least and _numbers_run_with_pages(lines)}
+
+
+def _numbers_run_with_pages(lines: dict[int, str]) -> bool:
+    """Whether each number in the lines (page index -> line) is the same on every page, or the page index plus
+    the same offset on every page: a page number. A table row ("Population in 1990: 113930") is neither."""
+    columns = zip(*([int(n) for n in _DIGITS.findall(line)] for line in lines.values()))
+    return all(len(set(column)) == 1 or len({n - page for n, page in zip(column, lines)}) == 1 for column in columns)
 
 
 def _pdf_blocks(lines: list[str], page: int, full: float) -> list[Block]:

@@ -19,13 +19,15 @@ _ASCII_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[.,:;!?'’/\-][A-Za-z0-9]+)*")
 _CLAUSE_MARKS = re.compile(f"[{re.escape(SENTENCE_END + CLAUSE_END)}]+[{re.escape(CLOSERS)}]*")
 _WORD = re.compile(r"[A-Za-z]+|[^\W\d_A-Za-z]")
 # Colons are left out: labels use them ("来源：", "Tags:") without being sentences.
-_PUNCTUATION = re.compile(f"[{re.escape(SENTENCE_END + LIST_BREAK)}，,]")
+# An ASCII period counts after a word and before a space or the end ("It is. So", not "3.5" or "U.S").
+_PUNCTUATION = re.compile(rf"[{re.escape(SENTENCE_END + LIST_BREAK)}，,]|(?<=[A-Za-z])\.(?=\s|$)")
 # A sentence end inside a line; an ASCII period counts before a space or the end of the line.
 _HAS_SENTENCE_END = re.compile(rf"[{re.escape(SENTENCE_END)}]|\.(?=\s|$)")
 # What makes a question searchable: a digit, a letter other than ASCII Latin (CJK, Cyrillic, é), or an ASCII
 # word of two letters or more ("a", "?" or an emoji alone asks nothing).
 _CONTENT = re.compile(r"\d|[^\W\d_A-Za-z]|[A-Za-z]{2,}")
-_ENDS_SENTENCE = re.compile(rf"[{re.escape(SENTENCE_END)}][{re.escape(CLOSERS)}]*$")
+# A line that ends a sentence: a mark, or an ASCII period after a word of two letters or more ("making.", not "1.").
+_ENDS_SENTENCE = re.compile(rf"(?:[{re.escape(SENTENCE_END)}]|(?<=[A-Za-z]{{2}})\.)[{re.escape(CLOSERS)}]*$")
 
 
 def is_space(ch: str) -> bool:

@@ -10,7 +10,7 @@ from qa.chunking import split_passages
 from qa.documents import IngestError
 from qa.ingest import load_documents, read_document
 from qa.ingest import parse_bytes as read
-from tests.make_docs import docx_file, html_page, pdf_file, real_article
+from tests.make_docs import Article, docx_file, html_page, pdf_file, real_article
 
 FURNITURE = ["首页", "当前位置", "分享到", "热门推荐", "某某区", "联系我们", "Copyright", "版权所有", "ICP", "内部资料",
              "第 2 页", "来源"]
@@ -194,3 +194,18 @@ def test_html_declared_charset_is_honoured(article):
               + "</article></body></html>").encode("latin-1")
     doc = read(french, "fr.html")
     assert doc.title == "Réunion à Hengli" and "a été consacrée" in doc.paragraphs[0].text
+
+
+def test_a_pdf_line_repeated_inside_pages_is_text_and_english_sentences_are_not_headings():
+    years = [(1990, 113930, "mould", "spring"), (2000, 141200, "furniture", "summer"),
+             (2010, 204567, "electronics", "autumn")]
+    pages = [("", [f"That census was taken in the {season}.", f"Most residents then worked in {trade}.",
+                   f"Population in {year}: {people} residents.", f"The {trade} trade grew in those years."])
+             for year, people, trade, season in years]
+    article = Article("Census", "", "", "", pages)
+    doc = read(pdf_file(article), "census.pdf")
+    # The running header and the page number are gone. The population lines, alike on every page once
+    # numbers are masked but inside the pages, are text; no sentence is taken for a heading.
+    assert " ".join(p.text for p in doc.paragraphs) == " ".join(article.paragraphs)
+    assert {p.page for p in doc.paragraphs} == {1, 2, 3}
+    assert all(p.heading == "" for p in doc.paragraphs)

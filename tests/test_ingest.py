@@ -260,3 +260,15 @@ def test_read_document_uses_relative_posix_path(tmp_path):
 def test_load_documents_missing_folder(tmp_path):
     with pytest.raises(IngestError, match="missing"):
         load_documents(tmp_path / "missing")
+
+
+def test_english_sentences_are_text_not_titles_or_headings():
+    first = "Hengli is a town in Dongguan. It is known for mould making and has many factories."
+    text = f"{first}\nThe town hall opens at nine.\nFerries leave every hour.\nMarkets open on Sundays.\n"
+    doc = parse_document(text, "town.txt")
+    assert [p.text for p in doc.paragraphs][0] == first and doc.title == "town"
+    assert [p.heading for p in doc.paragraphs] == ["", "", "", ""]
+    assert_offsets_true(doc)
+    # a short line without a sentence end still titles the text and heads what follows
+    doc = parse_document("Opening hours\nThe town hall opens at nine on weekdays, and at ten on Saturdays.\n", "h.txt")
+    assert doc.title == "Opening hours" and len(doc.paragraphs) == 1
