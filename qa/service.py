@@ -251,14 +251,18 @@ class Service:
     def remove_document(self, document: str, progress: sync.Progress | None = None) -> BuildReport:
         """Take an indexed document out of the data folder and the index; the file is kept in index/removed/."""
         self.check_ready()
-        if document not in {d.path for d in self.open().documents()}:
+        documents = {d.path for d in self.open().documents()}
+        if document not in documents:
             raise QAError(f"资料库中没有文档 {document}。/ {document} is not in the collection.")
-        path = (self.data_dir / document).resolve()
-        if not path.is_relative_to(self.data_dir.resolve()):
+        if len(documents) == 1:
+            raise QAError(f"{document} 是资料库中最后一篇文档，请先添加其他文档再移除。/ {document} is the last document "
+                          "of the collection; add another one before removing it.")
+        path = self.data_dir / document  # not resolved: a link is removed itself, never the file it points to
+        if not path.parent.resolve().is_relative_to(self.data_dir.resolve()):
             raise QAError(f"{document} is not a file of the data folder.")
         kept = self.index_dir / REMOVED_FOLDER / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
         kept.mkdir(parents=True)
-        if path.is_file():
+        if path.is_file() or path.is_symlink():
             shutil.move(path, kept / path.name)
         return self.build(progress=progress)
 

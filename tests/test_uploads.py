@@ -138,6 +138,28 @@ def test_a_removed_document_leaves_the_folder_and_the_index_and_is_kept_aside(se
         service.remove_document(PARTY)
 
 
+def test_removing_a_link_removes_the_link_not_the_file_it_points_to(service):
+    from tests.conftest import PARTY
+
+    (service.data_dir / "link.txt").symlink_to(PARTY)
+    service.build()
+    assert "link.txt" in {d.path for d in service.info().documents}
+    report = service.remove_document("link.txt")
+    assert report.documents == 2 and not report.warnings
+    assert not (service.data_dir / "link.txt").is_symlink() and (service.data_dir / PARTY).is_file()
+    assert [p.name for p in (service.index_dir / "removed").rglob("*")][-1] == "link.txt"
+
+
+def test_the_last_document_cannot_be_removed(service):
+    from tests.conftest import DEVELOPMENT, PARTY
+
+    service.remove_document(DEVELOPMENT)
+    with pytest.raises(QAError, match="last document"):
+        service.remove_document(PARTY)
+    assert (service.data_dir / PARTY).is_file()
+    assert {h.document for h in service.ask("横沥镇有多少名党员？", top_k=3)} == {PARTY}
+
+
 def test_a_document_reads_back_in_order(service):
     from tests.conftest import PARTY
 
