@@ -633,7 +633,10 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
                                       autofocus=True, lines=1, max_lines=4, elem_classes="qa-question")
                 submit = gr.Button("提问", variant="primary")
                 with gr.Accordion("更多设置：限定文档、返回段落数", open=False):
-                    chosen = gr.Dropdown(choices=[], value=[], multiselect=True, label="只在这些文档中查找（不选则查全部）")
+                    # custom values: the choices arrive with the page's load event, which an API client never runs;
+                    # the service checks the names
+                    chosen = gr.Dropdown(choices=[], value=[], multiselect=True, allow_custom_value=True,
+                                         label="只在这些文档中查找（不选则查全部）")
                     top_k = gr.Slider(1, 20, value=5, step=1, label="返回段落数")
                 # results right under the question (on a phone too); examples and recent questions after them
                 results = gr.HTML(render_hits(None), css_template=CSS, js_on_load=RESULTS_JS,

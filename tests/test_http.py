@@ -32,6 +32,17 @@ def test_gradio_client_gets_structured_hits_from_the_named_endpoint(app_url):
     assert all(HIT_FIELDS <= set(h) for h in result["hits"])
 
 
+def test_gradio_client_can_limit_the_search_to_documents_as_the_readme_shows(app_url):
+    from tests.conftest import DEVELOPMENT
+
+    client = Client(app_url + "/", verbose=False)
+    result = client.predict(QUESTION, 3, [DEVELOPMENT], api_name="/ask")
+    assert result["error"] is None and result["hits"]
+    assert {h["document"] for h in result["hits"]} == {DEVELOPMENT}
+    missing = client.predict(QUESTION, 3, ["missing.txt"], api_name="/ask")
+    assert "missing.txt" in missing["error"] and missing["hits"] == []
+
+
 def test_json_endpoint_answers_with_the_cli_fields(app_url):
     response = httpx.post(f"{app_url}/api/ask", json={"question": QUESTION, "top_k": 2}, timeout=60)
     assert response.status_code == 200
