@@ -75,6 +75,14 @@ def test_damaged_or_mismatched_index_is_reported(folders, fake_embedder):
     with pytest.raises(QAError, match="rebuild"):
         Service(data, index, embedder=fake_embedder).ask("党员")
 
+    # valid JSON that is not a manifest, or whose fields are not what they must be
+    for damaged in ["null", "[]", '"x"', "1", {"build": None}, {"passages": "7"}, {"build": "../../etc"},
+                    {"files": None}, {"files": {}}]:
+        edited = damaged if isinstance(damaged, str) else json.dumps({**json.loads(good), **damaged})
+        manifest.write_text(edited)
+        with pytest.raises(QAError, match="rebuild"):
+            Service(data, index, embedder=fake_embedder).ask("党员")
+
     wrong = json.loads(good)
     wrong["passages"] += 1
     manifest.write_text(json.dumps(wrong))

@@ -8,13 +8,14 @@ or absent: readers only ever see a whole build, the old one or the new one.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from qa.chunking import Passage
 
 FORMAT_VERSION = 5  # 5: clauses carry their answer kinds
+_SCALARS = {"str": str, "int": int, "bool": bool}  # a manifest field's annotation -> the type its value must have
 
 
 @dataclass
@@ -54,9 +55,19 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: dict) -> "Manifest":
-        """A manifest as `asdict` wrote it."""
+        """A manifest as `asdict` wrote it; TypeError when it is not (a damaged or edited file)."""
+        if not isinstance(data, dict) or not isinstance(data.get("files", {}), dict):
+            raise TypeError("not a JSON object of the manifest's fields")
         files = {name: FileCheck(**check) for name, check in data.get("files", {}).items()}
-        return cls(**{**data, "files": files})
+        manifest = cls(**{**data, "files": files})
+        for f in fields(cls):
+            kind = _SCALARS.get(f.type)
+            value = getattr(manifest, f.name)
+            if kind and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+                raise TypeError(f"{f.name} is {value!r}")
+        if manifest.build in ("", ".", "..") or "/" in manifest.build or "\\" in manifest.build:
+            raise TypeError(f"build is {manifest.build!r}")
+        return manifest
 
     def spec(self) -> BuildSpec:
         """What this build was made from and with."""

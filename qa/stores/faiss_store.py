@@ -425,7 +425,7 @@ class FolderStore(Store):
         if manifest.format_version != FORMAT_VERSION:
             raise QAError(f"The index in {where} has format {manifest.format_version}, this version reads "
                           f"{FORMAT_VERSION}; run `qa index --rebuild`.")
-        damage = _damage(where / manifest.build, manifest.files)
+        damage = _damage(where / manifest.build, manifest.files) if manifest.files else "the file checks are missing"
         if damage:
             raise QAError(f"The index in {where} is damaged ({damage}); run `qa index --rebuild`.")
         try:
