@@ -228,6 +228,10 @@ def evaluate(file: str | None, beir: str | None, split: str, top_k: int, as_json
         index_dir = "index" if own else str(_eval_folder(settings, beir or data_dir) / "index")
     service = _service(data_dir, index_dir, model, store)
     service.build(progress=BuildProgress())
+    indexed = {d.path for d in service.info().documents}
+    if missing := sorted({d for q in questions for d in q.relevant} - indexed):
+        click.echo(f"warning: {len(missing)} gold document(s) are not in the index of {data_dir} (e.g. {missing[0]}): "
+                   "their questions count as misses.", err=True)
     with tqdm(total=len(questions), desc="Asking", unit="question", disable=not sys.stderr.isatty(),
               leave=False) as bar:
         report = run(service, questions, top_k, on_question=lambda: bar.update())

@@ -23,9 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.kinds import question_kind
 from qa.errors import QAError
+from qa.kinds import question_kind
 from qa.settings import MAX_TOP_K
+from qa.text import has_words
 
 log = logging.getLogger("qa")
 
@@ -115,16 +116,11 @@ def read_questions(path: str | Path) -> list[EvalQuestion]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-            if "any" not in row and "doc" not in row:
-                raise KeyError("any")
-            item = EvalQuestion(str(row["q"]), [str(e) for e in row.get("any", [])],
-                                {str(row["doc"]): 1.0} if row.get("doc") else {},
-                                [str(a) for a in row.get("answers", [])])
+            item = _question(json.loads(line))
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise QAError(f'{path}:{n}: expected {{"q": "...", "any": ["...", ...]}} or '
                           f'{{"q": "...", "doc": "file", "answers": ["...", ...]}} ({e}).') from e
-        if not item.q.strip() or not (item.any or item.relevant):  # public sets have a few: skip, say so
+        if not has_words(item.q) or not (item.any or item.relevant):  # public sets have a few: skip, say so
             log.warning("%s:%d: an empty question, or one with nothing to check it against, was skipped.", path, n)
             continue
         items.append(item)
@@ -133,28 +129,58 @@ def read_questions(path: str | Path) -> list[EvalQuestion]:
     return items
 
 
+def _question(row: dict) -> EvalQuestion:
+    """One line of a question file; TypeError or KeyError when a field is missing or of the wrong type."""
+    if "any" not in row and "doc" not in row:
+        raise KeyError("any")
+    doc = row.get("doc")
+    if not isinstance(row["q"], str) or not isinstance(doc, (str, type(None))):
+        raise TypeError('"q" and "doc" are text')
+    return EvalQuestion(row["q"], _texts(row, "any"), {doc: 1.0} if doc else {}, _texts(row, "answers"))
+
+
+def _texts(row: dict, key: str) -> list[str]:
+    """A list of texts; empty ones are dropped (every passage contains the empty string)."""
+    texts = row.get(key, [])
+    if not isinstance(texts, list) or not all(isinstance(t, (str, int, float)) for t in texts):
+        raise TypeError(f'"{key}" is a list of texts')
+    return [str(t) for t in texts if str(t).strip()]
+
+
 def read_beir(folder: str | Path, split: str = "test") -> tuple[dict[str, str], list[EvalQuestion]]:
     """A BEIR folder as documents ({file name: text}) and questions whose relevant documents are those files."""
     folder = Path(folder)
     try:
-        corpus = [json.loads(line) for line in (folder / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
-                  if line.strip()]
-        queries = {(q := json.loads(line))["_id"]: q["text"]
+        corpus = [_beir_row(line, "corpus.jsonl") for line in (folder / "corpus.jsonl").read_text(encoding="utf-8")
+                  .splitlines() if line.strip()]
+        queries = {(q := _beir_row(line, "queries.jsonl"))["_id"]: q["text"]
                    for line in (folder / "queries.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()}
         with open(folder / "qrels" / f"{split}.tsv", encoding="utf-8", newline="") as f:
-            rows = list(csv.reader(f, delimiter="\t"))
+            rows = [row for row in csv.reader(f, delimiter="\t") if row]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise QAError(f"{folder} is not a BEIR folder (corpus.jsonl, queries.jsonl, qrels/{split}.tsv): {e}") from e
-    names = beir_file_names([str(d["_id"]) for d in corpus])
-    documents = {names[str(d["_id"])]: f"{d.get('title', '')}\n{d.get('text', '')}\n".lstrip("\n") for d in corpus}
+    names = beir_file_names([d["_id"] for d in corpus])
+    documents = {names[d["_id"]]: f"{d['title']}\n{d['text']}\n".lstrip("\n") for d in corpus}
     relevant: dict[str, dict[str, float]] = {}
     for row in rows[1:] if rows and not _is_number(rows[0][-1]) else rows:  # a header line is optional
         if len(row) >= 3 and row[1] in names and _is_number(row[2]) and float(row[2]) > 0:
             relevant.setdefault(row[0], {})[names[row[1]]] = float(row[2])
     questions = [EvalQuestion(queries[q], relevant=docs) for q, docs in relevant.items() if q in queries]
+    if empty := sum(not has_words(q.q) for q in questions):
+        log.warning("%s: %d queries without text were skipped.", folder / "queries.jsonl", empty)
+        questions = [q for q in questions if has_words(q.q)]
     if not questions:
         raise QAError(f"{folder}: no query in qrels/{split}.tsv has a relevant document in corpus.jsonl.")
     return documents, questions
+
+
+def _beir_row(line: str, file: str) -> dict[str, str]:
+    """One line of corpus.jsonl or queries.jsonl: its _id, title and text as strings (a missing title or text is
+    empty); ValueError names the file when the line is not such an object."""
+    row = json.loads(line)
+    if not isinstance(row, dict) or row.get("_id") is None:
+        raise ValueError(f"{file}: a line without an _id: {line[:80]}")
+    return {"_id": str(row["_id"]), **{key: "" if row.get(key) is None else str(row[key]) for key in ("title", "text")}}
 
 
 def beir_file_names(ids: list[str]) -> dict[str, str]:

@@ -45,11 +45,15 @@ def test_metrics_count_where_the_first_answer_ranks():
 
 def test_question_files_are_checked_line_by_line(tmp_path):
     good = tmp_path / "good.jsonl"
-    good.write_text('{"q": "正式党员有多少名？", "any": ["正式党员1681名"]}\n\n{"q": "b", "any": ["x", "y"]}\n',
-                    encoding="utf-8")
-    assert read_questions(good) == [EvalQuestion("正式党员有多少名？", ["正式党员1681名"]), EvalQuestion("b", ["x", "y"])]
+    good.write_text('{"q": "正式党员有多少名？", "any": ["正式党员1681名"]}\n\n{"q": "bus", "any": ["x", "y", ""]}\n'
+                    '{"q": "\\u0000", "any": ["x"]}\n{"q": "ok", "any": [""]}\n', encoding="utf-8")
+    # an empty evidence string would match every passage, and a question without words cannot be asked: both dropped
+    assert read_questions(good) == [EvalQuestion("正式党员有多少名？", ["正式党员1681名"]), EvalQuestion("bus", ["x", "y"])]
     for name, text, message in [("bad.jsonl", '{"q": "a", "any": ["x"]}\n{"q": "b"}\n', ":2:"),
                                 ("json.jsonl", "not json\n", ":1:"),
+                                ("string.jsonl", '{"q": "ok", "any": "1724"}\n', ":1:.*list of texts"),
+                                ("null.jsonl", '{"q": null, "any": ["x"]}\n', ":1:"),
+                                ("list.jsonl", '[1, 2]\n', ":1:"),
                                 ("empty.jsonl", "\n", "no questions"),
                                 ("noevidence.jsonl", '{"q": "a", "any": []}\n{"q": "", "doc": "x"}\n', "no questions")]:
         path = tmp_path / name
@@ -77,6 +81,12 @@ def test_the_eval_command_prints_metrics_and_misses(tmp_path, fake_embedder, mon
     run = CliRunner().invoke(cli.main, ["eval", str(questions), "--json", "--top-k", "3"])
     report = json.loads(run.stdout)
     assert report["hit_at_1"] == 0.5 and report["top_k"] == 3 and report["misses"][0]["rank"] is None
+    assert "warning" not in run.stderr
+
+    questions.write_text('{"q": "党员有多少？", "doc": "hengli-2016-party-building.txt", "answers": ["1724"]}\n'
+                         '{"q": "馆藏多少册？", "doc": "library.txt", "answers": ["十二万"]}\n', encoding="utf-8")
+    run = CliRunner().invoke(cli.main, ["eval", str(questions)])
+    assert run.exit_code == 0 and "1 gold document(s) are not in the index" in run.stderr and "library.txt" in run.stderr
 
 
 def test_the_eval_command_reports_a_bad_file_without_a_traceback(tmp_path):
@@ -137,6 +147,33 @@ def test_a_beir_folder_is_read_with_graded_relevance(tmp_path):
     assert questions == [EvalQuestion("党员有多少？", relevant={names["d/2"]: 2.0, "d1.txt": 1.0})]
     with pytest.raises(QAError, match="not a BEIR folder"):
         read_beir(tmp_path)
+
+
+@pytest.mark.parametrize("corpus, message", [
+    ('{"title": "x", "text": "y"}\n', "without an _id"),
+    ("[1, 2]\n", "without an _id"),
+    ("not json\n", "not a BEIR folder"),
+])
+def test_a_broken_beir_folder_is_one_error(tmp_path, corpus, message):
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text(corpus, encoding="utf-8")
+    (beir / "queries.jsonl").write_text('{"_id": "q1", "text": "党员有多少？"}\n', encoding="utf-8")
+    (beir / "qrels" / "test.tsv").write_text("q1\td1\t1\n", encoding="utf-8")
+    with pytest.raises(QAError, match=message):
+        read_beir(beir)
+
+
+def test_beir_nulls_and_blank_lines_are_read_as_nothing(tmp_path):
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text('{"_id": 1, "title": null, "text": "全镇共有党员1724名。"}\n', encoding="utf-8")
+    (beir / "queries.jsonl").write_text('{"_id": "q1", "text": "党员有多少？"}\n{"_id": "q2", "text": ""}\n',
+                                        encoding="utf-8")
+    (beir / "qrels" / "test.tsv").write_text("\nq1\t1\t1\nq2\t1\t1\n", encoding="utf-8")
+    documents, questions = read_beir(beir)
+    assert documents == {"1.txt": "全镇共有党员1724名。\n"}
+    assert questions == [EvalQuestion("党员有多少？", relevant={"1.txt": 1.0})]
 
 
 def test_the_eval_command_indexes_a_beir_corpus(tmp_path, monkeypatch, fake_embedder):
