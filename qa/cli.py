@@ -46,6 +46,9 @@ class _Group(click.Group):
         except QAError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
+        except OSError as e:  # a folder given that cannot be made or read: "Not a directory", "Permission denied"
+            click.echo(f"error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", err=True)
+            sys.exit(2)
 
 
 @click.group(cls=_Group)
@@ -279,7 +282,7 @@ def format_report_card(report) -> str:
 @model_option
 @store_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes it.")
-@click.option("--port", default=7860, show_default=True, type=int)
+@click.option("--port", default=7860, show_default=True, type=click.IntRange(0, 65535))
 def serve(data_dir: str, index_dir: str, model: str | None, store: str | None, host: str, port: int) -> None:
     """Serve the web page and `POST /api/ask` (the same as `python app.py`)."""
     from qa.service import Service

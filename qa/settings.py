@@ -65,7 +65,7 @@ class Settings:
             data=get("QA_DATA") or default.data,
             index=get("QA_INDEX") or default.index,
             host=get("QA_HOST") or default.host,
-            port=_whole_number(get("QA_PORT"), "QA_PORT", default.port),
+            port=_port(get("QA_PORT"), default.port),
             auth=parse_auth(get("QA_AUTH", "")),
             max_document_mb=_whole_number(get("QA_MAX_DOCUMENT_MB"), "QA_MAX_DOCUMENT_MB", DEFAULT_MAX_DOCUMENT_MB),
             read_seconds=_whole_number(get("QA_READ_SECONDS"), "QA_READ_SECONDS", DEFAULT_READ_SECONDS),
@@ -98,6 +98,13 @@ def parse_auth(value: str) -> Credentials | None:
         raise QAError('QA_AUTH must look like "user:password" or "user1:pw1,user2:pw2", with a user name and a '
                       "password that are not blank.")
     return [(user.strip(), password) for user, password in pairs] or None
+
+
+def _port(value: str | None, default: int) -> int:
+    port = _whole_number(value, "QA_PORT", default)
+    if port > 65535:
+        raise QAError(f"QA_PORT must be a port number (1 to 65535), not {value!r}.")
+    return port
 
 
 def _whole_number(value: str | None, name: str, default: int) -> int:

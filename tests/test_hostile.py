@@ -177,6 +177,16 @@ def test_a_cli_batch_goes_on_past_a_bad_line(service, monkeypatch):
     assert answers[0]["hits"] and "not UTF-8" in answers[1]["error"] and answers[2]["hits"]
 
 
+def test_the_cli_says_a_folder_or_port_it_cannot_use_in_one_line(tmp_path):
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    for args in (["ask", "--index", str(tmp_path / "file" / "index"), "党员"],
+                 ["index", "--data", str(tmp_path), "--index", str(tmp_path / "file" / "index")],
+                 ["serve", "--port", "99999"]):
+        run = CliRunner().invoke(qa.cli.main, args)
+        assert run.exit_code == 2, run.exception  # an uncaught exception exits 1
+        assert "rror" in run.output and "Traceback" not in run.output
+
+
 # Requests.
 
 def test_requests_are_bounded_before_anything_reads_them(service):
@@ -279,7 +289,7 @@ def test_the_app_opens_no_connection_outside_the_machine(service, monkeypatch):
 
 def test_app_py_says_user_errors_in_one_line(tmp_path):
     env = {**os.environ, "QA_DATA": str(tmp_path / "missing"), "QA_INDEX": str(tmp_path / "index")}
-    for extra in ({"QA_AUTH": "alice"}, {"QA_AUTH": "  :  "}, {}):
+    for extra in ({"QA_AUTH": "alice"}, {"QA_AUTH": "  :  "}, {"QA_PORT": "99999"}, {}):
         run = subprocess.run([sys.executable, "app.py"], cwd=ROOT, env={**env, **extra}, capture_output=True,
                              text=True, timeout=120)
         assert run.returncode != 0 and "Traceback" not in run.stderr
