@@ -198,10 +198,14 @@ def _pool(limits: ReadLimits, tasks: int):
 
     # spawn, not fork: the parent may hold model and OpenMP threads that a forked child must not inherit
     return ProcessPool(max_workers=min(WORKERS, tasks), context=multiprocessing.get_context("spawn"),
-                       initializer=_limit_memory, initargs=(limits.memory_bytes,))
+                       initializer=_start_worker, initargs=(limits.memory_bytes,))
 
 
-def _limit_memory(limit: int) -> None:
+def _start_worker(limit: int) -> None:
+    """Set up a reading worker: bounded memory, and no log lines of its own (pypdf's "EOF marker not found"):
+    what goes wrong reaches the parent as the exception, and the parent warns once."""
+    import logging
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    logging.disable(logging.CRITICAL)
