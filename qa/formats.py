@@ -76,7 +76,7 @@ def read_pdf(data: bytes, path: str) -> Document:
         pages = [page.extract_text() or "" for page in reader.pages]
         meta = reader.metadata or {}
         title, author = meta.get("/Title") or "", meta.get("/Author") or ""
-        date = meta.creation_date.date().isoformat() if meta and meta.creation_date else ""
+        date = _creation_date(meta)
     except IngestError:
         raise
     except Exception as exc:  # pypdf raises many types for damaged, truncated or unsupported files
@@ -161,6 +161,14 @@ def _unique_cells(cells) -> list[str]:
             seen.add(id(cell._tc))
             out.append(cell.text.strip())
     return [c for c in out if c]
+
+
+def _creation_date(meta) -> str:
+    """The PDF's creation date as YYYY-MM-DD; "" when it has none or one pypdf cannot parse ("2021-05-04")."""
+    try:
+        return meta.creation_date.date().isoformat() if meta and meta.creation_date else ""
+    except ValueError:
+        return normalize_date(str(meta.get("/CreationDate", "")))
 
 
 def _repeated_lines(pages: list[list[str]]) -> set[str]:

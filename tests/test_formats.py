@@ -209,3 +209,15 @@ def test_a_pdf_line_repeated_inside_pages_is_text_and_english_sentences_are_not_
     assert " ".join(p.text for p in doc.paragraphs) == " ".join(article.paragraphs)
     assert {p.page for p in doc.paragraphs} == {1, 2, 3}
     assert all(p.heading == "" for p in doc.paragraphs)
+
+
+@pytest.mark.parametrize("stamp, date", [("2021-05-04", "2021-05-04"), ("yesterday", "")])
+def test_a_pdf_creation_date_pypdf_cannot_parse_does_not_lose_the_file(article, stamp, date):
+    import pypdf
+
+    writer = pypdf.PdfWriter(clone_from=pypdf.PdfReader(io.BytesIO(pdf_file(article))))
+    writer.add_metadata({"/CreationDate": stamp})
+    out = io.BytesIO()
+    writer.write(out)
+    doc = read(out.getvalue(), "dated.pdf")
+    assert doc.date == date and "".join(p.text for p in doc.paragraphs) == "".join(article.paragraphs)
