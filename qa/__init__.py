@@ -1,14 +1,15 @@
 """Semantic question answering over a folder of documents.
 
-The modules follow the pipeline, each importing only those before it:
+The modules follow the pipeline, each importing only those before it (tests/test_layout.py):
 
-    documents   documents, pages, formats, ingest  (files -> Document, with the shared text rules in text)
+    shared      errors, text, kinds, logs, settings (text rules, answer kinds, QA_* settings read once)
+    documents   documents, pages, formats, ingest  (files -> Document)
     passages    chunking                            (Document -> Passage, and their clauses)
     vectors     model/, embedding, cache            (texts -> vectors)
-    index       stores/ (base, factory, faiss_store, milvus_store, ann, lexical), sync
+    index       stores/ (base, ann, lexical, faiss_store, milvus_store, factory), sync
     hits        answer, search                      (question -> Result of Hit)
-    service     service; settings                   (tied together; QA_* settings read once)
-    programs    cli, app.py, ui, web, watch, evaluate, logs
+    service     service                             (the data folder and the index kept in step)
+    programs    evaluate, watch, ui, web, cli; app.py
 """
 
 import os

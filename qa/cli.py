@@ -12,10 +12,11 @@ import click
 from qa.errors import QAError
 from qa.settings import MAX_TOP_K, Settings
 
-data_option = click.option("--data", "data_dir", default="data", show_default=True,
-                           type=click.Path(file_okay=False), help="Folder of documents.")
-index_option = click.option("--index", "index_dir", default="index", show_default=True,
-                            type=click.Path(file_okay=False), help="Folder of the persisted index.")
+# QA_DATA, QA_INDEX, QA_HOST and QA_PORT set these as they set app.py's (a flag given wins).
+data_option = click.option("--data", "data_dir", default="data", show_default=True, envvar="QA_DATA",
+                           show_envvar=True, type=click.Path(file_okay=False), help="Folder of documents.")
+index_option = click.option("--index", "index_dir", default="index", show_default=True, envvar="QA_INDEX",
+                            show_envvar=True, type=click.Path(file_okay=False), help="Folder of the persisted index.")
 model_option = click.option("--model", default=None,
                             help="sentence-transformers model id or path [default: $QA_MODEL, else the bundled "
                                  "multilingual-e5-small].")
@@ -281,8 +282,10 @@ def format_report_card(report) -> str:
 @index_option
 @model_option
 @store_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 exposes it.")
-@click.option("--port", default=7860, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="QA_HOST", show_envvar=True,
+              help="Address to bind; 0.0.0.0 exposes it.")
+@click.option("--port", default=7860, show_default=True, envvar="QA_PORT", show_envvar=True,
+              type=click.IntRange(0, 65535))
 def serve(data_dir: str, index_dir: str, model: str | None, store: str | None, host: str, port: int) -> None:
     """Serve the web page and `POST /api/ask` (the same as `python app.py`)."""
     from qa.service import Service

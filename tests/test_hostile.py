@@ -329,3 +329,15 @@ def test_qa_index_over_a_hostile_folder_with_the_real_model(tmp_path):
                          timeout=600, cwd=ROOT, env=env)
     assert ask.returncode == 0, ask.stderr
     assert "38°C" in json.loads(ask.stdout)["hits"][0]["text"]
+
+
+def test_the_cli_reads_the_folders_and_address_from_the_environment_as_app_py_does(service, monkeypatch):
+    seen = []
+    monkeypatch.setattr(qa.cli, "_service", lambda data, index, *rest: seen.append((data, index)) or service)
+    env = {"QA_DATA": "/srv/docs", "QA_INDEX": "/srv/index"}
+    run = CliRunner().invoke(qa.cli.main, ["ask", "--json", "党员"], env=env)
+    assert run.exit_code == 0 and seen == [("/srv/docs", "/srv/index")]
+    run = CliRunner().invoke(qa.cli.main, ["ask", "--json", "--data", "mine", "党员"], env=env)
+    assert seen[-1] == ("mine", "/srv/index")  # a flag given wins
+    run = CliRunner().invoke(qa.cli.main, ["serve"], env={"QA_PORT": "99999"})
+    assert run.exit_code == 2 and "QA_PORT" in run.output
