@@ -15,3 +15,7 @@ class NotReadyError(QAError):
 
 class StoreUnavailable(QAError):
     """The index's store (a Milvus server) cannot be reached or did not answer in time; asking again may work."""
+
+
+class AnswerFailed(QAError):
+    """The model or the store failed on one question (not the asker's fault); the service keeps serving."""

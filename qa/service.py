@@ -14,7 +14,7 @@ from pathlib import Path
 
 from qa import sync
 from qa.embedding import Embedder, make_embedder, model_name
-from qa.errors import IndexWriteError, NotReadyError, QAError
+from qa.errors import AnswerFailed, IndexWriteError, NotReadyError, QAError
 from qa.ingest import SUPPORTED_SUFFIXES, parse_bytes_bounded
 from qa.search import Hit, Result, search
 from qa.settings import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
@@ -205,11 +205,13 @@ class Service:
         return self.answer(question, top_k, documents).hits
 
     def answer(self, question: str, top_k: int = 5, documents: list[str] | None = None) -> Result:
-        """The hits for `question` and whether any of them seems to answer it; only from `documents`, if given.
+        """The hits for `question` and whether any of them seems to answer it; only from `documents`, if given
+        (none or an empty list: every document, as on the page).
 
         A question without words (punctuation, an emoji) is not searched: no hits, not confident.
         """
         question = clean_question(question)
+        documents = documents or None
         self.check_ready()
         if not 1 <= top_k <= MAX_TOP_K:
             raise QAError(f"top_k 必须在 1 到 {MAX_TOP_K} 之间。/ top_k must be between 1 and {MAX_TOP_K}.")
@@ -228,7 +230,7 @@ class Service:
             raise
         except Exception as e:  # the model or the store failed on this question: say so, keep serving
             log.exception("Could not answer %r", question)
-            raise QAError(f"无法回答这个问题。/ The question could not be answered ({type(e).__name__}: {e}).") from e
+            raise AnswerFailed(f"无法回答这个问题。/ The question could not be answered ({type(e).__name__}: {e}).") from e
 
     def documents(self) -> list[DocumentInfo]:
         """The indexed documents with their passage counts."""

@@ -529,14 +529,15 @@ def with_progress(work: Callable[[Callable], str]) -> Iterator[tuple[bool, str]]
 
 
 def neighbour_texts(service: Service, args: list) -> list[dict]:
-    """The passages around a hit, for the page's "查看上下文": [{"position", "text"}]; none for malformed arguments."""
+    """The passages around a hit, for the page's "查看上下文": [{"position", "text"}]; none for malformed arguments.
+    A service that cannot answer now (still building, its store down) raises: the page offers to try again."""
     try:
         document, position = args
-        if not isinstance(document, str) or not isinstance(position, int) or not 0 <= position < 2**31:
-            return []
-        return [{"position": p.position, "text": p.text} for p in service.neighbours(document, position)]
-    except (QAError, ValueError, TypeError):
+    except (ValueError, TypeError):
         return []
+    if not isinstance(document, str) or not isinstance(position, int) or not 0 <= position < 2**31:
+        return []
+    return [{"position": p.position, "text": p.text} for p in service.neighbours(document, position)]
 
 
 def remember(question: str, recent: list | None) -> list[str]:

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 
-from qa.errors import NotReadyError, QAError, StoreUnavailable
+from qa.errors import AnswerFailed, NotReadyError, QAError, StoreUnavailable
 from qa.search import Hit
 from qa.service import Service
 from qa.settings import MAX_REQUEST_BYTES, MAX_TOP_K, Credentials
@@ -70,15 +70,17 @@ def create_app(service: Service, page_path: str = "/", demo: gr.Blocks | None = 
     guard = [Depends(_basic_auth(auth))] if auth else []
 
     @app.post("/api/ask", response_model=AskResponse, dependencies=guard,
-              responses={400: {"model": ErrorResponse}, 503: {"model": ErrorResponse}})
+              responses={400: {"model": ErrorResponse}, 500: {"model": ErrorResponse}, 503: {"model": ErrorResponse}})
     def ask(request: AskRequest) -> AskResponse:
-        """Ask a question; a question the service cannot take (e.g. an empty one) is a 400 with its reason, and
-        one asked while the index is still being built at start, or while its store (a Milvus server) is
-        unavailable, is a 503 (with Retry-After)."""
+        """Ask a question; a question the service cannot take (e.g. an empty one) is a 400 with its reason, one
+        asked while the index is still being built at start, or while its store (a Milvus server) is unavailable,
+        a 503 (with Retry-After), and one the model or the store failed on a 500 with the reason."""
         try:
             result = service.answer(request.question, request.top_k, request.documents)
         except (NotReadyError, StoreUnavailable) as e:
             raise HTTPException(status_code=503, detail=str(e), headers={"Retry-After": "5"}) from None
+        except AnswerFailed as e:
+            raise HTTPException(status_code=500, detail=str(e)) from None
         except QAError as e:
             raise HTTPException(status_code=400, detail=str(e)) from None
         return AskResponse(**result.as_json())

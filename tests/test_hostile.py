@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 import qa.cli
 from qa import QAError, Service, Settings
+from qa.errors import AnswerFailed
 from qa.ingest import list_files
 from qa.pages import parse_document
 from qa.stores.faiss_store import FaissVectors
@@ -93,8 +94,11 @@ def test_an_embedding_failure_skips_that_document_and_a_failing_question_is_one_
     report = service.build()
     assert report.documents == 2 and any("weather.txt" in w and "embedded" in w for w in report.warnings)
     assert service.ask("横沥镇有多少名党员？")
-    with pytest.raises(QAError, match="could not be answered"):
+    with pytest.raises(AnswerFailed, match="could not be answered"):
         service.ask("夏天气温多少°C？")
+    with serving_app(create_app(service)) as url:  # not the asker's fault: a 500 that says why, not a 400
+        response = httpx.post(f"{url}/api/ask", json={"question": "夏天气温多少°C？"}, timeout=60)
+        assert response.status_code == 500 and "could not be answered" in response.json()["detail"]
 
 
 def test_a_broken_model_fails_the_build_instead_of_dropping_everything(folders):

@@ -10,6 +10,7 @@ import gradio as gr
 import pytest
 
 from qa import Answer, Hit, Result
+from qa.errors import NotReadyError
 from qa.service import WarmUp
 from qa.stores.base import DocumentInfo, StoredPassage
 from qa.ui import (
@@ -317,6 +318,11 @@ def test_neighbour_texts_for_the_context_button(service):
     assert [r["text"] for r in rows] == [p.text for p in service.neighbours(top.document, top.position)]
     assert neighbour_texts(service, ["missing.txt", 1]) == []
     assert neighbour_texts(service, [top.document, "not a number"]) == []
+    # a service that cannot answer now is not "no neighbours": the error reaches the page, which offers a retry
+    service.warming = WarmUp()  # a background warm-up that has not finished
+    with pytest.raises(NotReadyError):
+        neighbour_texts(service, [top.document, top.position])
+    service.warming = None
 
 
 def test_build_demo_is_a_fresh_blocks_each_call_and_renders_twice(service):
