@@ -184,13 +184,14 @@ def _beir_row(line: str, file: str) -> dict[str, str]:
 
 
 def beir_file_names(ids: list[str]) -> dict[str, str]:
-    """A distinct plain .txt file name for each corpus id."""
-    names = {}
+    """A distinct plain .txt file name for each corpus id, also on a disk that ignores case."""
+    names, taken = {}, set()
     for i in ids:
         safe = re.sub(r"[^\w.-]", "_", i).strip(".")[:80] or "doc"
-        if safe.lower() in {n.lower() for n in names.values()} or safe != i:
+        if f"{safe}.txt".lower() in taken or safe != i:
             safe = f"{safe}-{hashlib.sha1(i.encode()).hexdigest()[:8]}"
         names[i] = f"{safe}.txt"
+        taken.add(names[i].lower())
     return names
 
 

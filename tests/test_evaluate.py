@@ -143,6 +143,8 @@ def test_a_beir_folder_is_read_with_graded_relevance(tmp_path):
     documents, questions = read_beir(beir)
     names = beir_file_names(["d1", "d/2"])
     assert names["d1"] == "d1.txt" and names["d/2"].startswith("d_2-") and names["d/2"].endswith(".txt")
+    cased = beir_file_names(["A", "a"])  # one file on a disk that ignores case
+    assert cased["A"] == "A.txt" and cased["a"].lower() != "a.txt"
     assert documents == {"d1.txt": "图书馆\n横沥镇新建了三座图书馆。\n", names["d/2"]: "全镇共有党员1724名。\n"}
     assert questions == [EvalQuestion("党员有多少？", relevant={names["d/2"]: 2.0, "d1.txt": 1.0})]
     with pytest.raises(QAError, match="not a BEIR folder"):
