@@ -1,4 +1,4 @@
-"""Within a passage: clauses, what kind of answer a question wants, and the span that answers it.
+"""Within a passage: which clause answers the question, the span around it, and the exact answer phrase.
 
 The span step runs per hit at question time and uses no model: the clause scores the search already
 has (cosine with the question), the question's words weighted by how rare they are in the passage,

@@ -450,14 +450,6 @@ def _size(n: int) -> str:
     return f"{n / 1_000_000:.1f} MB" if n >= 1_000_000 else f"{n / 1000:.0f} KB"
 
 
-def collection_html(service: Service) -> str:
-    """The collection panel, or the error that keeps it from loading."""
-    try:
-        return render_collection(service.info())
-    except QAError as e:
-        return f"<p class='qa-error'>{html.escape(str(e))}</p>"
-
-
 def add_files(service: Service, paths: list[str], progress=None) -> str:
     """Add uploaded files one by one; HTML status naming what was added and what was refused and why.
 
