@@ -262,9 +262,9 @@ class Service:
         path = self.data_dir / document  # not resolved: a link is removed itself, never the file it points to
         if not path.parent.resolve().is_relative_to(self.data_dir.resolve()):
             raise QAError(f"{document} is not a file of the data folder.")
-        kept = self.index_dir / REMOVED_FOLDER / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        kept.mkdir(parents=True)
         if path.is_file() or path.is_symlink():
+            kept = self.index_dir / REMOVED_FOLDER / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+            kept.mkdir(parents=True)
             shutil.move(path, kept / path.name)
         return self.build(progress=progress)
 
