@@ -92,6 +92,9 @@ def test_milvus_and_grpc_errors_become_one_sentence_saying_what_to_do():
     assert "no answer to search within 10 s" in str(hung)
     refused = store_error(MilvusException(code=1100, message="index type not match"), uri, "create_collection")
     assert type(refused) is QAError and "refused create_collection (index type not match" in str(refused)
+    assert "qa index --rebuild" in str(refused)
+    damaged = store_error(MilvusException(code=1, message="Expecting value"), "/data/x.db", "list_aliases")
+    assert "move /data/x.db away and run `qa index`" in str(damaged)  # --rebuild cannot repair a Lite file
     assert store_error(ValueError("not Milvus's"), uri, "search") is None
 
 
@@ -155,6 +158,18 @@ def test_an_update_is_made_in_place_and_an_interrupted_one_is_repaired(folders, 
     clauses = collection.clauses(ids)
     spans = list(zip(clauses.passage_ids.tolist(), map(tuple, clauses.spans.tolist())))
     assert len(spans) == len(set(spans))  # nothing written twice
+    assert service.ask("新建了三座图书馆", top_k=1)[0].document == "library.txt"
+
+
+def test_a_new_process_updates_a_lite_index_whose_collections_are_not_loaded(folders, fake_embedder, lite):
+    data, index = folders
+    first = Service(data, index, embedder=fake_embedder, store=lite)
+    first.build()
+    first.close()  # stops the Lite server: the next one starts with every collection released, as a new process's
+    (data / "library.txt").write_text(LIBRARY, encoding="utf-8")
+    service = Service(data, index, embedder=fake_embedder, store=lite)
+    report = service.build()
+    assert report.built and not report.full and report.read == 1 and report.documents == 3
     assert service.ask("新建了三座图书馆", top_k=1)[0].document == "library.txt"
 
 

@@ -172,8 +172,11 @@ def store_error(e: Exception, uri: str, operation: str, seconds: float | None = 
         transient = (isinstance(e, MilvusUnavailableException) or e.code in _UNAVAILABLE_CODES
                      or "timeout" in e.message.lower() or "DEADLINE_EXCEEDED" in e.message)
         if not transient:
+            # a damaged Lite file fails --rebuild too (its own catalogue is what is damaged): a new file is the fix
+            repair = ("run `qa index --rebuild` with this --store" if uri.startswith(("http://", "https://"))
+                      else f"move {uri} away and run `qa index` to build a new one")
             return QAError(f"Milvus at {uri} refused {operation} ({e.message}, code {e.code}); if the index is "
-                           "damaged, run `qa index --rebuild` with this --store.")
+                           f"damaged, {repair}.")
     else:
         return None
     return StoreUnavailable(f"Milvus at {uri} is unavailable ({detail}): check that the server is running and "
@@ -324,7 +327,7 @@ class MilvusStore(Store):
             return None
         raw = self.client.describe_collection(build)["properties"].get(MANIFEST_KEY)
         if raw is None:
-            rows = self.client.get(f"{build}__documents", ids=[MANIFEST_ROW], output_fields=["title"])
+            rows = self.client.get(f"{self._loaded(build)}__documents", ids=[MANIFEST_ROW], output_fields=["title"])
             raw = rows[0]["title"] if rows else ""
         try:
             return Manifest.from_json(json.loads(raw))
@@ -340,12 +343,22 @@ class MilvusStore(Store):
     def _rebuild_hint(self) -> str:
         return "run `qa index --rebuild` with this --store"
 
+    def _loaded(self, build: str) -> str:
+        """The build, its collections loaded first if they are not: a server after a restart, or the Lite server a
+        new process starts, has them released, and reads need them loaded."""
+        for name in (build, f"{build}__clauses", f"{build}__documents"):
+            if str(self.client.get_load_state(name)["state"]) != "Loaded":
+                self.client.load_collection(name)
+        return build
+
     def document_rows(self) -> list[DocumentRow]:
-        rows = _all_rows(self.client, f"{self._require_manifest().build}__documents", _DOCUMENT_FIELDS, DOCUMENTS_ONLY)
+        documents = f"{self._loaded(self._require_manifest().build)}__documents"
+        rows = _all_rows(self.client, documents, _DOCUMENT_FIELDS, DOCUMENTS_ONLY)
         return sorted((DocumentRow(**{f: r[f] for f in _DOCUMENT_FIELDS}) for r in rows), key=lambda d: d.path)
 
     def next_id(self) -> int:
-        rows = _all_rows(self.client, f"{self._require_manifest().build}__documents", ["last_id"], DOCUMENTS_ONLY)
+        documents = f"{self._loaded(self._require_manifest().build)}__documents"
+        rows = _all_rows(self.client, documents, ["last_id"], DOCUMENTS_ONLY)
         return max((r["last_id"] for r in rows), default=-1) + 1
 
     def commit(self, change: Change) -> Manifest:
@@ -378,7 +391,7 @@ class MilvusStore(Store):
     def _update(self, change: Change) -> Manifest:
         """The current build changed in place: the removed documents' rows out, the new ones in, the manifest last."""
         current = self._require_manifest()
-        build = current.build
+        build = self._loaded(current.build)
         documents = {d.path: d for d in change.documents}
         before = {r["path"]: r for r in _all_rows(self.client, f"{build}__documents", ["path", "passages", "last_id"],
                                                   DOCUMENTS_ONLY)}
@@ -519,9 +532,7 @@ class MilvusStore(Store):
         dims = [f["params"].get("dim") for f in schema["fields"] if f["name"] == "vector"]
         if dims != [manifest.dim]:
             raise QAError(f"The index in {self.describe()} does not match its manifest; {self._rebuild_hint()}.")
-        for name in names:
-            if str(self.client.get_load_state(name)["state"]) != "Loaded":
-                self.client.load_collection(name)
+        self._loaded(manifest.build)
         lexical = any(f["name"] == "sparse" for f in schema["fields"])
         return MilvusCollection(self.client, manifest, lexical, _search_params(manifest.vector_index),
                                 self._size_bytes(manifest))
