@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from qa.errors import QAError
 from qa.service import BuildReport, Service
@@ -12,17 +14,60 @@ from qa.sync import Progress
 
 log = logging.getLogger("qa")
 
+CHECK_MS = 1000  # how often the watcher looks whether the data folder itself was deleted or swapped
+
 
 def follow(service: Service, on_build: Callable[[BuildReport], None], stop: threading.Event | None = None,
            progress: Progress | None = None) -> None:
-    """After each burst of changes under the data folder, update the index and pass on the report; until `stop`."""
+    """After each burst of changes under the data folder, update the index and pass on the report; until `stop`.
+
+    A data folder that is deleted is waited for; one made again or swapped for another (`mv new data`) is
+    followed from then on, with an update for what it holds.
+    """
     from watchfiles import watch
 
-    for _changes in watch(service.data_dir, stop_event=stop, debounce=500, step=100):
-        try:
-            report = service.build(progress=progress)
-        except QAError as e:  # e.g. the last document was deleted: say so and keep watching
-            log.error("error: %s", e)
+    stop = stop or threading.Event()
+    folder, gone = service.data_dir, False
+    while not stop.is_set():
+        seen = _identity(folder)
+        if seen is None:
+            if not gone:
+                log.error("error: the data folder %s is gone; waiting for it to come back.", folder)
+            gone = True
+            stop.wait(CHECK_MS / 1000)
             continue
-        if report.built:
-            on_build(report)
+        if gone:  # it came back
+            _update(service, on_build, progress)
+            gone = False
+        try:
+            for changes in watch(folder, stop_event=stop, debounce=500, step=100, rust_timeout=CHECK_MS,
+                                 yield_on_timeout=True):
+                if _identity(folder) != seen:
+                    break  # deleted or swapped: a watch on the old folder sees nothing more
+                if changes:
+                    _update(service, on_build, progress)
+            else:
+                return  # stopped
+        except OSError:  # the folder went while the watch was being set up
+            continue
+        if _identity(folder) is not None:  # another folder in its place: index what it holds, then follow it
+            _update(service, on_build, progress)
+
+
+def _update(service: Service, on_build: Callable[[BuildReport], None], progress: Progress | None) -> None:
+    try:
+        report = service.build(progress=progress)
+    except QAError as e:  # e.g. the last document was deleted: say so and keep watching
+        log.error("error: %s", e)
+        return
+    if report.built:
+        on_build(report)
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """The folder's device and inode (a swapped-in folder has others), or None when there is none."""
+    try:
+        info = os.stat(folder)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino) if os.path.isdir(folder) else None

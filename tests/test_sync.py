@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 
 import numpy as np
@@ -12,7 +13,7 @@ from qa.cache import EmbeddingCache
 from qa.search import search
 from qa.stores.base import FORMAT_VERSION
 from qa.stores.faiss_store import FolderStore, PassageStore
-from tests.conftest import DEVELOPMENT, LIBRARY, LIBRARY_BODY, PARTY, FakeEmbedder, first_use
+from tests.conftest import DATA, DEVELOPMENT, LIBRARY, LIBRARY_BODY, PARTY, FakeEmbedder, first_use
 from tests.make_docs import docx_file, html_page, pdf_file, real_article
 
 FACT = "全镇共有党员1724名"
@@ -272,6 +273,40 @@ def test_watch_follows_the_data_folder(service, data):
         watcher.join(10)
     assert reports[0].read == 1 and not reports[0].full
     assert service.ask("新建了三座图书馆", top_k=1)[0].document == "library.txt"
+
+
+@pytest.mark.parametrize("how", ["deleted and made again", "swapped for another"])
+def test_watch_follows_a_data_folder_that_is_replaced(service, data, how):
+    from qa.watch import follow
+
+    reports, stop = [], threading.Event()
+    watcher = threading.Thread(target=follow, args=(service, reports.append, stop))
+    watcher.start()
+    try:
+        threading.Event().wait(0.5)
+        if how == "deleted and made again":
+            shutil.rmtree(data)
+            threading.Event().wait(1.5)  # the watcher sees the folder gone
+            data.mkdir()
+        else:
+            new = data.with_name("data.new")
+            new.mkdir()
+            data.rename(data.with_name("data.old"))
+            new.rename(data)
+        shutil.copy(DATA / PARTY, data / PARTY)
+        threading.Event().wait(1.5)
+        (data / "library.txt").write_text(LIBRARY, encoding="utf-8")  # a change after the new folder came
+        indexed = set()  # read from the store, which builds nothing (a question would bring the index up to date)
+        for _ in range(300):
+            indexed = {row.path for row in service.store.document_rows()}
+            if indexed == {PARTY, "library.txt"}:
+                break
+            threading.Event().wait(0.1)
+    finally:
+        stop.set()
+        watcher.join(10)
+    assert not watcher.is_alive()
+    assert indexed == {PARTY, "library.txt"}, reports
 
 
 @pytest.mark.usefixtures("store")
