@@ -77,6 +77,11 @@ _ASCII_WORD = re.compile(r"[A-Za-z0-9]+(?:[.\-][A-Za-z0-9]+)*")
 _HAN_RUN = re.compile(f"[{HAN}]+")
 _PUNCTUATION = " ?？!！,，.。、:：;；“”\"'《》()（）"
 
+# "多少名", "几个": the measure word a count answering the question ends in (名 and 位 count people alike;
+# 人 is left apart: "多少名党员" is not answered by "100多人" beside the count).
+_ASKED_MEASURE = re.compile(f"(?:多少|几)([{MEASURE}])")
+_SAME_MEASURE = ("名位",)
+
 RARITY_POWER = 1.5  # a question word found in d clauses of the passage weighs d ** -RARITY_POWER
 NEAR_BONUS = 1.0  # the question word's neighbours (what is asked about) weigh up to 1 + NEAR_BONUS times more
 NEAR_CHARS = 3.0  # ... falling off over this many characters
@@ -105,6 +110,7 @@ class Cue:
     chars: frozenset[str]  # every character of the question (lower-cased), to tell what a clause adds to it
     before: str = ""  # the question's text just before its question word (lower-cased, no punctuation)
     after: str = ""  # ... and just after it
+    counted: str = ""  # the measure words a count must end in, when the question names one ("多少名": 名位)
 
 
 @lru_cache(maxsize=256)
@@ -134,7 +140,9 @@ def question_cue(question: str) -> Cue:
     for word in _ASCII_WORD.finditer(content):
         add(word.group().lower(), *word.span())
     kinds = tuple(kind for kind, (asks, _) in ANSWER_TYPES.items() if asks.search(question))
-    cue = Cue(tuple(terms.items()), kinds, frozenset(question.lower()))
+    measure = _ASKED_MEASURE.search(question)
+    counted = next((group for group in _SAME_MEASURE if measure[1] in group), measure[1]) if measure else ""
+    cue = Cue(tuple(terms.items()), kinds, frozenset(question.lower()), counted=counted)
     if not asked:
         return cue
     start, end = asked[0]
@@ -198,6 +206,8 @@ def _kind_matches(clause: str, cue: Cue, phrases: bool = False) -> list[tuple[in
     found = []
     for kind in cue.kinds:
         pattern = _PHRASES.get(kind) if phrases else ANSWER_TYPES[kind][1]
+        if kind == "quantity" and cue.counted:  # "多少名党员": a count of 名, not "100多人" beside it
+            pattern = _count_of(cue.counted)
         for m in pattern.finditer(clause) if pattern else ():
             if not set(m.group().lower()) <= cue.chars:
                 group = next((g for g in ("name", "named") if g in pattern.groupindex and m.group(g)), 0)
@@ -207,6 +217,12 @@ def _kind_matches(clause: str, cue: Cue, phrases: bool = False) -> list[tuple[in
                 if start < end:
                     found.append((start, end))
     return found
+
+
+@lru_cache(maxsize=64)
+def _count_of(measures: str) -> re.Pattern:
+    """A count that ends in one of these measure words ("1724名", "三百多人")."""
+    return re.compile(rf"(?:约|大约|近|超过|共)?(?:\d[\d,.]*|[{CN_NUMERAL}]+)\s*(?:多|余)?[万亿千百]?[{measures}]")
 
 
 def _gaps(text: str, cue: Cue) -> list[tuple[int, int, float]]:

@@ -622,7 +622,7 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
         with gr.Tabs():
             with gr.Tab("提问"):
                 summary = gr.HTML("<p class='qa-empty'>正在读取资料库…</p>", css_template=CSS)
-                question = gr.Textbox(label="问题", placeholder="例如：横沥镇有多少名党员？（按 / 键可随时回到这里）",
+                question = gr.Textbox(label="问题", placeholder="例如：全镇共有多少名党员？（按 / 键可随时回到这里）",
                                       autofocus=True, lines=1, max_lines=4, elem_classes="qa-question")
                 submit = gr.Button("提问", variant="primary")
                 with gr.Accordion("更多设置：限定文档、返回段落数", open=False):

@@ -178,6 +178,17 @@ def test_exact_phrase_by_kind_and_none_when_the_kind_is_unclear():
     assert person[answer.exact.start:answer.exact.end] == answer.exact.text
 
 
+def test_a_count_the_question_names_the_measure_of_must_end_in_it():
+    text = "平均每年有100多人入党,至2010年9月底,全镇共有党员1724名。"
+    answer = answer_span(text, clause_spans(text), [0.9, 0.8, 0.9], "全镇有多少名党员？")
+    assert answer.exact.text == "1724名"
+    people = answer_span(text, clause_spans(text), [0.9, 0.8, 0.9], "平均每年有多少人入党？")
+    assert people.exact.text == "100多人"
+    # no count of that measure in the span: nothing is marked, rather than another count
+    alone = "平均每年有100多人入党。"
+    assert answer_span(alone, clause_spans(alone), [0.9], "全镇有多少名党员？").exact is None
+
+
 def test_answer_kinds_of_names_places_organisations_and_titles():
     assert kinds(answer_types("横沥镇委书记叶效怀带头")) >= {"person"}
     assert kinds(answer_types("由保罗·塞里诺提出")) >= {"person"}
