@@ -266,9 +266,10 @@ def render_hits(result: Result | None, notes: list[str] | tuple[str, ...] = ()) 
         return f"<p class='qa-sr' role='status'></p><p class='qa-empty'>{EMPTY_STATE}</p>"
     if result.error:
         return f"<p class='qa-sr' role='status'>{e(result.error)}</p>{lead}<p class='qa-error'>{e(result.error)}</p>"
-    status = f"<p class='qa-sr' role='status' data-question='{e(result.question)}'>{e(_summary(result))}</p>"
-    if not result.hits:
+    if not result.hits:  # nothing found (or a question without words): one message, not "0 found" beside "closest"
+        status = f"<p class='qa-sr' role='status' data-question='{e(result.question)}'>{NO_HITS}</p>"
         return f"{status}{lead}<p class='qa-empty'>{NO_HITS}</p>"
+    status = f"<p class='qa-sr' role='status' data-question='{e(result.question)}'>{e(_summary(result))}</p>"
     notice = f"<p class='qa-notice'>{NOT_CONFIDENT}</p>" if result.confident is False else ""
     answers = result.confident is not False
     ranked = list(enumerate(result.hits, 1))

@@ -54,6 +54,8 @@ def result(*hits: Hit, confident: bool | None = None, error: str | None = None) 
 def test_empty_error_and_no_hit_states():
     assert EMPTY_STATE in render_hits(None)
     assert NO_HITS in render_hits(result())
+    nothing = render_hits(result(confident=False))  # a question without words: no hits, not confident
+    assert NO_HITS in nothing and NOT_CONFIDENT not in nothing and "找到 0" not in nothing
     page = render_hits(result(error="Please type a question. <b>"))
     assert "qa-error" in page and "&lt;b&gt;" in page and "<b>" not in page
 
