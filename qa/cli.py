@@ -6,11 +6,17 @@ import json
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from qa.errors import QAError
 from qa.settings import MAX_TOP_K, Settings
+
+if TYPE_CHECKING:  # annotations only: the CLI imports these where a command needs them, so `qa --help` stays fast
+    from qa.evaluate import EvalReport
+    from qa.search import Hit
+    from qa.service import BuildReport, Service
 
 # QA_DATA, QA_INDEX, QA_HOST and QA_PORT set these as they set app.py's (a flag given wins).
 data_option = click.option("--data", "data_dir", default="data", show_default=True, envvar="QA_DATA",
@@ -32,7 +38,7 @@ def _settings(model: str | None, store: str | None) -> Settings:
     return replace(settings, model=model or settings.model, store=store or settings.store)
 
 
-def _service(data_dir: str, index_dir: str, model: str | None, store: str | None):
+def _service(data_dir: str, index_dir: str, model: str | None, store: str | None) -> Service:
     from qa.service import Service
 
     return Service(data_dir, index_dir, settings=_settings(model, store))
@@ -118,7 +124,7 @@ class BuildProgress:
             self.bar = None
 
 
-def format_report(report) -> str:
+def format_report(report: BuildReport) -> str:
     """One line saying what a build did and why; a full rebuild says so."""
     if not report.built:
         return f"Nothing to do: {report.reason}."
@@ -183,7 +189,7 @@ def _show(result, as_json: bool) -> None:
         click.echo(format_hits(result.question, result.hits, result.confident))
 
 
-def format_hits(question: str, hits, confident: bool = True) -> str:
+def format_hits(question: str, hits: list[Hit], confident: bool = True) -> str:
     """Readable text for a terminal; the answer span is shown under each passage."""
     lines = [f"Q: {question}"]
     if not confident:
@@ -256,7 +262,7 @@ def _eval_folder(settings: Settings, source: str) -> Path:
 MISSES_SHOWN = 20
 
 
-def format_report_card(report) -> str:
+def format_report_card(report: EvalReport) -> str:
     """The scores on one line, then span lengths, the scores by answer kind and the first misses."""
     span = f"{report.span_at_1:.2f}" if report.span_at_1 is not None else "n/a"
     lines = [

@@ -20,6 +20,7 @@ import math
 import re
 import statistics
 from collections.abc import Callable
+from typing import Protocol
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,6 +104,12 @@ class EvalReport:
     span_lengths: SpanLengths
     kinds: list[KindScore]
     misses: list[Miss]
+
+
+class Answerer(Protocol):
+    """What `evaluate` asks of a service: a Service, or a peer wrapped to look like one (bench/)."""
+
+    def ask(self, question: str, top_k: int) -> list: ...
 
 
 def read_questions(path: str | Path) -> list[EvalQuestion]:
@@ -212,7 +219,7 @@ def first_answer_rank(texts: list[str], evidence: list[str]) -> int | None:
     return next((rank for rank, text in enumerate(texts, 1) if any(e in text for e in evidence)), None)
 
 
-def evaluate(service, questions: list[EvalQuestion], top_k: int = 10,
+def evaluate(service: Answerer, questions: list[EvalQuestion], top_k: int = 10,
              on_question: Callable[[], None] | None = None) -> EvalReport:
     """Ask every question of `service` and score where its answers rank and whether the first span holds one."""
     ranks, ndcg, recall, spans, lengths, misses = [], [], [], [], [], []
