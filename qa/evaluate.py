@@ -20,9 +20,9 @@ import math
 import re
 import statistics
 from collections.abc import Callable
-from typing import Protocol
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from qa.errors import QAError
 from qa.kinds import question_kind
