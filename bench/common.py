@@ -146,3 +146,31 @@ class Timed:
         hits = self._ask(question, top_k)
         self.seconds.append(time.perf_counter() - t)
         return hits
+
+
+def timed_build(data: Path, tmp: Path, embedder) -> tuple[float, Timed]:
+    """This project over a copy of `data` with `embedder` (its warm-up not timed): (build seconds, a Timed service)."""
+    import shutil
+
+    from qa.service import Service
+
+    shutil.copytree(data, tmp / "data")
+    embedder.embed(["warm up"], "query")
+    service = Service(tmp / "data", tmp / "index", embedder=embedder)
+    t = time.perf_counter()
+    service.build(force=True)
+    service.open()
+    return time.perf_counter() - t, Timed(service.ask)
+
+
+def synthetic_rows(n: int, per_document: int, seed: int = 2) -> tuple[list, list]:
+    """(passages, document rows) of a synthetic collection of n passages, per_document to a document."""
+    from qa.chunking import Passage
+    from qa.stores.base import DocumentRow
+
+    texts = synthetic_passages(n, seed=seed, clauses=3)
+    passages = [Passage(id=i, doc=f"doc{i // per_document:05d}.txt", position=i % per_document, text=t, start=0,
+                        end=len(t)) for i, t in enumerate(texts)]
+    documents = [DocumentRow(path=f"doc{d:05d}.txt", title=f"文档{d}", source="", author="", editor="", date="",
+                             sha256="0" * 64) for d in range((n + per_document - 1) // per_document)]
+    return passages, documents

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, percentile, print_table, synthetic_passages
+from common import ROOT, percentile, print_table, synthetic_rows
 
 DIM = 384
 PER_DOCUMENT = 1_000
@@ -62,16 +62,12 @@ def unit(x: np.ndarray) -> np.ndarray:
 
 def change(n: int):
     """A full build of n synthesized passages with random vectors; (change, clause count)."""
-    from qa.chunking import Passage, clause_table
-    from qa.stores.base import BuildSpec, Change, Clauses, DocumentRow
+    from qa.chunking import clause_table
+    from qa.stores.base import BuildSpec, Change, Clauses
 
     rng = np.random.default_rng(1)
     vectors = unit(rng.standard_normal((n, DIM), dtype=np.float32))
-    texts = synthetic_passages(n, seed=2, clauses=3)
-    passages = [Passage(id=i, doc=f"doc{i // PER_DOCUMENT:05d}.txt", position=i % PER_DOCUMENT, text=t, start=0,
-                        end=len(t)) for i, t in enumerate(texts)]
-    documents = [DocumentRow(path=f"doc{d:05d}.txt", title=f"文档{d}", source="", author="", editor="", date="",
-                             sha256="0" * 64) for d in range((n + PER_DOCUMENT - 1) // PER_DOCUMENT)]
+    passages, documents = synthetic_rows(n, PER_DOCUMENT)
     table = clause_table(passages)
     clauses = unit(vectors[table[:, 0]] + rng.normal(0, NOISE, (len(table), DIM)).astype(np.float32))
     spec = BuildSpec(model="bench", dim=DIM, fingerprint="bench", pipeline=0)

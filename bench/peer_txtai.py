@@ -14,30 +14,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import DATA, DEV_SET, ROOT, PeerHit, Timed, corpus_passages, median, peak_rss_mib, percentile
+from common import DATA, DEV_SET, ROOT, PeerHit, Timed, corpus_passages, median, peak_rss_mib, percentile, timed_build
 
 
 
 
 def run_ours(tmp: Path) -> tuple[float, Timed]:
     from qa.embedding import SentenceTransformerEmbedder
-    from qa.service import Service
 
-    shutil.copytree(DATA, tmp / "data")
-    embedder = SentenceTransformerEmbedder()  # no query cache: every question is encoded
-    embedder.embed(["warm up"], "query")
-    service = Service(tmp / "data", tmp / "index", embedder=embedder)
-    t = time.perf_counter()
-    service.build(force=True)
-    service.open()
-    return time.perf_counter() - t, Timed(service.ask)
+    return timed_build(DATA, tmp, SentenceTransformerEmbedder())  # no query cache: every question is encoded
 
 
 def run_txtai(tmp: Path) -> tuple[float, Timed]:

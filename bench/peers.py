@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, PeerHit, Timed, median, percentile
+from common import ROOT, PeerHit, Timed, median, percentile, timed_build
 
 CMRC = ROOT.parent / "shared" / "eval" / "cmrc2018-trial"
 SYSTEMS = ("qa", "txtai-hybrid", "dense", "bm25", "torch-encode")
@@ -53,18 +53,7 @@ def run(system: str, data: Path, tmp: Path):
     from qa.settings import Settings
 
     if system == "qa":
-        import shutil
-
-        from qa.service import Service
-
-        shutil.copytree(data, tmp / "data")
-        embedder = make_embedder(Settings()).inner  # no query cache: every question is encoded
-        embedder.embed(["warm up"], "query")
-        service = Service(tmp / "data", tmp / "index", embedder=embedder)
-        t = time.perf_counter()
-        service.build(force=True)
-        service.open()
-        return time.perf_counter() - t, Timed(service.ask)
+        return timed_build(data, tmp, make_embedder(Settings()).inner)  # no query cache: every question is encoded
     units = passages(data)
     if system == "txtai-hybrid":
         from txtai import Embeddings

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, median, peak_rss_mib, percentile, print_table, synthetic_passages
+from common import ROOT, median, peak_rss_mib, percentile, print_table, synthetic_passages, synthetic_rows
 from scale import CHUNK, base_vectors, collection
 
 PER_DOCUMENT = 1_000
@@ -32,17 +32,13 @@ CLAUSE_NOISE = 0.02
 
 def build(folder: Path, n: int):
     """A complete build of n synthesized passages in `folder`; its manifest."""
-    from qa.chunking import Passage, clause_table
-    from qa.stores.base import BuildSpec, Change, Clauses, DocumentRow
+    from qa.chunking import clause_table
+    from qa.stores.base import BuildSpec, Change, Clauses
     from qa.stores.faiss_store import FolderStore
 
     base, _ = base_vectors()
     vectors = collection(n, base)
-    texts = synthetic_passages(n, seed=2, clauses=3)
-    passages = [Passage(id=i, doc=f"doc{i // PER_DOCUMENT:05d}.txt", position=i % PER_DOCUMENT, text=t, start=0,
-                        end=len(t)) for i, t in enumerate(texts)]
-    documents = [DocumentRow(path=f"doc{d:05d}.txt", title=f"文档{d}", source="", author="", editor="", date="",
-                             sha256="0" * 64) for d in range((n + PER_DOCUMENT - 1) // PER_DOCUMENT)]
+    passages, documents = synthetic_rows(n, PER_DOCUMENT)
     table = clause_table(passages)
     rng = np.random.default_rng(3)
     clause_vectors = np.empty((len(table), vectors.shape[1]), dtype=np.float32)
