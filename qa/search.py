@@ -97,6 +97,7 @@ class Scores:
     dense: np.ndarray
     lexical: np.ndarray
     fused: np.ndarray
+    asked: int = 0  # the kinds of answer the question asks for (a qa.kinds mask)
 
 
 def candidates(collection: Collection, question: str, query: np.ndarray, k: int,
@@ -129,7 +130,7 @@ def score(collection: Collection, question: str, query: np.ndarray, k: int = CAN
         np.maximum.at(best_clause, np.searchsorted(ids, clauses.passage_ids), clause)
     dense = (1 - CLAUSE_WEIGHT) * passage_cosine + CLAUSE_WEIGHT * best_clause
     fused = zscore(dense) + LEXICAL_WEIGHT * zscore(lexical)
-    return Scores(ids, passage_cosine, clauses, clause, dense, lexical, fused)
+    return Scores(ids, passage_cosine, clauses, clause, dense, lexical, fused, asked)
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
@@ -161,7 +162,7 @@ def search(collection: Collection, question: str, query: np.ndarray, top_k: int,
         hits.append(hit)
     best = stored[int(s.ids[nearest])]
     confident = bool(s.passage_cosine[nearest] >= confidence_threshold(question, best.text))
-    asked = kinds_asked(question)
+    asked = s.asked
     for hit, r in zip(hits, ranked):
         level = relevance(float(s.dense[r]), question, hit.text) if confident else "low"
         if level == "high" and asked and not (hit.answer and kinds_given(hit.answer.text) & asked):
