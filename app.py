@@ -2,16 +2,16 @@
 
 QA_DATA, QA_INDEX, QA_HOST and QA_PORT override the data folder, index folder, address and port; QA_STORE
 keeps the index in Milvus (README, "Milvus"); QA_AUTH="user:password" asks for a login (page and JSON
-endpoint) before exposing it on a network. Every QA_* setting is in qa/settings.py.
+endpoint) before exposing it on a network. Every QA_* setting is in qa/core/settings.py.
 """
 
 import sys
 
-from qa.errors import QAError
-from qa.logs import configure_logging
+from qa.core.errors import QAError
+from qa.core.logs import configure_logging
 from qa.service import Service
-from qa.settings import Settings
-from qa.web import serve
+from qa.core.settings import Settings
+from qa.surfaces.web import serve
 
 
 def main() -> None:

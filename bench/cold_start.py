@@ -4,7 +4,7 @@ The index of data/ is built once beforehand, per backend. For each backend (`--e
 alternating, `--repeats` times: `python -m qa ask QUESTION` end to end (interpreter start to exit); and
 `python app.py` on a free loopback port, asked one question as soon as it accepts connections (it answers
 503 while it loads the index and the model, and is asked again): seconds to accepting, to the first answer,
-and its peak RSS (VmHWM). Then `python -m qa --help`, and `import qa.cli` against `import qa.cli, qa.service`
+and its peak RSS (VmHWM). Then `python -m qa --help`, and `import qa.surfaces.cli` against `import qa.surfaces.cli, qa.service`
 (what `--help` imported before the `qa` package became lazy). Medians; the server is stopped after each start.
 
     python bench/cold_start.py --repeats 3 --embedders onnx-int8 torch
@@ -84,7 +84,7 @@ def main() -> None:
     args = parser.parse_args()
     from qa.service import Service
 
-    from qa.settings import Settings
+    from qa.core.settings import Settings
 
     runs: dict[str, list[dict]] = {e: [] for e in args.embedders}
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,8 +98,8 @@ def main() -> None:
     help_s, lazy_s, eager_s = [], [], []
     for _ in range(5):
         help_s.append(seconds([sys.executable, "-m", "qa", "--help"]))
-        lazy_s.append(seconds([sys.executable, "-c", "import qa.cli"]))
-        eager_s.append(seconds([sys.executable, "-c", "import qa.cli, qa.service"]))
+        lazy_s.append(seconds([sys.executable, "-c", "import qa.surfaces.cli"]))
+        eager_s.append(seconds([sys.executable, "-c", "import qa.surfaces.cli, qa.service"]))
     print(f"{args.repeats} runs per embedding backend, alternating, existing index of data/; medians")
     print("| QA_EMBEDDER | `qa ask`, start to exit, s | app.py: spawn to accepting, s | spawn to first answer, s "
           "| app.py peak RSS MiB |")
@@ -109,8 +109,8 @@ def main() -> None:
         print(f"| {embedder} | {m['cli_ask']:.2f} | {m['accepting']:.1f} | {m['answered']:.1f} | {m['rss']:.0f} |")
     print("\n| command (5 alternating runs, medians) | seconds |\n|---|---:|")
     print(f"| `python -m qa --help` | {median(help_s):.2f} |")
-    print(f"| `python -c 'import qa.cli'` | {median(lazy_s):.2f} |")
-    print(f"| `python -c 'import qa.cli, qa.service'` | {median(eager_s):.2f} |")
+    print(f"| `python -c 'import qa.surfaces.cli'` | {median(lazy_s):.2f} |")
+    print(f"| `python -c 'import qa.surfaces.cli, qa.service'` | {median(eager_s):.2f} |")
 
 
 if __name__ == "__main__":

@@ -33,8 +33,8 @@ _CLAUSE = re.compile(r"[^，。！？；：、,.!?;:\s]{4,}")
 
 def corpus_passages(data_dir: Path = DATA) -> list[str]:
     """The passages the service cuts from `data_dir`."""
-    from qa.chunking import split_passages
-    from qa.ingest import load_documents
+    from qa.passages.chunking import split_passages
+    from qa.read.folder import load_documents
 
     documents, _ = load_documents(Path(data_dir))
     return [p.text for doc in documents for p in split_passages(doc)]
@@ -76,7 +76,7 @@ def peak_rss_mib() -> float:
 
 def embedded(texts: Callable[[], list[str]], kind: str, name: str) -> np.ndarray:
     """Default-model (torch) vectors of `texts()`, cached in bench/.cache (10k of them take minutes to make)."""
-    from qa.embedding import DEFAULT_MODEL, SentenceTransformerEmbedder, model_name
+    from qa.embed.embedders import DEFAULT_MODEL, SentenceTransformerEmbedder, model_name
 
     path = CACHE / f"{name}-{kind}-{model_name(DEFAULT_MODEL, 'torch').replace('/', '_')}.npy"
     if path.exists():
@@ -128,7 +128,7 @@ def print_table(rows: list[dict]) -> None:
 
 @dataclass
 class PeerHit:
-    """The part of a `Hit` that `qa.evaluate.evaluate` reads, for a peer's results."""
+    """The part of a `Hit` that `qa.surfaces.evaluate.evaluate` reads, for a peer's results."""
 
     text: str
     document: str = ""
@@ -136,7 +136,7 @@ class PeerHit:
 
 
 class Timed:
-    """A `service` for `qa.evaluate.evaluate` that times every question."""
+    """A `service` for `qa.surfaces.evaluate.evaluate` that times every question."""
 
     def __init__(self, ask):
         self._ask, self.seconds = ask, []
@@ -165,8 +165,8 @@ def timed_build(data: Path, tmp: Path, embedder) -> tuple[float, Timed]:
 
 def synthetic_rows(n: int, per_document: int, seed: int = 2) -> tuple[list, list]:
     """(passages, document rows) of a synthetic collection of n passages, per_document to a document."""
-    from qa.chunking import Passage
-    from qa.stores.base import DocumentRow
+    from qa.passages.chunking import Passage
+    from qa.index.base import DocumentRow
 
     texts = synthetic_passages(n, seed=seed, clauses=3)
     passages = [Passage(id=i, doc=f"doc{i // per_document:05d}.txt", position=i % per_document, text=t, start=0,

@@ -3,11 +3,11 @@
 Confidence: each question's best whole-passage cosine, answerable or not, by script. Two collections: data/
 (asked the dev and extra sets, and tests/data/unanswerable.txt) and the CMRC trial documents (asked their
 own questions, and the same unanswerable questions). For each group: how many questions, the range and
-10th/90th percentiles of the best cosine, and how many fall under the lines in qa/search.py.
+10th/90th percentiles of the best cosine, and how many fall under the lines in qa/answer/search.py.
 
 Relevance: on data/, the dense score (half passage, half best clause) of the top 5 hits of each question,
 split into hits that hold the evidence, the other hits of answerable questions, and the hits of
-unanswerable ones: where the "medium" and "high" lines of qa/search.py sit among them. Markdown tables.
+unanswerable ones: where the "medium" and "high" lines of qa/answer/search.py sit among them. Markdown tables.
 
     python bench/confidence.py
 """
@@ -34,7 +34,7 @@ def jsonl_questions(path: Path) -> list[str]:
 
 def best_cosines(service, questions: list[str]) -> list[tuple[str, float, bool]]:
     """(question, best passage cosine, whether its script matches the best passage's) for each question."""
-    from qa.search import CONFIDENT_SAME_SCRIPT, confidence_threshold
+    from qa.answer.search import CONFIDENT_SAME_SCRIPT, confidence_threshold
 
     collection = service.open()
     ids = np.arange(service.store.next_id())
@@ -49,7 +49,7 @@ def best_cosines(service, questions: list[str]) -> list[tuple[str, float, bool]]
 
 def hit_scores(service, items: list[tuple[str, list[str]]]) -> list[tuple[bool, str, float]]:
     """(same script, group, dense score) of the top 5 hits of each (question, evidence) pair."""
-    from qa.search import _mostly_han, score
+    from qa.answer.search import _mostly_han, score
 
     collection, out = service.open(), []
     for question, evidence in items:
@@ -65,7 +65,7 @@ def hit_scores(service, items: list[tuple[str, list[str]]]) -> list[tuple[bool, 
 
 
 def main() -> None:
-    from qa.search import CONFIDENT_CROSS_SCRIPT, CONFIDENT_SAME_SCRIPT
+    from qa.answer.search import CONFIDENT_CROSS_SCRIPT, CONFIDENT_SAME_SCRIPT
     from qa.service import Service
 
     answerable = jsonl_questions(DEV_SET) + jsonl_questions(EXTRA_SET)
@@ -96,7 +96,7 @@ def main() -> None:
               f"{np.percentile(found, 10):.3f} / {np.percentile(found, 90):.3f} | "
               f"{sum(c < line for c in found)} (line {line}) |")
 
-    from qa.search import RELEVANCE_CROSS_SCRIPT, RELEVANCE_SAME_SCRIPT
+    from qa.answer.search import RELEVANCE_CROSS_SCRIPT, RELEVANCE_SAME_SCRIPT
 
     print("\n| data/, top 5 hits | script | n | dense p10 / p50 / p90 | min – max | medium, high lines |")
     print("| --- | --- | ---: | --- | --- | --- |")

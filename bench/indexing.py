@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from qa.embedding import Embedder, SentenceTransformerEmbedder
+    from qa.embed.embedders import Embedder, SentenceTransformerEmbedder
     from qa.service import Service
 
     torch_embedder = SentenceTransformerEmbedder()

@@ -15,7 +15,7 @@ The variants plug into the unchanged `Service` as an embedder: a batch of passag
 clauses' vectors, which the build's clause calls then take without running the model (a clause text
 found in two passages keeps one vector, as the embedding cache would).
 
-Quality: `qa.evaluate.evaluate` (what `qa eval` runs) on the dev and extra sets over data/, and hit@1 of
+Quality: `qa.surfaces.evaluate.evaluate` (what `qa eval` runs) on the dev and extra sets over data/, and hit@1 of
 their English questions (no Han character). Speed:
 `Service.build(force=True)` with `separate` and with `late`, alternating with raw `encode` of the
 passages, on synthesized documents as in bench/indexing.py; medians, and each build's rate ÷ raw.
@@ -74,7 +74,7 @@ def late_vectors(embedder, texts: list[str], spans: list[list[tuple[int, int]]],
 
 def sentence_vectors(embedder, texts: list[str], spans: list[list[tuple[int, int]]]) -> list[np.ndarray]:
     """Each text's spans' vectors, pooled from one forward pass of the sentence each span starts in."""
-    from qa.text import split_sentences
+    from qa.core.text import split_sentences
 
     sentences, local, place = [], [], []
     for i, (text, own) in enumerate(zip(texts, spans)):
@@ -102,8 +102,8 @@ def unit(vector: np.ndarray) -> np.ndarray:
 
 def make_embedder(torch_embedder, variant: str):
     """An Embedder for the service: `separate` is the torch embedder as the service runs it."""
-    from qa.embedding import Embedder
-    from qa.text import clause_spans
+    from qa.embed.embedders import Embedder
+    from qa.core.text import clause_spans
 
     class ClausesFromPassages(Embedder):
         """A batch of passages also yields its clauses' vectors; the build's clause batches are served from them."""
@@ -133,7 +133,7 @@ def make_embedder(torch_embedder, variant: str):
 
 def agreement(torch_embedder) -> None:
     """How close late-chunked clause vectors (whole-passage context) are to the same clauses embedded alone."""
-    from qa.text import clause_spans
+    from qa.core.text import clause_spans
 
     texts = corpus_passages()
     spans = [clause_spans(t) for t in texts]
@@ -152,7 +152,7 @@ def agreement(torch_embedder) -> None:
 
 def quality(torch_embedder, variants: list[str]) -> None:
     """hit@1 / hit@5 / MRR@10 / span@1 of each variant on the dev and extra sets, over data/."""
-    from qa.evaluate import evaluate, read_questions
+    from qa.surfaces.evaluate import evaluate, read_questions
     from qa.service import Service
 
     sets = {"dev": read_questions(DEV_SET), "extra": read_questions(EXTRA_SET)}
@@ -209,7 +209,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from qa.embedding import SentenceTransformerEmbedder
+    from qa.embed.embedders import SentenceTransformerEmbedder
 
     torch_embedder = SentenceTransformerEmbedder()
     torch_embedder.embed(["warm up"], "passage")

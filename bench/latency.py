@@ -47,7 +47,7 @@ def main() -> None:
 
     import faiss
 
-    from qa.embedding import QueryCache, SentenceTransformerEmbedder
+    from qa.embed.embedders import QueryCache, SentenceTransformerEmbedder
     from qa.service import Service
 
     embedder = SentenceTransformerEmbedder()

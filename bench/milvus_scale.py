@@ -5,14 +5,14 @@
     python bench/milvus_scale.py --sizes 20000 --uri http://127.0.0.1:19530 --pid PID   # a running server
 
 Passages as bench/search_scale.py's: synthesized Chinese texts (three corpus clauses each), ids 0..N-1, a document
-per 1,000, their clauses cut by qa.chunking. Vectors: random 384-d unit vectors (memory and latency do not depend
+per 1,000, their clauses cut by qa.passages.chunking. Vectors: random 384-d unit vectors (memory and latency do not depend
 on their values much; recall is not measured here), each clause its passage's vector plus noise; questions: 200
 passages' vectors plus noise, with their texts. Per size, in a fresh server:
 
 - build: `MilvusStore.commit` of a full build (create the collections, insert passages, clauses and documents,
   flush, index, load), in passages a second;
 - question latency, pre-encoded so only search is timed: the raw Milvus search (client.search, top 5) and the
-  service's search path (`qa.search.search`: dense candidates, their vectors and clause vectors read back from
+  service's search path (`qa.answer.search.search`: dense candidates, their vectors and clause vectors read back from
   Milvus, answer spans, metadata), p50 and p99 over 200 questions x repeats;
 - server memory: the RSS of the `milvus` process when idle, after the build, and after the questions, each once it
   has settled (moves by under 2% in 10 s); per passage, the growth over idle after the questions.
@@ -62,8 +62,8 @@ def unit(x: np.ndarray) -> np.ndarray:
 
 def change(n: int):
     """A full build of n synthesized passages with random vectors; (change, clause count)."""
-    from qa.chunking import clause_table
-    from qa.stores.base import BuildSpec, Change, Clauses
+    from qa.passages.chunking import clause_table
+    from qa.index.base import BuildSpec, Change, Clauses
 
     rng = np.random.default_rng(1)
     vectors = unit(rng.standard_normal((n, DIM), dtype=np.float32))
@@ -76,8 +76,8 @@ def change(n: int):
 
 
 def one(uri: str, pid: int | None, n: int, repeats: int) -> dict:
-    from qa.search import search
-    from qa.stores.milvus_store import milvus_store
+    from qa.answer.search import search
+    from qa.index.milvus_store import milvus_store
 
     mib = lambda b: round(b / 2**20)  # noqa: E731
     idle = server_rss(pid) if pid else 0

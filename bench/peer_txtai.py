@@ -3,7 +3,7 @@
 Each system runs in its own fresh process (so peak RSS is its own), alternating, `--repeats` times:
 load the default model (not timed), index, then answer every dev question (top 10). txtai indexes
 the passages this project cuts from data/, with the same local model folder and the same prompts
-as `instructions`. Quality for both comes from `qa.evaluate.evaluate` (what `qa eval` runs).
+as `instructions`. Quality for both comes from `qa.surfaces.evaluate.evaluate` (what `qa eval` runs).
 Reported: build time, query latency p50/p99, peak RSS, hit@1/3/5 and MRR@10; medians over repeats.
 
     pip install -e '.[bench]'
@@ -26,7 +26,7 @@ from common import DATA, DEV_SET, ROOT, PeerHit, Timed, corpus_passages, median,
 
 
 def run_ours(tmp: Path) -> tuple[float, Timed]:
-    from qa.embedding import SentenceTransformerEmbedder
+    from qa.embed.embedders import SentenceTransformerEmbedder
 
     return timed_build(DATA, tmp, SentenceTransformerEmbedder())  # no query cache: every question is encoded
 
@@ -34,8 +34,8 @@ def run_ours(tmp: Path) -> tuple[float, Timed]:
 def run_txtai(tmp: Path) -> tuple[float, Timed]:
     from txtai import Embeddings
 
-    from qa.embedding import choose_prompts
-    from qa.model import convert
+    from qa.embed.embedders import choose_prompts
+    from qa.embed import convert
 
     prompts = choose_prompts("default", convert.PROMPTS, None, None)  # the prompts this project uses
     embeddings = Embeddings(path=str(convert.default_model_path()), content=True,
@@ -49,7 +49,7 @@ def run_txtai(tmp: Path) -> tuple[float, Timed]:
 
 
 def child(system: str) -> None:
-    from qa.evaluate import evaluate, read_questions
+    from qa.surfaces.evaluate import evaluate, read_questions
 
     with tempfile.TemporaryDirectory() as tmp:
         build, timed = (run_ours if system == "qa" else run_txtai)(Path(tmp))

@@ -12,7 +12,7 @@ passages this project cuts from them and the default model with this project's p
 
 Each system runs in a fresh process, in turn, `--repeats` times (alternating order); medians. Latency
 is per question asking for the top 5, the question's encoding included, one question at a time, after
-a pass over every question for quality: what `qa eval` reports (qa.evaluate.evaluate), hit@1/5, MRR@10,
+a pass over every question for quality: what `qa eval` reports (qa.surfaces.evaluate.evaluate), hit@1/5, MRR@10,
 and answer span@1 where a system has spans.
 
     pip install -e '.[bench]'
@@ -40,8 +40,8 @@ TOP_K = 5  # what a question asks for when timed (the service's default); qualit
 
 def passages(data: Path) -> list[tuple[str, str]]:
     """(document, text) of every passage this project cuts from `data`."""
-    from qa.chunking import split_passages
-    from qa.ingest import load_documents
+    from qa.passages.chunking import split_passages
+    from qa.read.folder import load_documents
 
     documents, _ = load_documents(data)
     return [(p.doc, p.text) for d in documents for p in split_passages(d)]
@@ -49,8 +49,8 @@ def passages(data: Path) -> list[tuple[str, str]]:
 
 def run(system: str, data: Path, tmp: Path):
     """(build seconds, a Timed service) for one system."""
-    from qa.embedding import make_embedder
-    from qa.settings import Settings
+    from qa.embed.embedders import make_embedder
+    from qa.core.settings import Settings
 
     if system == "qa":
         return timed_build(data, tmp, make_embedder(Settings()).inner)  # no query cache: every question is encoded
@@ -58,7 +58,7 @@ def run(system: str, data: Path, tmp: Path):
     if system == "txtai-hybrid":
         from txtai import Embeddings
 
-        from qa.model import convert
+        from qa.embed import convert
 
         embedder = make_embedder(Settings()).inner
         embeddings = Embeddings(path=str(convert.default_model_path()), content=True, hybrid=True,
@@ -82,7 +82,7 @@ def run(system: str, data: Path, tmp: Path):
 
         return build, Timed(dense)
     if system == "bm25":
-        from qa.stores.lexical import LexicalIndex
+        from qa.index.lexical import LexicalIndex
 
         t = time.perf_counter()
         index = LexicalIndex.build(list(enumerate(text for _, text in units)))
@@ -92,11 +92,11 @@ def run(system: str, data: Path, tmp: Path):
 
 
 def child(system: str, data: Path, questions: Path) -> dict:
-    from qa.evaluate import evaluate, read_questions
+    from qa.surfaces.evaluate import evaluate, read_questions
 
     items = read_questions(questions)
     if system == "torch-encode":
-        from qa.embedding import SentenceTransformerEmbedder
+        from qa.embed.embedders import SentenceTransformerEmbedder
 
         embedder = SentenceTransformerEmbedder()
         embedder.embed(["warm up"], "query")

@@ -19,7 +19,7 @@ from pathlib import Path
 from common import synthetic_documents
 
 from qa import Service
-from qa.embedding import SentenceTransformerEmbedder
+from qa.embed.embedders import SentenceTransformerEmbedder
 
 PARAGRAPHS_PER_DOCUMENT = 2
 

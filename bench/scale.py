@@ -1,4 +1,4 @@
-"""Scale: the FAISS index `qa.stores.ann` chooses at 10k, 100k and 1M passages, built and searched with faiss directly.
+"""Scale: the FAISS index `qa.index.ann` chooses at 10k, 100k and 1M passages, built and searched with faiss directly.
 
 10k: real default-model embeddings of synthesized Chinese passages (clauses of the corpus).
 100k and 1M: those embeddings plus Gaussian noise, renormalized (cosine ~0.9 to their source).
@@ -73,7 +73,7 @@ def run_one(n: int, repeats: int, budget: int | None) -> dict:
     """Build, save, load and search the chosen index over n vectors."""
     import faiss
 
-    from qa.stores.ann import DEFAULT_MEMORY_BUDGET, choose_faiss_index, make_faiss_index, train_if_needed
+    from qa.index.ann import DEFAULT_MEMORY_BUDGET, choose_faiss_index, make_faiss_index, train_if_needed
 
     base, queries = base_vectors()
     vectors = collection(n, base)

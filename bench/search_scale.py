@@ -1,4 +1,4 @@
-"""Search at scale through the service's own code: a FolderStore build of N passages, then `qa.search.search`.
+"""Search at scale through the service's own code: a FolderStore build of N passages, then `qa.answer.search.search`.
 
     python bench/search_scale.py                          # 100k and 1M, each in its own process
     python bench/search_scale.py --sizes 100000 --one     # one size in this process (what the parent runs)
@@ -6,7 +6,7 @@
 Passages: synthesized Chinese texts (three corpus clauses each), ids 0..N-1, a document per 1,000.
 Vectors: as in bench/scale.py (10k real embeddings, then noisy copies); each clause's vector is its
 passage's plus noise. Questions: 200 real query embeddings and their texts (bench/scale.py's).
-Per size: the build (`FolderStore.commit`: vector index chosen by qa.stores.ann, SQLite, clause vectors,
+Per size: the build (`FolderStore.commit`: vector index chosen by qa.index.ann, SQLite, clause vectors,
 BM25), peak RSS, disk, open time, and per question, pre-encoded so that only search is timed:
 `search()` (dense and BM25 candidates, rescoring with clause vectors, answer spans, metadata)
 against the raw FAISS search of the same index.
@@ -32,9 +32,9 @@ CLAUSE_NOISE = 0.02
 
 def build(folder: Path, n: int):
     """A complete build of n synthesized passages in `folder`; its manifest."""
-    from qa.chunking import clause_table
-    from qa.stores.base import BuildSpec, Change, Clauses
-    from qa.stores.faiss_store import FolderStore
+    from qa.passages.chunking import clause_table
+    from qa.index.base import BuildSpec, Change, Clauses
+    from qa.index.faiss_store import FolderStore
 
     base, _ = base_vectors()
     vectors = collection(n, base)
@@ -53,8 +53,8 @@ def build(folder: Path, n: int):
 
 
 def one(n: int, repeats: int) -> dict:
-    from qa.search import search
-    from qa.stores.faiss_store import FolderStore
+    from qa.answer.search import search
+    from qa.index.faiss_store import FolderStore
 
     _, queries = base_vectors()
     questions = synthetic_passages(len(queries), seed=1)

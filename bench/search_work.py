@@ -1,4 +1,4 @@
-"""Search work beyond encoding the question, at 1,000 documents: `qa.search.search` with the question vector given.
+"""Search work beyond encoding the question, at 1,000 documents: `qa.answer.search.search` with the question vector given.
 
 The collection: the 256 CMRC trial documents plus generated ones (common.synthetic_documents) up to
 `--documents`, indexed with a hashing embedder (384 dimensions; the search work does not depend on what
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    from qa.search import score, search
+    from qa.answer.search import score, search
     from qa.service import Service
 
     questions = [json.loads(line)["q"] for line in (CMRC / "questions.jsonl").read_text("utf-8").splitlines()

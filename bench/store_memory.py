@@ -8,8 +8,8 @@ resident-set growth from opening the index and answering one query: the index's 
 are random unit vectors of the default model's 384 dimensions (memory does not depend on the
 values; recall does, and is not measured here). Kinds:
 
-  flat, ivf-sq8, ivf-pq   the FAISS indexes qa.stores.ann builds (FaissVectors), parameters from choose_faiss_index's rules
-  hnsw                    faiss IndexHNSWFlat M=32 (qa.stores.ann does not offer it: it cannot remove vectors)
+  flat, ivf-sq8, ivf-pq   the FAISS indexes qa.index.ann builds (FaissVectors), parameters from choose_faiss_index's rules
+  hnsw                    faiss IndexHNSWFlat M=32 (qa.index.ann does not offer it: it cannot remove vectors)
   milvus-lite             the Milvus store on Milvus Lite: FLAT vectors, passage texts and metadata, BM25 on the text,
                           clauses and documents collections (MilvusStore.commit), texts cycling through data/'s passages
 """
@@ -42,8 +42,8 @@ def vectors(n: int) -> np.ndarray:
 
 
 def choice(kind: str, n: int):
-    """qa.stores.ann's parameters for `kind` at n passages (nlist ~sqrt(n), nprobe nlist/32, PQ one byte per 4 dims)."""
-    from qa.stores.ann import IndexChoice, _pq_subquantizers, choose_faiss_index
+    """qa.index.ann's parameters for `kind` at n passages (nlist ~sqrt(n), nprobe nlist/32, PQ one byte per 4 dims)."""
+    from qa.index.ann import IndexChoice, _pq_subquantizers, choose_faiss_index
 
     ivf = choose_faiss_index(max(n, 30_000), DIM, 1 << 40)  # an IVF choice's nlist and nprobe for this size
     if kind == "flat":
@@ -62,7 +62,7 @@ def build(kind: str, n: int, out: Path) -> None:
     elif kind == "milvus-lite":
         build_milvus(x, out)
     else:
-        from qa.stores.faiss_store import FaissVectors
+        from qa.index.faiss_store import FaissVectors
 
         store = FaissVectors(DIM, choice=choice(kind, n))
         store.add(np.arange(n, dtype=np.int64), x)
@@ -70,10 +70,10 @@ def build(kind: str, n: int, out: Path) -> None:
 
 
 def build_milvus(x: np.ndarray, out: Path) -> None:
-    from qa.chunking import Passage, split_passages
-    from qa.ingest import load_documents
-    from qa.stores.base import BuildSpec, Change, Clauses, DocumentRow
-    from qa.stores.milvus_store import milvus_store
+    from qa.passages.chunking import Passage, split_passages
+    from qa.read.folder import load_documents
+    from qa.index.base import BuildSpec, Change, Clauses, DocumentRow
+    from qa.index.milvus_store import milvus_store
 
     documents, _ = load_documents(DATA)
     real = [p for d in documents for p in split_passages(d)]
@@ -92,7 +92,7 @@ def measure(kind: str, out: Path) -> int:
     before = rss_bytes()
     query = vectors(1)
     if kind == "milvus-lite":
-        from qa.stores.milvus_store import milvus_store
+        from qa.index.milvus_store import milvus_store
 
         store = milvus_store(str(out / "milvus.db"), out / "index")
         before = rss_bytes()  # Lite's server is running: count what the collections add

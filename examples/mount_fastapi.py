@@ -10,7 +10,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from qa import Service
-from qa.ui import FOOTER_LINKS, build_demo, theme
+from qa.surfaces.ui import FOOTER_LINKS, build_demo, theme
 
 
 def make_app(service: Service) -> FastAPI:
@@ -21,7 +21,7 @@ def make_app(service: Service) -> FastAPI:
     def home() -> dict:
         return {"message": "My app. The question page is at /qa/."}
 
-    # The page's footer links, theme and no run history, as qa.web.create_app serves it.
+    # The page's footer links, theme and no run history, as qa.surfaces.web.create_app serves it.
     return gr.mount_gradio_app(app, build_demo(service), path="/qa", footer_links=FOOTER_LINKS, run_history=False,
                                theme=theme())
 

@@ -1,15 +1,15 @@
 """Semantic question answering over a folder of documents.
 
-The modules follow the pipeline, each importing only those before it (tests/test_layout.py):
+One subpackage per stage of the pipeline, each importing only from the stages before it (tests/test_layout.py):
 
-    shared      errors, text, kinds, logs, settings (text rules, answer kinds, QA_* settings read once)
-    documents   documents, pages, formats, ingest  (files -> Document)
-    passages    chunking                            (Document -> Passage, and their clauses)
-    vectors     model/, embedding, cache            (texts -> vectors)
-    index       stores/ (base, ann, lexical, faiss_store, milvus_store, factory), sync
-    hits        answer, search                      (question -> Result of Hit)
-    service     service                             (the data folder and the index kept in step)
-    programs    evaluate, watch, ui, web, cli; app.py
+    core/       errors, text rules, answer kinds, logging, settings: what every stage shares
+    read/       files in the data folder -> Document (plain text, HTML, PDF, DOCX)
+    passages/   Document -> Passage, and their clauses
+    embed/      texts -> vectors (the Embedder interface, its backends, the bundled model, the cache)
+    index/      vectors and words kept and searched (Store/Collection, FAISS, Milvus, BM25, building it)
+    answer/     question -> Result of Hit (candidates, scores, the answer span)
+    service.py  Service: the data folder and the index kept in step, answering
+    surfaces/   the CLI, the web page and JSON API, the watcher, the evaluation; app.py at the top
 """
 
 import os
@@ -19,15 +19,15 @@ import os
 # of them loads; an explicit setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from qa.errors import QAError  # noqa: E402
+from qa.core.errors import QAError  # noqa: E402
 
 __all__ = ["Service", "Settings", "Hit", "Answer", "Result", "BuildReport", "QAError"]
-_LAZY = {"Service": "qa.service", "BuildReport": "qa.service", "Hit": "qa.search", "Result": "qa.search",
-         "Answer": "qa.answer", "Settings": "qa.settings"}
+_LAZY = {"Service": "qa.service", "BuildReport": "qa.service", "Hit": "qa.answer.search", "Result": "qa.answer.search",
+         "Answer": "qa.answer.span", "Settings": "qa.core.settings"}
 
 
 def __getattr__(name: str):
-    # Imported on first use, so `qa --help` and `import qa.errors` do not pay for numpy, faiss and the index code.
+    # Imported on first use, so `qa --help` and `import qa.core.errors` do not pay for numpy, faiss and the index code.
     if name in _LAZY:
         import importlib
 

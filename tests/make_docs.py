@@ -6,7 +6,7 @@ import html
 import io
 from dataclasses import dataclass
 
-from qa.ingest import load_documents
+from qa.read.folder import load_documents
 from tests.conftest import DATA
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.errors import QAError
-from qa.stores.ann import FLAT_MAX_FLOATS, IndexChoice, choose_faiss_index, make_faiss_index
-from qa.stores.faiss_store import FaissVectors
+from qa.core.errors import QAError
+from qa.index.ann import FLAT_MAX_FLOATS, IndexChoice, choose_faiss_index, make_faiss_index
+from qa.index.faiss_store import FaissVectors
 
 DIM = 384
 

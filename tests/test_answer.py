@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from qa.answer import (
+from qa.answer.span import (
     Answer,
     Phrase,
     _gaps,
@@ -15,8 +15,8 @@ from qa.answer import (
     common_words_weigh_less,
     question_cue,
 )
-from qa.kinds import ANSWER_TYPES, KINDS, answer_types, kinds_asked, kinds_given, question_types
-from qa.text import clause_spans
+from qa.core.kinds import ANSWER_TYPES, KINDS, answer_types, kinds_asked, kinds_given, question_types
+from qa.core.text import clause_spans
 
 PASSAGE = ("横沥的党员队伍不断壮大。截止2010年9月底,全镇共有基层党支部154个,其中“两新”党组织106个。"
            "横沥镇党员队伍不断壮大,平均每年有100多人成为横沥镇党组织的新鲜血液,至2010年9月底,全镇共有党员1,724名,"

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from qa import Service
-from qa.embedding import Embedder
-from qa.sync import CACHE_FILE
-from qa.web import create_app
+from qa.embed.embedders import Embedder
+from qa.index.sync import CACHE_FILE
+from qa.surfaces.web import create_app
 from tests.conftest import DATA, DEVELOPMENT, PARTY, ROOT
 from tests.live import free_port, load_example, serving_app, serving_blocks, serving_folder
 from tests.make_docs import Article, docx_file, pdf_file

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.search import candidates, score
+from qa.answer.search import candidates, score
 from qa.service import Service
-from qa.stores import ann
+from qa.index import ann
 
 QUESTIONS = ["横沥镇有多少名党员？", "四个小园子是什么", "How many villages are there?", "议事阵地在哪里"]
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.chunking import Passage, split_passages
-from qa.documents import Document, Paragraph
-from qa.ingest import load_documents
-from qa.text import SENTENCE_END, split_sentences
+from qa.passages.chunking import Passage, split_passages
+from qa.read.documents import Document, Paragraph
+from qa.read.folder import load_documents
+from qa.core.text import SENTENCE_END, split_sentences
 
 HERE = Path(__file__).resolve()
 CORPUS_DIRS = [d for d in (HERE.parents[2] / "shared" / "corpus", HERE.parents[1] / "data") if d.is_dir()]

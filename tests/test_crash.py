@@ -13,7 +13,7 @@ import time
 import pytest
 
 from qa.service import Service
-from qa.stores.faiss_store import FolderStore
+from qa.index.faiss_store import FolderStore
 from tests.conftest import DATA, ROOT
 
 pytestmark = pytest.mark.slow

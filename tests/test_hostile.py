@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import qa.cli
+import qa.surfaces.cli
 from qa import QAError, Service, Settings
-from qa.errors import AnswerFailed
-from qa.ingest import list_files
-from qa.pages import parse_document
-from qa.stores.faiss_store import FaissVectors
-from qa.ui import add_files, neighbour_texts
-from qa.web import create_app
+from qa.core.errors import AnswerFailed
+from qa.read.folder import list_files
+from qa.read.plaintext import parse_document
+from qa.index.faiss_store import FaissVectors
+from qa.surfaces.ui import add_files, neighbour_texts
+from qa.surfaces.web import create_app
 from tests.conftest import DATA, LIBRARY, PARTY, ROOT, FakeEmbedder
 from tests.live import serving_app
 from tests.make_docs import crafted_docx, crafted_pdf, pdf_file, real_article
@@ -57,10 +57,10 @@ def test_short_documents_keep_their_text(text, words, folders):
 # One bad document never sinks the build.
 
 def test_a_reader_failure_skips_that_document_only(folders, monkeypatch):
-    import qa.ingest
+    import qa.read.folder
 
-    real = qa.ingest.read_document
-    monkeypatch.setattr(qa.ingest, "read_document",
+    real = qa.read.folder.read_document
+    monkeypatch.setattr(qa.read.folder, "read_document",
                         lambda path, root: (_ for _ in ()).throw(KeyError("parser bug")) if path.name == PARTY
                         else real(path, root))
     report = quick_service(folders).build()
@@ -69,10 +69,10 @@ def test_a_reader_failure_skips_that_document_only(folders, monkeypatch):
 
 
 def test_a_splitting_failure_skips_that_document_only(folders, monkeypatch):
-    import qa.sync
+    import qa.index.sync
 
-    real = qa.sync.split_passages
-    monkeypatch.setattr(qa.sync, "split_passages",
+    real = qa.index.sync.split_passages
+    monkeypatch.setattr(qa.index.sync, "split_passages",
                         lambda doc: (_ for _ in ()).throw(IndexError("chunking bug")) if doc.path == PARTY
                         else real(doc))
     report = quick_service(folders).build()
@@ -148,8 +148,8 @@ def test_build_progress_is_reported_by_stage_and_in_lines_off_a_terminal(folders
     assert stages == ["read", "split", "embed", "write"] and heard[-1] == ("write", 1, 1)
     assert ("read", 2, 2) in heard and all(0 <= d <= t for _, d, t in heard)
 
-    monkeypatch.setattr(qa.cli, "_service", lambda *args: quick_service(folders))
-    run = CliRunner().invoke(qa.cli.main, ["index", "--rebuild"])
+    monkeypatch.setattr(qa.surfaces.cli, "_service", lambda *args: quick_service(folders))
+    run = CliRunner().invoke(qa.surfaces.cli.main, ["index", "--rebuild"])
     assert run.exit_code == 0 and "Reading files: 2/2" in run.stderr and "Embedding texts:" in run.stderr
 
 
@@ -173,9 +173,9 @@ def test_lone_surrogates_and_control_characters_are_cleaned(service):
 
 
 def test_a_cli_batch_goes_on_past_a_bad_line(service, monkeypatch):
-    monkeypatch.setattr(qa.cli, "_service", lambda *args: service)
+    monkeypatch.setattr(qa.surfaces.cli, "_service", lambda *args: service)
     lines = "横沥镇有多少名党员？\n".encode() + b"\xff\xfe bad\n" + "   \n党员\n".encode()
-    run = CliRunner().invoke(qa.cli.main, ["ask", "--json", "--top-k", "1"], input=lines)
+    run = CliRunner().invoke(qa.surfaces.cli.main, ["ask", "--json", "--top-k", "1"], input=lines)
     answers = [json.loads(line) for line in run.stdout.splitlines()]
     assert run.exit_code == 1 and len(answers) == 3
     assert answers[0]["hits"] and "not UTF-8" in answers[1]["error"] and answers[2]["hits"]
@@ -186,7 +186,7 @@ def test_the_cli_says_a_folder_or_port_it_cannot_use_in_one_line(tmp_path):
     for args in (["ask", "--index", str(tmp_path / "file" / "index"), "党员"],
                  ["index", "--data", str(tmp_path), "--index", str(tmp_path / "file" / "index")],
                  ["serve", "--port", "99999"]):
-        run = CliRunner().invoke(qa.cli.main, args)
+        run = CliRunner().invoke(qa.surfaces.cli.main, args)
         assert run.exit_code == 2, run.exception  # an uncaught exception exits 1
         assert "rror" in run.output and "Traceback" not in run.output
 
@@ -337,11 +337,11 @@ def test_qa_index_over_a_hostile_folder_with_the_real_model(tmp_path):
 
 def test_the_cli_reads_the_folders_and_address_from_the_environment_as_app_py_does(service, monkeypatch):
     seen = []
-    monkeypatch.setattr(qa.cli, "_service", lambda data, index, *rest: seen.append((data, index)) or service)
+    monkeypatch.setattr(qa.surfaces.cli, "_service", lambda data, index, *rest: seen.append((data, index)) or service)
     env = {"QA_DATA": "/srv/docs", "QA_INDEX": "/srv/index"}
-    run = CliRunner().invoke(qa.cli.main, ["ask", "--json", "党员"], env=env)
+    run = CliRunner().invoke(qa.surfaces.cli.main, ["ask", "--json", "党员"], env=env)
     assert run.exit_code == 0 and seen == [("/srv/docs", "/srv/index")]
-    run = CliRunner().invoke(qa.cli.main, ["ask", "--json", "--data", "mine", "党员"], env=env)
+    run = CliRunner().invoke(qa.surfaces.cli.main, ["ask", "--json", "--data", "mine", "党员"], env=env)
     assert seen[-1] == ("mine", "/srv/index")  # a flag given wins
-    run = CliRunner().invoke(qa.cli.main, ["serve"], env={"QA_PORT": "99999"})
+    run = CliRunner().invoke(qa.surfaces.cli.main, ["serve"], env={"QA_PORT": "99999"})
     assert run.exit_code == 2 and "QA_PORT" in run.output

@@ -9,7 +9,7 @@ import pytest
 from gradio_client import Client
 
 from qa import Hit
-from qa.web import create_app
+from qa.surfaces.web import create_app
 from tests.live import load_example, serving_app
 
 pytestmark = pytest.mark.slow

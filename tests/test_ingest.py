@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.documents import Document, IngestError, decode_bytes
-from qa.ingest import load_documents, read_document
-from qa.pages import parse_document
+from qa.read.documents import Document, IngestError, decode_bytes
+from qa.read.folder import load_documents, read_document
+from qa.read.plaintext import parse_document
 
 HERE = Path(__file__).resolve()
 CORPUS_DIRS = [d for d in (HERE.parents[2] / "shared" / "corpus", HERE.parents[1] / "data") if d.is_dir()]

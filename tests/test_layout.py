@@ -9,25 +9,25 @@ from tests.conftest import ROOT
 
 # documents -> passages -> vectors -> index -> hits -> service -> programs; a module imports only from earlier rows.
 LAYERS = [
-    ["errors", "text", "kinds", "logs"],
-    ["settings"],
-    ["documents"],
-    ["pages"],
-    ["formats"],
-    ["ingest"],
-    ["chunking"],
-    ["model.convert", "model.onnx_export"],
-    ["embedding", "cache"],
-    ["stores.base", "stores.ann", "stores.lexical"],
-    ["stores.faiss_store", "stores.milvus_store"],
-    ["stores.factory"],
-    ["sync"],
-    ["answer"],
-    ["search"],
+    ["core.errors", "core.text", "core.kinds", "core.logs"],
+    ["core.settings"],
+    ["read.documents"],
+    ["read.plaintext"],
+    ["read.formats"],
+    ["read.folder"],
+    ["passages.chunking"],
+    ["embed.convert", "embed.onnx_export"],
+    ["embed.embedders", "embed.cache"],
+    ["index.base", "index.ann", "index.lexical"],
+    ["index.faiss_store", "index.milvus_store"],
+    ["index.factory"],
+    ["index.sync"],
+    ["answer.span"],
+    ["answer.search"],
     ["service"],
-    ["evaluate", "watch", "ui"],
-    ["web"],
-    ["cli"],
+    ["surfaces.evaluate", "surfaces.watch", "surfaces.ui"],
+    ["surfaces.web"],
+    ["surfaces.cli"],
     ["__main__"],
 ]
 PACKAGE = ROOT / "qa"
@@ -66,5 +66,5 @@ def test_imports_only_point_down_the_pipeline():
 
 def test_the_import_reader_sees_lazy_and_package_imports(tmp_path):
     sample = tmp_path / "sample.py"
-    sample.write_text("from qa.model import convert\ndef f():\n    from qa.stores.base import Store\n    import qa.sync\n")
-    assert qa_imports(sample) == {"model.convert", "stores.base", "sync"}
+    sample.write_text("from qa.embed import convert\ndef f():\n    from qa.index.base import Store\n    import qa.index.sync\n")
+    assert qa_imports(sample) == {"embed.convert", "index.base", "index.sync"}

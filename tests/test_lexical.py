@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.stores.lexical import LexicalIndex, tokenize
+from qa.index.lexical import LexicalIndex, tokenize
 
 TEXTS = [
     "横沥镇委开展“情系群众周”活动，镇府机关300多名党员干部分成20个组。",

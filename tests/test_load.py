@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from qa.service import Service
-from qa.web import create_app
+from qa.surfaces.web import create_app
 from tests.conftest import DATA, ROOT
 from tests.live import serving_app
 

@@ -15,13 +15,13 @@ import httpx
 from pymilvus.exceptions import MilvusException
 
 from qa import QAError, Service, Settings
-from qa.cli import format_report
-from qa.errors import StoreUnavailable
-from qa.evaluate import evaluate, read_questions
+from qa.surfaces.cli import format_report
+from qa.core.errors import StoreUnavailable
+from qa.surfaces.evaluate import evaluate, read_questions
 from qa.service import BuildReport
-from qa.stores.factory import open_store
-from qa.stores.milvus_store import MANIFEST_KEY, MilvusStore, int_index_type, store_error, supports_full_text
-from qa.web import create_app
+from qa.index.factory import open_store
+from qa.index.milvus_store import MANIFEST_KEY, MilvusStore, int_index_type, store_error, supports_full_text
+from qa.surfaces.web import create_app
 from tests.conftest import DATA, DEV_SET, DEVELOPMENT, LIBRARY, MILVUS_SERVER, PARTY, ROOT
 from tests.live import serving_app
 
@@ -212,7 +212,7 @@ def test_milvus_full_text_search_finds_words_and_is_left_out_where_missing(folde
     assert "预备党员43名" in service.open().passages([int(ids[0])])[int(ids[0])].text
 
     assert service.info().lexical
-    monkeypatch.setattr("qa.stores.milvus_store.supports_full_text", lambda version: False)
+    monkeypatch.setattr("qa.index.milvus_store.supports_full_text", lambda version: False)
     assert not service.build(force=True).lexical
     collection = service.open()
     assert not collection.has_lexical and len(collection.lexical("预备党员有多少名", 3)[0]) == 0

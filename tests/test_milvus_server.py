@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from qa import Service
-from qa.stores.milvus_store import QUESTION_SECONDS
+from qa.index.milvus_store import QUESTION_SECONDS
 from tests.conftest import DATA, DEVELOPMENT, LIBRARY, PARTY, ROOT
 from tests.live import free_port
 from tests.make_docs import pdf_file, real_article

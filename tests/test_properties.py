@@ -7,10 +7,10 @@ import re
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from qa.chunking import split_passages
-from qa.documents import IngestError, decode_bytes
-from qa.pages import parse_document
-from qa.text import is_space, split_sentences
+from qa.passages.chunking import split_passages
+from qa.read.documents import IngestError, decode_bytes
+from qa.read.plaintext import parse_document
+from qa.core.text import is_space, split_sentences
 
 # Text built from the pieces real pages are made of: CJK, ASCII words and numbers, punctuation,
 # newlines, odd spaces, emoji, right-to-left script and control characters.
@@ -44,7 +44,7 @@ def test_passages_are_true_ordered_and_lose_no_paragraph_text(text, max_chars, m
         assert doc.text[p.start : p.end] == p.text
     for a, b in zip(passages, passages[1:]):
         assert a.end <= b.start
-    # every non-space character of every paragraph is inside some passage (spaces as qa.text counts them)
+    # every non-space character of every paragraph is inside some passage (spaces as qa.core.text counts them)
     covered = {i for p in passages for i in range(p.start, p.end)}
     for para in doc.paragraphs:
         for i in range(para.start, para.end):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.evaluate import evaluate, read_questions
+from qa.surfaces.evaluate import evaluate, read_questions
 from tests.conftest import DEV_SET, ROOT
 
 pytestmark = pytest.mark.slow

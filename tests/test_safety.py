@@ -10,9 +10,9 @@ from gradio_client import Client
 from gradio_client.exceptions import AuthenticationError
 
 from qa import QAError, Service
-from qa.cli import main
-from qa.settings import parse_auth
-from qa.web import create_app
+from qa.surfaces.cli import main
+from qa.core.settings import parse_auth
+from qa.surfaces.web import create_app
 from tests.live import serving_app
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from qa import QAError, Service
-from qa.kinds import answer_types
-from qa.embedding import Embedder
-from qa.search import CONFIDENT_CROSS_SCRIPT, CONFIDENT_SAME_SCRIPT, confidence_threshold, score, zscore
-from qa.stores.lexical import LexicalIndex
+from qa.core.kinds import answer_types
+from qa.embed.embedders import Embedder
+from qa.answer.search import CONFIDENT_CROSS_SCRIPT, CONFIDENT_SAME_SCRIPT, confidence_threshold, score, zscore
+from qa.index.lexical import LexicalIndex
 
 
 class ConstantEmbedder(Embedder):
@@ -64,15 +64,15 @@ def test_every_hit_carries_an_answer_span_inside_its_text(folders, fake_embedder
 
 
 def test_confidence_is_whether_the_best_passage_cosine_reaches_the_line(folders, fake_embedder, monkeypatch):
-    import qa.search
+    import qa.answer.search
 
     service = Service(*folders, embedder=fake_embedder)
     question = "全镇共有党员多少名？"
     query = fake_embedder.embed([question], "query")[0]
     best = float(service.open().cosines(query, np.arange(service.store.next_id())).max())
-    monkeypatch.setattr(qa.search, "CONFIDENT_SAME_SCRIPT", best)
+    monkeypatch.setattr(qa.answer.search, "CONFIDENT_SAME_SCRIPT", best)
     reached = service.answer(question, top_k=2)
-    monkeypatch.setattr(qa.search, "CONFIDENT_SAME_SCRIPT", best + 1e-3)
+    monkeypatch.setattr(qa.answer.search, "CONFIDENT_SAME_SCRIPT", best + 1e-3)
     missed = service.answer(question, top_k=2)
     assert reached.confident is True and missed.confident is False
     assert reached.question == question and [h.text for h in reached.hits] == [h.text for h in missed.hits]
@@ -120,7 +120,7 @@ def test_a_damaged_lexical_index_asks_for_a_rebuild(folders, fake_embedder):
 
 
 def test_relevance_is_a_fixed_scale_around_the_calibrated_lines():
-    from qa.search import RELEVANCE_CROSS_SCRIPT, RELEVANCE_SAME_SCRIPT, relevance
+    from qa.answer.search import RELEVANCE_CROSS_SCRIPT, RELEVANCE_SAME_SCRIPT, relevance
 
     zh, en, passage = "横沥镇有多少名党员？", "How many party members?", "全镇共有党员1724名"
     medium, high = RELEVANCE_SAME_SCRIPT
@@ -131,21 +131,21 @@ def test_relevance_is_a_fixed_scale_around_the_calibrated_lines():
 
 
 def test_hits_are_low_when_nothing_seems_to_answer(folders, fake_embedder, monkeypatch):
-    import qa.search
+    import qa.answer.search
 
-    monkeypatch.setattr(qa.search, "RELEVANCE_SAME_SCRIPT", (-1.0, -1.0))  # every hit would be "high"...
-    monkeypatch.setattr(qa.search, "CONFIDENT_SAME_SCRIPT", 2.0)  # ...but no passage reaches the line
+    monkeypatch.setattr(qa.answer.search, "RELEVANCE_SAME_SCRIPT", (-1.0, -1.0))  # every hit would be "high"...
+    monkeypatch.setattr(qa.answer.search, "CONFIDENT_SAME_SCRIPT", 2.0)  # ...but no passage reaches the line
     result = Service(*folders, embedder=fake_embedder).answer("全镇共有党员多少名？", top_k=3)
     assert result.confident is False and [h.relevance for h in result.hits] == ["low"] * 3
-    monkeypatch.setattr(qa.search, "CONFIDENT_SAME_SCRIPT", -2.0)
+    monkeypatch.setattr(qa.answer.search, "CONFIDENT_SAME_SCRIPT", -2.0)
     assert {h.relevance for h in Service(*folders, embedder=fake_embedder).answer("全镇党员队伍的情况", 3).hits} == {"high"}
 
 
 def test_a_hit_whose_answer_is_not_the_asked_kind_is_at_most_medium(folders, fake_embedder, monkeypatch):
-    import qa.search
+    import qa.answer.search
 
-    monkeypatch.setattr(qa.search, "RELEVANCE_SAME_SCRIPT", (-1.0, -1.0))
-    monkeypatch.setattr(qa.search, "CONFIDENT_SAME_SCRIPT", -2.0)
+    monkeypatch.setattr(qa.answer.search, "RELEVANCE_SAME_SCRIPT", (-1.0, -1.0))
+    monkeypatch.setattr(qa.answer.search, "CONFIDENT_SAME_SCRIPT", -2.0)
     hits = Service(*folders, embedder=fake_embedder).answer("全镇有多少名党员？", top_k=10).hits
     levels = {any(ch.isdigit() for ch in h.answer.text): h.relevance for h in hits}
     assert levels == {True: "high", False: "medium"}

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from qa import QAError, Service
-from qa.cache import EmbeddingCache
-from qa.search import search
-from qa.stores.base import FORMAT_VERSION
-from qa.stores.faiss_store import FolderStore, PassageStore
+from qa.embed.cache import EmbeddingCache
+from qa.answer.search import search
+from qa.index.base import FORMAT_VERSION
+from qa.index.faiss_store import FolderStore, PassageStore
 from tests.conftest import DATA, DEVELOPMENT, LIBRARY, LIBRARY_BODY, PARTY, FakeEmbedder, first_use
 from tests.make_docs import docx_file, html_page, pdf_file, real_article
 
@@ -254,7 +254,7 @@ def test_passage_rows_round_trip(service):
 
 @pytest.mark.usefixtures("store")
 def test_watch_follows_the_data_folder(service, data):
-    from qa.watch import follow
+    from qa.surfaces.watch import follow
 
     reports, stop = [], threading.Event()
 
@@ -277,7 +277,7 @@ def test_watch_follows_the_data_folder(service, data):
 
 @pytest.mark.parametrize("how", ["deleted and made again", "swapped for another"])
 def test_watch_follows_a_data_folder_that_is_replaced(service, data, how):
-    from qa.watch import follow
+    from qa.surfaces.watch import follow
 
     reports, stop = [], threading.Event()
     watcher = threading.Thread(target=follow, args=(service, reports.append, stop))
@@ -311,7 +311,7 @@ def test_watch_follows_a_data_folder_that_is_replaced(service, data, how):
 
 @pytest.mark.usefixtures("store")
 def test_cli_report_says_what_was_done(service, data):
-    from qa.cli import format_report
+    from qa.surfaces.cli import format_report
 
     (data / "library.txt").write_text(LIBRARY, encoding="utf-8")
     assert format_report(service.build()).startswith(

@@ -10,10 +10,10 @@ import gradio as gr
 import pytest
 
 from qa import Answer, Hit, Result
-from qa.errors import NotReadyError
+from qa.core.errors import NotReadyError
 from qa.service import WarmUp
-from qa.stores.base import DocumentInfo, StoredPassage
-from qa.ui import (
+from qa.index.base import DocumentInfo, StoredPassage
+from qa.surfaces.ui import (
     EMPTY_STATE,
     NO_HITS,
     NOT_CONFIDENT,
@@ -288,7 +288,7 @@ def test_answer_searches_the_chosen_documents_only(service):
 def test_questions_wait_for_a_warm_up_in_the_background(service):
     from fastapi.testclient import TestClient
 
-    from qa.web import create_app
+    from qa.surfaces.web import create_app
 
     service.warming = WarmUp()  # as warm_up_in_background leaves it while building
     found = answer(service, "全镇有多少党员？", 3)
@@ -342,11 +342,11 @@ def test_the_cli_the_page_endpoint_and_the_json_api_give_one_json_form(service, 
     from click.testing import CliRunner
     from fastapi.testclient import TestClient
 
-    import qa.cli
-    from qa.web import create_app
+    import qa.surfaces.cli
+    from qa.surfaces.web import create_app
 
-    monkeypatch.setattr(qa.cli, "_service", lambda *args: service)
-    run = CliRunner().invoke(qa.cli.main, ["ask", "--json", "--top-k", "2", "全镇有多少党员？"])
+    monkeypatch.setattr(qa.surfaces.cli, "_service", lambda *args: service)
+    run = CliRunner().invoke(qa.surfaces.cli.main, ["ask", "--json", "--top-k", "2", "全镇有多少党员？"])
     assert run.exit_code == 0, run.output
     from_cli = json.loads(run.stdout)
     endpoint = next(fn for fn in build_demo(service).fns.values() if fn.api_name == "ask")
@@ -358,7 +358,7 @@ def test_the_cli_the_page_endpoint_and_the_json_api_give_one_json_form(service, 
 
 
 def test_the_exact_answer_phrase_is_bold_inside_the_mark():
-    from qa.answer import Phrase
+    from qa.answer.span import Phrase
 
     text = "截至9月底，全镇共有党员1724名，其中正式党员1681名。"
     start, end = text.index("全镇"), text.index("，其中")

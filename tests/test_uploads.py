@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from qa import QAError, Service
-from qa.settings import DEFAULT_MAX_UPLOAD_MB
+from qa.core.settings import DEFAULT_MAX_UPLOAD_MB
 from tests.conftest import DATA, LIBRARY, FakeEmbedder
 
 

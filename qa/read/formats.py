@@ -9,9 +9,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.documents import Document, IngestError, Paragraph, check_text, decode_bytes
-from qa.pages import HEADING_MAX_WEIGHT, byline_fields, line_kind, normalize_date
-from qa.text import CLOSERS, SENTENCE_END
+from qa.read.documents import Document, IngestError, Paragraph, check_text, decode_bytes
+from qa.read.plaintext import HEADING_MAX_WEIGHT, byline_fields, line_kind, normalize_date
+from qa.core.text import CLOSERS, SENTENCE_END
 
 # A page header or footer repeats on at least this share of a PDF's pages (and on REPEAT_MIN_PAGES or more).
 REPEAT_SHARE = 0.5

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.documents import Document
-from qa.kinds import kinds_given
-from qa.text import LIST_BREAK, clause_ends, clause_spans, protected_positions, split_sentences, trim_span
+from qa.read.documents import Document
+from qa.core.kinds import kinds_given
+from qa.core.text import LIST_BREAK, clause_ends, clause_spans, protected_positions, split_sentences, trim_span
 
 # A passage is about a paragraph: the model reads up to 512 tokens, and an answer is easier to spot in a
 # few sentences than in a page. Fragments shorter than MIN_CHARS (a dangling line, a caption) say too
@@ -67,7 +67,7 @@ def split_passages(doc: Document, max_chars: int = MAX_CHARS, min_chars: int = M
 def clause_table(passages: list[Passage]) -> np.ndarray:
     """(passage id, start, end, kinds) of every clause of every passage, in passage-id order.
 
-    `kinds` is the bit mask of the kinds of answer the clause looks like (qa.kinds), found once here so that
+    `kinds` is the bit mask of the kinds of answer the clause looks like (qa.core.kinds), found once here so that
     questions need not test every candidate clause.
     """
     rows = [(p.id, s, e, kinds_given(p.text[s:e])) for p in sorted(passages, key=lambda p: p.id)

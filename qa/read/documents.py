@@ -10,7 +10,7 @@ from pathlib import Path
 
 from charset_normalizer import from_bytes
 
-from qa.errors import QAError
+from qa.core.errors import QAError
 
 # Non-UTF-8 files are guessed among these; GB18030 is a superset of GBK and GB2312.
 CHINESE_ENCODINGS = ["gb18030", "big5"]

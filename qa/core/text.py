@@ -1,6 +1,6 @@
 """Text rules every stage shares: where sentences and clauses end, what counts as space, how long a text reads.
 
-Reading (qa.pages, qa.formats), chunking, the clause table and answer spans all cut text with these
+Reading (qa.read.plaintext, qa.read.formats), chunking, the clause table and answer spans all cut text with these
 rules, so a clause is the same clause everywhere.
 """
 

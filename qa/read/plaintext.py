@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.documents import Document, Paragraph
-from qa.text import ends_sentence, has_punctuation, has_sentence_end, trim_span, weight
+from qa.read.documents import Document, Paragraph
+from qa.core.text import ends_sentence, has_punctuation, has_sentence_end, trim_span, weight
 
 PROSE_MIN_WEIGHT = 15  # a body paragraph has at least this many CJK characters / words
 PROSE_UNENDED_WEIGHT = 40  # ...and ends a sentence somewhere unless it is at least this long

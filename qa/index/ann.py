@@ -14,8 +14,8 @@ from typing import Literal
 
 import numpy as np
 
-from qa.errors import QAError
-from qa.settings import DEFAULT_INDEX_MEMORY_MB
+from qa.core.errors import QAError
+from qa.core.settings import DEFAULT_INDEX_MEMORY_MB
 
 # ivf-flat is never chosen (ivf-sq8 is twice as fast at 1M, BENCHMARKS.md); it stays buildable for comparison.
 Kind = Literal["flat", "ivf-flat", "ivf-sq8", "ivf-pq"]

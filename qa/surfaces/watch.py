@@ -8,9 +8,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from qa.errors import QAError
+from qa.core.errors import QAError
 from qa.service import BuildReport, Service
-from qa.sync import Progress
+from qa.index.sync import Progress
 
 log = logging.getLogger("qa")
 

@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from qa.kinds import ANSWER_TYPES, CN_NUMERAL, HAN, MEASURE, PERSON_TITLE
-from qa.text import split_sentences, trim_span
+from qa.core.kinds import ANSWER_TYPES, CN_NUMERAL, HAN, MEASURE, PERSON_TITLE
+from qa.core.text import split_sentences, trim_span
 
 MAX_ANSWER_CHARS = 80  # a longer sentence is narrowed to the best clause and its neighbours
 MAX_NARROWED_CHARS = 100  # ... and when that is longer still, to the clause and its better neighbour, or alone

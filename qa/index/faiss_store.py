@@ -3,12 +3,12 @@
 Layout of the index folder:
 
     manifest.json            written last, atomically; names the current build and each file's size and hash
-    <build>/vectors.faiss    inner product over normalized vectors, ids = passage ids (qa.stores.ann picks the kind)
+    <build>/vectors.faiss    inner product over normalized vectors, ids = passage ids (qa.index.ann picks the kind)
     <build>/passages.sqlite  documents (with content hashes) and passages
     <build>/clauses.npy      (passage id, start, end, answer kinds) of every clause, by passage id
     <build>/clause_vectors.npy  the clauses' vectors, float16, same rows (memory-mapped: only candidates are read)
-    <build>/lexical/         BM25 over the passages' words (qa.stores.lexical)
-    embeddings.sqlite        passage and clause vectors cached across builds (qa.cache)
+    <build>/lexical/         BM25 over the passages' words (qa.index.lexical)
+    embeddings.sqlite        passage and clause vectors cached across builds (qa.embed.cache)
 
 A new build goes into a new folder and becomes current when the manifest is swapped in by rename,
 so a reader always sees a complete build, old or new. An update derives the new build from the
@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.chunking import Passage
-from qa.errors import IndexWriteError, QAError
-from qa.settings import DEFAULT_INDEX_MEMORY_MB
-from qa.stores.ann import IndexChoice, choose_faiss_index, index_choice, make_faiss_index, train_if_needed
-from qa.stores.base import (
+from qa.passages.chunking import Passage
+from qa.core.errors import IndexWriteError, QAError
+from qa.core.settings import DEFAULT_INDEX_MEMORY_MB
+from qa.index.ann import IndexChoice, choose_faiss_index, index_choice, make_faiss_index, train_if_needed
+from qa.index.base import (
     FORMAT_VERSION,
     Change,
     Clauses,
@@ -45,8 +45,8 @@ from qa.stores.base import (
     Store,
     StoredPassage,
 )
-from qa.stores.lexical import FOLDER as LEXICAL_FOLDER
-from qa.stores.lexical import LexicalIndex
+from qa.index.lexical import FOLDER as LEXICAL_FOLDER
+from qa.index.lexical import LexicalIndex
 
 MANIFEST = "manifest.json"
 # Clause vectors are read into memory as float32 up to this size; larger sets stay float16, memory-mapped.
@@ -59,7 +59,7 @@ SAMPLE_BYTES = 64 << 10
 
 
 class FaissVectors:
-    """Passage vectors in a FAISS index under their passage ids: exact, or the approximate kind qa.stores.ann chose."""
+    """Passage vectors in a FAISS index under their passage ids: exact, or the approximate kind qa.index.ann chose."""
 
     def __init__(self, dim: int, index=None, choice: IndexChoice | None = None):
         self.dim = dim

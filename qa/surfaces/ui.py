@@ -11,12 +11,12 @@ from pathlib import Path
 
 import gradio as gr
 
-from qa.errors import QAError
-from qa.ingest import SUPPORTED_SUFFIXES
-from qa.search import Hit, Result
+from qa.core.errors import QAError
+from qa.read.folder import SUPPORTED_SUFFIXES
+from qa.answer.search import Hit, Result
 from qa.service import CollectionInfo, Service, WarmUp
-from qa.settings import MAX_QUESTION_CHARS
-from qa.stores.base import DocumentInfo, StoredPassage
+from qa.core.settings import MAX_QUESTION_CHARS
+from qa.index.base import DocumentInfo, StoredPassage
 
 DEFAULT_EXAMPLES = ["全镇共有多少名党员？", "横沥镇如何推进乡村振兴？", "How many party members does Hengli town have?"]
 EMPTY_STATE = "在上方输入问题，按回车或点击“提问”。答案会显示在这里，并标出出处。"

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from qa.errors import QAError
-from qa.kinds import question_kind
-from qa.settings import MAX_TOP_K
-from qa.text import has_words
+from qa.core.errors import QAError
+from qa.core.kinds import question_kind
+from qa.core.settings import MAX_TOP_K
+from qa.core.text import has_words
 
 log = logging.getLogger("qa")
 

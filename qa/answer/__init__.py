@@ -1,0 +1,1 @@
+"""Answering: candidates scored into hits, and the answer span read from each."""

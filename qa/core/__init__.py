@@ -1,0 +1,1 @@
+"""The shared base: errors, text rules, answer kinds, logging and settings."""

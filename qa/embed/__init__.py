@@ -1,0 +1,1 @@
+"""Vectors: the embedder interface, its backends, the model conversion and the embedding cache."""

@@ -1,0 +1,1 @@
+"""The index: the Store and Collection interface, FAISS and Milvus behind it, BM25, building it."""

@@ -1,0 +1,1 @@
+"""Passages: documents cut into passages and their clauses."""

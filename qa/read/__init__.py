@@ -1,0 +1,1 @@
+"""Reading documents: files in the data folder -> Document records with their paragraphs."""
