@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import shutil
 import threading
 
@@ -252,20 +253,26 @@ def test_passage_rows_round_trip(service):
     assert copy.passage_rows() == rows and copy.document_rows() == index.store.document_rows()
 
 
+def wait_for_state(states: queue.Queue, wanted: str) -> None:
+    """Block until the watcher reports `wanted` (see qa.surfaces.watch.follow's on_state)."""
+    while (state := states.get(timeout=30)) != wanted:
+        pass
+
+
 @pytest.mark.usefixtures("store")
 def test_watch_follows_the_data_folder(service, data):
     from qa.surfaces.watch import follow
 
-    reports, stop = [], threading.Event()
+    reports, stop, states = [], threading.Event(), queue.Queue()
 
     def on_build(report):
         reports.append(report)
         stop.set()
 
-    watcher = threading.Thread(target=follow, args=(service, on_build, stop))
+    watcher = threading.Thread(target=follow, args=(service, on_build, stop), kwargs={"on_state": states.put})
     watcher.start()
     try:
-        threading.Event().wait(0.5)  # let the watcher start before the change
+        wait_for_state(states, "watching")
         (data / "library.txt").write_text(LIBRARY, encoding="utf-8")
         assert stop.wait(30), "the watcher did not update the index"
     finally:
@@ -279,14 +286,14 @@ def test_watch_follows_the_data_folder(service, data):
 def test_watch_follows_a_data_folder_that_is_replaced(service, data, how):
     from qa.surfaces.watch import follow
 
-    reports, stop = [], threading.Event()
-    watcher = threading.Thread(target=follow, args=(service, reports.append, stop))
+    reports, stop, states = [], threading.Event(), queue.Queue()
+    watcher = threading.Thread(target=follow, args=(service, reports.append, stop), kwargs={"on_state": states.put})
     watcher.start()
     try:
-        threading.Event().wait(0.5)
+        wait_for_state(states, "watching")
         if how == "deleted and made again":
             shutil.rmtree(data)
-            threading.Event().wait(1.5)  # the watcher sees the folder gone
+            wait_for_state(states, "waiting")
             data.mkdir()
         else:
             new = data.with_name("data.new")
@@ -294,7 +301,7 @@ def test_watch_follows_a_data_folder_that_is_replaced(service, data, how):
             data.rename(data.with_name("data.old"))
             new.rename(data)
         shutil.copy(DATA / PARTY, data / PARTY)
-        threading.Event().wait(1.5)
+        wait_for_state(states, "watching")  # on the new folder
         (data / "library.txt").write_text(LIBRARY, encoding="utf-8")  # a change after the new folder came
         indexed = set()  # read from the store, which builds nothing (a question would bring the index up to date)
         for _ in range(300):

@@ -18,12 +18,14 @@ CHECK_MS = 1000  # how often the watcher looks whether the data folder itself wa
 
 
 def follow(service: Service, on_build: Callable[[BuildReport], None], stop: threading.Event | None = None,
-           progress: Progress | None = None) -> None:
+           progress: Progress | None = None, on_state: Callable[[str], None] | None = None) -> None:
     """After each burst of changes under the data folder, update the index and pass on the report; until `stop`.
 
     A data folder that is deleted is waited for; one made again or swapped for another (`mv new data`) is
-    followed from then on, with an update for what it holds.
+    followed from then on, with an update for what it holds. `on_state` hears "watching" once a watch on the
+    folder is in place (a change from then on is seen) and "waiting" when the folder is gone.
     """
+    on_state = on_state or (lambda state: None)
     from watchfiles import watch
 
     stop = stop or threading.Event()
@@ -33,15 +35,20 @@ def follow(service: Service, on_build: Callable[[BuildReport], None], stop: thre
         if seen is None:
             if not gone:
                 log.error("error: the data folder %s is gone; waiting for it to come back.", folder)
+                on_state("waiting")
             gone = True
             stop.wait(CHECK_MS / 1000)
             continue
         if gone:  # it came back
             _update(service, on_build, progress)
             gone = False
+        watching = False
         try:
             for changes in watch(folder, stop_event=stop, debounce=500, step=100, rust_timeout=CHECK_MS,
                                  yield_on_timeout=True):
+                if not watching:  # the first yield (a change or a timeout) comes from a watch in place
+                    watching = True
+                    on_state("watching")
                 if _identity(folder) != seen:
                     break  # deleted or swapped: a watch on the old folder sees nothing more
                 if changes:
