@@ -345,3 +345,16 @@ def test_the_cli_reads_the_folders_and_address_from_the_environment_as_app_py_do
     assert seen[-1] == ("mine", "/srv/index")  # a flag given wins
     run = CliRunner().invoke(qa.surfaces.cli.main, ["serve"], env={"QA_PORT": "99999"})
     assert run.exit_code == 2 and "QA_PORT" in run.output
+
+
+@pytest.mark.parametrize("setting", ["milvus:index.db", "milvus://127.0.0.1:19530"])
+def test_a_milvus_store_without_its_extra_names_the_extra(monkeypatch, tmp_path, setting):
+    import importlib.util
+
+    from qa.index.factory import open_store
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("pymilvus", "milvus_lite") else real(name, *a))
+    with pytest.raises(QAError, match=r"\.\[milvus\]"):
+        open_store(setting, tmp_path)

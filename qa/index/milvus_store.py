@@ -97,8 +97,19 @@ def collection_name(index_dir: Path) -> str:
     return name if not name[0].isdigit() else "_" + name
 
 
+def require_client(lite: bool) -> None:
+    """Say which extra to install when the Milvus client packages (the `milvus` extra) are missing."""
+    import importlib.util
+
+    missing = [name for name in ("pymilvus", "milvus_lite" if lite else "") if name and not importlib.util.find_spec(name)]
+    if missing:
+        raise QAError(f"A Milvus store needs {' and '.join(missing)}, which the 'milvus' extra installs: "
+                      "pip install -e '.[milvus]' (in a checkout of qa).")
+
+
 def milvus_store(target: str, index_dir: Path, memory_budget: int = DEFAULT_INDEX_MEMORY_MB << 20) -> "MilvusStore":
     """The store a `milvus:TARGET` setting names: a Lite file (PATH.db) or a server (//HOST:PORT, http(s)://...)."""
+    require_client(lite=target.endswith(".db"))
     name = collection_name(index_dir)
     if target.startswith("//"):
         return MilvusStore("http:" + target, name, shared=True, memory_budget=memory_budget)
