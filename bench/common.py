@@ -76,7 +76,9 @@ def peak_rss_mib() -> float:
 
 def embedded(texts: Callable[[], list[str]], kind: str, name: str) -> np.ndarray:
     """Default-model (torch) vectors of `texts()`, cached in bench/.cache (10k of them take minutes to make)."""
-    from qa.embed.embedders import DEFAULT_MODEL, SentenceTransformerEmbedder, model_name
+    from qa.core.settings import DEFAULT_MODEL
+    from qa.embed.torch_embedder import SentenceTransformerEmbedder
+    from qa.embed.base import model_name
 
     path = CACHE / f"{name}-{kind}-{model_name(DEFAULT_MODEL, 'torch').replace('/', '_')}.npy"
     if path.exists():

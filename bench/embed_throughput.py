@@ -24,7 +24,7 @@ def main() -> None:
 
     import torch
 
-    from qa.embed.embedders import SentenceTransformerEmbedder
+    from qa.embed.torch_embedder import SentenceTransformerEmbedder
 
     real = corpus_passages()
     texts = [real[i % len(real)] for i in range(args.passages)]

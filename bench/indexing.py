@@ -34,7 +34,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from qa.embed.embedders import Embedder, SentenceTransformerEmbedder
+    from qa.embed.base import Embedder
+    from qa.embed.torch_embedder import SentenceTransformerEmbedder
     from qa.service import Service
 
     torch_embedder = SentenceTransformerEmbedder()

@@ -102,7 +102,7 @@ def unit(vector: np.ndarray) -> np.ndarray:
 
 def make_embedder(torch_embedder, variant: str):
     """An Embedder for the service: `separate` is the torch embedder as the service runs it."""
-    from qa.embed.embedders import Embedder
+    from qa.embed.base import Embedder
     from qa.core.text import clause_spans
 
     class ClausesFromPassages(Embedder):
@@ -209,7 +209,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from qa.embed.embedders import SentenceTransformerEmbedder
+    from qa.embed.torch_embedder import SentenceTransformerEmbedder
 
     torch_embedder = SentenceTransformerEmbedder()
     torch_embedder.embed(["warm up"], "passage")

@@ -47,7 +47,8 @@ def main() -> None:
 
     import faiss
 
-    from qa.embed.embedders import QueryCache, SentenceTransformerEmbedder
+    from qa.embed.base import QueryCache
+    from qa.embed.torch_embedder import SentenceTransformerEmbedder
     from qa.service import Service
 
     embedder = SentenceTransformerEmbedder()

@@ -26,7 +26,7 @@ from common import DATA, DEV_SET, ROOT, PeerHit, Timed, corpus_passages, median,
 
 
 def run_ours(tmp: Path) -> tuple[float, Timed]:
-    from qa.embed.embedders import SentenceTransformerEmbedder
+    from qa.embed.torch_embedder import SentenceTransformerEmbedder
 
     return timed_build(DATA, tmp, SentenceTransformerEmbedder())  # no query cache: every question is encoded
 
@@ -34,7 +34,7 @@ def run_ours(tmp: Path) -> tuple[float, Timed]:
 def run_txtai(tmp: Path) -> tuple[float, Timed]:
     from txtai import Embeddings
 
-    from qa.embed.embedders import choose_prompts
+    from qa.embed.base import choose_prompts
     from qa.embed import convert
 
     prompts = choose_prompts("default", convert.PROMPTS, None, None)  # the prompts this project uses

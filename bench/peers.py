@@ -49,7 +49,7 @@ def passages(data: Path) -> list[tuple[str, str]]:
 
 def run(system: str, data: Path, tmp: Path):
     """(build seconds, a Timed service) for one system."""
-    from qa.embed.embedders import make_embedder
+    from qa.embed.factory import make_embedder
     from qa.core.settings import Settings
 
     if system == "qa":
@@ -96,7 +96,7 @@ def child(system: str, data: Path, questions: Path) -> dict:
 
     items = read_questions(questions)
     if system == "torch-encode":
-        from qa.embed.embedders import SentenceTransformerEmbedder
+        from qa.embed.torch_embedder import SentenceTransformerEmbedder
 
         embedder = SentenceTransformerEmbedder()
         embedder.embed(["warm up"], "query")

