@@ -255,7 +255,7 @@ def test_passage_rows_round_trip(service):
 
 def wait_for_state(states: queue.Queue, wanted: str) -> None:
     """Block until the watcher reports `wanted` (see qa.surfaces.watch.follow's on_state)."""
-    while (state := states.get(timeout=30)) != wanted:
+    while states.get(timeout=30) != wanted:
         pass
 
 
