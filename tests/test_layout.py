@@ -9,7 +9,7 @@ from tests.conftest import ROOT
 
 # documents -> passages -> vectors -> index -> hits -> service -> programs; a module imports only from earlier rows.
 LAYERS = [
-    ["core.errors", "core.text", "core.kinds", "core.logs"],
+    ["core.errors", "core.text", "core.kinds", "core.logs", "core.overlap"],
     ["core.settings"],
     ["read.documents"],
     ["read.plaintext"],
@@ -25,6 +25,9 @@ LAYERS = [
     ["index.factory"],
     ["index.sync"],
     ["answer.span"],
+    ["answer.reader.windows", "answer.reader.data"],
+    ["answer.reader.model"],
+    ["answer.reader.read", "answer.reader.train"],
     ["answer.search"],
     ["service"],
     ["surfaces.evaluate", "surfaces.watch", "surfaces.ui"],
