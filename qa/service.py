@@ -96,6 +96,7 @@ class Service:
         self.index_dir = Path(index_dir)
         self.store = open_store(self.settings.store, self.index_dir, self.settings.index_memory_bytes)
         self._embedder = embedder
+        self._reader = None
         self.model = embedder.name if embedder else model_name(self.settings.model, self.settings.backend,
                                                                self.settings.passage_prompt)
         self._index: Collection | None = None
@@ -111,6 +112,17 @@ class Service:
             log.info("Loading embedding model %s", self.model)
             self._embedder = make_embedder(self.settings)
         return self._embedder
+
+    @property
+    def reader(self):
+        """The reader (qa.answer.reader), built on first use; None when the settings turn it off."""
+        if self.settings.reader and self._reader is None:
+            from qa.answer.reader.read import Reader
+            from qa.embed.convert import default_model_path
+
+            log.info("Loading the reader")
+            self._reader = Reader(default_model_path(self.settings.model_cache))
+        return self._reader if self.settings.reader else None
 
     def stale_reason(self) -> str | None:
         """Why the index must be built, or None when it matches the data and the model."""
@@ -169,6 +181,8 @@ class Service:
         if state:
             state.stage = "load"
         self.embedder.embed(["warm up"], "query")
+        if self.reader is not None:
+            self.reader.read("warm up", ["warm up"], [(0, 7)])
 
     def preflight(self) -> None:
         """Raise now what would stop a warm-up at once: a missing data folder, a damaged index manifest."""
@@ -226,7 +240,7 @@ class Service:
                 raise QAError(f"资料库中没有这些文档：{'、'.join(unknown)}。/ Not in the collection: {', '.join(unknown)}.")
         try:
             query = self.embedder.embed([question], "query")[0]
-            return search(index, question, query, top_k, documents)
+            return search(index, question, query, top_k, documents, reader=self.reader)
         except QAError:
             raise
         except Exception as e:  # the model or the store failed on this question: say so, keep serving
@@ -320,10 +334,16 @@ def upload_name(filename: str) -> str:
     return name
 
 
+# Letters that print as nothing (Hangul fillers): with format characters (zero-width spaces, joiners, marks), they
+# are left out of a question, so a question of them alone is empty.
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0")
+
+
 def clean_question(question: str) -> str:
-    """A question as text: lone surrogates and control characters gone, spaces trimmed, bounded; empty is an error."""
+    """A question as text: lone surrogates, control and invisible characters gone, spaces trimmed, bounded; empty is
+    an error."""
     text = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in (question or "")
-                   if unicodedata.category(ch) != "Cs")
+                   if unicodedata.category(ch) not in ("Cs", "Cf") and ch not in _INVISIBLE)
     start, end = trim_span(text, 0, len(text))
     if start == end:
         raise QAError("请输入问题。/ Please type a question.")

@@ -24,6 +24,15 @@ LIBRARY = "横沥镇图书馆\n来源：测试 发布时间：2024-03-01\n横沥
 LIBRARY_BODY = LIBRARY.splitlines()[-1]
 
 
+@pytest.fixture(autouse=True)
+def _reader_off_in_the_fast_loop(request, monkeypatch):
+    """The fast loop checks retrieval and the span chooser alone: no reader model (the slow tests use it)."""
+    if request.node.get_closest_marker("slow") is None:
+        from qa.service import Service
+
+        monkeypatch.setattr(Service, "reader", property(lambda self: None))
+
+
 class FakeEmbedder(Embedder):
     """Deterministic bag of character bigrams hashed into 64 dims: similar texts get similar vectors."""
 

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from qa.answer.span import Answer, answer_span, common_words_weigh_less, question_cue
+from qa.answer.reader.read import Reader
+from qa.answer.span import Answer, Phrase, answer_span, common_words_weigh_less, question_cue
 from qa.core.kinds import kinds_asked, kinds_given
 from qa.index.base import Clauses, Collection, StoredPassage
 
@@ -32,6 +33,14 @@ CONFIDENT_CROSS_SCRIPT = 0.735
 # unanswerable sets (BENCHMARKS.md, "Confidence"); lower across scripts, like the confidence lines.
 RELEVANCE_SAME_SCRIPT = (0.865, 0.905)
 RELEVANCE_CROSS_SCRIPT = (0.755, 0.775)
+# The reader (qa.answer.reader) reads the first READ_TOP hits with the question. Its margin (answer score minus
+# "no answer" score) says whether a hit holds an answer. Measured on the CMRC trial set with half its documents
+# left out, and on the dev and extra sets (BENCHMARKS.md, "The reader").
+READ_TOP = 3
+READER_WEIGHT = 0.1  # fused-score units per unit of margin when the read hits are ranked again
+READER_CONFIDENT = -1.0  # the first hit's margin a confident answer needs (beside the cosine line)
+READER_HIGH = 3.0  # a read hit's margin for relevance "high"
+READER_EXACT = 4.0  # the margin past which the reader's span is the exact answer, for a question asking a kind
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
 _HAN_CHAR = re.compile("[\u4e00-\u9fff]")
 
@@ -56,7 +65,7 @@ class Hit:
     relevance: str = "low"  # "high", "medium" or "low" on a fixed scale (search.relevance); "low" when not confident
 
     @classmethod
-    def of(cls, passage: StoredPassage, score: float) -> "Hit":
+    def of(cls, passage: StoredPassage, score: float) -> Hit:
         """The hit for a stored passage."""
         return cls(text=passage.text, score=round(score, 4), document=passage.doc, title=passage.title,
                    source=passage.source, author=passage.author, date=passage.date, position=passage.position,
@@ -80,7 +89,7 @@ class Result:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> "Result":
+    def from_json(cls, data: dict) -> Result:
         """A result from its JSON form."""
         hits = [Hit(**{**h, "answer": Answer(**h["answer"]) if h.get("answer") else None}) for h in data["hits"]]
         return cls(data["question"], data["confident"], hits, data.get("error"))
@@ -140,10 +149,11 @@ def zscore(x: np.ndarray) -> np.ndarray:
 
 
 def search(collection: Collection, question: str, query: np.ndarray, top_k: int,
-           documents: list[str] | None = None) -> Result:
+           documents: list[str] | None = None, reader: Reader | None = None) -> Result:
     """The top_k passages by fused score, each with its answer span, and whether any seems to answer.
 
-    With `documents`, only passages of those documents are searched.
+    With `documents`, only passages of those documents are searched. With a `reader`, the first hits are read
+    with the question: it marks their exact answer, ranks them again, and decides confidence and relevance.
     """
     s = score(collection, question, query, max(CANDIDATES, top_k), documents)
     if not len(s.ids):
@@ -162,6 +172,8 @@ def search(collection: Collection, question: str, query: np.ndarray, top_k: int,
         hits.append(hit)
     best = stored[int(s.ids[nearest])]
     confident = bool(s.passage_cosine[nearest] >= confidence_threshold(question, best.text))
+    if reader is not None:
+        return read_hits(reader, Result(question, confident, hits), s, ranked)
     asked = s.asked
     for hit, r in zip(hits, ranked):
         level = relevance(float(s.dense[r]), question, hit.text) if confident else "low"
@@ -169,6 +181,39 @@ def search(collection: Collection, question: str, query: np.ndarray, top_k: int,
             level = "medium"  # on the topic, but its answer is not the kind asked for (no number for "how many")
         hit.relevance = level
     return Result(question, confident, hits)
+
+
+def read_hits(reader: Reader, result: Result, s: Scores, ranked: np.ndarray) -> Result:
+    """The result (its `confident` from the cosine line) with its first READ_TOP hits read: ranked again, exact
+    answers, confidence and relevance.
+
+    Confidence needs both the cosine line and the reader finding an answer in the first hit; the span stays the
+    chooser's, and the reader's span inside it becomes its exact answer when the question asks for a kind of answer.
+    """
+    question, read = result.question, result.hits[:READ_TOP]
+    focus = [(h.answer.start, h.answer.end) if h.answer else (0, len(h.text)) for h in read]
+    readings = reader.read(question, [h.text for h in read], focus)
+    for hit, reading in zip(read, readings):
+        hit.score = round(hit.score + READER_WEIGHT * reading.margin, 4)
+    order = sorted(range(len(read)), key=lambda i: -read[i].score)
+    read, readings = [read[i] for i in order], [readings[i] for i in order]
+    confident = bool(result.confident) and asks_something(question) and readings[0].margin > READER_CONFIDENT
+    kind = s.asked != 0
+    for hit, reading in zip(read, readings):
+        inside = hit.answer and hit.answer.start <= reading.start < reading.end <= hit.answer.end
+        if kind and inside and reading.margin > READER_EXACT and hit.text[reading.start:reading.end].strip():
+            hit.answer.exact = Phrase(hit.text[reading.start:reading.end], reading.start, reading.end)
+        hit.relevance = ("high" if reading.margin >= READER_HIGH else "medium" if reading.margin > READER_CONFIDENT
+                         else "low") if confident else "low"
+    for hit, r in zip(result.hits[READ_TOP:], ranked[READ_TOP:]):  # not read: at most "medium" on its dense score
+        level = relevance(float(s.dense[r]), question, hit.text) if confident else "low"
+        hit.relevance = "medium" if level == "high" else level
+    return Result(question, confident, read + result.hits[READ_TOP:])
+
+
+def asks_something(question: str) -> bool:
+    """Whether a question has at least two words to ask with (Han characters, Latin words): "hi" or "42" has not."""
+    return len(_HAN_CHAR.findall(question)) + len([w for w in _LATIN_WORD.findall(question) if len(w) > 1]) >= 2
 
 
 def relevance(dense: float, question: str, passage: str) -> str:

@@ -45,6 +45,7 @@ class Settings:
     read_seconds: int = DEFAULT_READ_SECONDS  # QA_READ_SECONDS: a file that takes longer to read is skipped
     read_memory_mb: int = DEFAULT_READ_MEMORY_MB  # QA_READ_MEMORY_MB: memory a process reading a file may take
     max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB  # QA_MAX_UPLOAD_MB: the largest file the page accepts
+    reader: bool = True  # QA_READER=off: answer without the reader (the span chooser alone, cosine confidence)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -71,6 +72,7 @@ class Settings:
             read_seconds=_whole_number(get("QA_READ_SECONDS"), "QA_READ_SECONDS", DEFAULT_READ_SECONDS),
             read_memory_mb=_whole_number(get("QA_READ_MEMORY_MB"), "QA_READ_MEMORY_MB", DEFAULT_READ_MEMORY_MB),
             max_upload_mb=_whole_number(get("QA_MAX_UPLOAD_MB"), "QA_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB),
+            reader=_switch(get("QA_READER"), "QA_READER", True),
         )
 
     @property
@@ -98,6 +100,18 @@ def parse_auth(value: str) -> Credentials | None:
         raise QAError('QA_AUTH must look like "user:password" or "user1:pw1,user2:pw2", with a user name and a '
                       "password that are not blank.")
     return [(user.strip(), password) for user, password in pairs] or None
+
+
+def _switch(value: str | None, name: str, default: bool) -> bool:
+    """An on/off setting: on, off (also 1/0, true/false, yes/no); unset keeps the default."""
+    if value is None or not value.strip():
+        return default
+    word = value.strip().lower()
+    if word in ("on", "1", "true", "yes"):
+        return True
+    if word in ("off", "0", "false", "no"):
+        return False
+    raise QAError(f"{name} must be on or off, not {value!r}.")
 
 
 def _port(value: str | None, default: int) -> int:
