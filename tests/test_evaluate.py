@@ -24,7 +24,7 @@ class StubService:
         self.answers = answers
 
     def ask(self, question: str, top_k: int):
-        return [SimpleNamespace(text=t, answer=SimpleNamespace(text=t[:1])) for t in self.answers[question][:top_k]]
+        return [SimpleNamespace(text=t, answer=SimpleNamespace(text=t[:1], exact=None)) for t in self.answers[question][:top_k]]
 
 
 def test_metrics_count_where_the_first_answer_ranks():
@@ -66,7 +66,7 @@ def test_question_files_are_checked_line_by_line(tmp_path):
 def test_the_eval_command_prints_metrics_and_misses(tmp_path, fake_embedder, monkeypatch):
     shutil.copytree(DATA, tmp_path / "data")
     service = Service(tmp_path / "data", tmp_path / "index", embedder=fake_embedder)
-    monkeypatch.setattr(cli, "_service", lambda *args: service)
+    monkeypatch.setattr(cli, "_service", lambda *args, **kwargs: service)
     questions = tmp_path / "q.jsonl"
     questions.write_text(
         '{"q": "截止2010年9月底,全镇共有基层党党支部154个", "any": ["基层党党支部154个"]}\n'
@@ -98,7 +98,7 @@ def test_the_eval_command_reports_a_bad_file_without_a_traceback(tmp_path):
 
 
 def hit(text: str, document: str, answer: str | None = None) -> SimpleNamespace:
-    return SimpleNamespace(text=text, document=document, answer=SimpleNamespace(text=answer or text[:2]))
+    return SimpleNamespace(text=text, document=document, answer=SimpleNamespace(text=answer or text[:2], exact=None))
 
 
 class DocumentStub:
@@ -189,7 +189,7 @@ def test_the_eval_command_indexes_a_beir_corpus(tmp_path, monkeypatch, fake_embe
     (beir / "qrels" / "test.tsv").write_text("q\td3\t1\n", encoding="utf-8")
     made = []
 
-    def service(data_dir, index_dir, *args):
+    def service(data_dir, index_dir, *args, **kwargs):
         made.append((data_dir, index_dir))
         return Service(data_dir, index_dir, embedder=fake_embedder)
 

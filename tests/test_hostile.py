@@ -148,7 +148,7 @@ def test_build_progress_is_reported_by_stage_and_in_lines_off_a_terminal(folders
     assert stages == ["read", "split", "embed", "write"] and heard[-1] == ("write", 1, 1)
     assert ("read", 2, 2) in heard and all(0 <= d <= t for _, d, t in heard)
 
-    monkeypatch.setattr(qa.surfaces.cli, "_service", lambda *args: quick_service(folders))
+    monkeypatch.setattr(qa.surfaces.cli, "_service", lambda *args, **kwargs: quick_service(folders))
     run = CliRunner().invoke(qa.surfaces.cli.main, ["index", "--rebuild"])
     assert run.exit_code == 0 and "Reading files: 2/2" in run.stderr and "Embedding texts:" in run.stderr
 
@@ -173,7 +173,7 @@ def test_lone_surrogates_and_control_characters_are_cleaned(service):
 
 
 def test_a_cli_batch_goes_on_past_a_bad_line(service, monkeypatch):
-    monkeypatch.setattr(qa.surfaces.cli, "_service", lambda *args: service)
+    monkeypatch.setattr(qa.surfaces.cli, "_service", lambda *args, **kwargs: service)
     lines = "横沥镇有多少名党员？\n".encode() + b"\xff\xfe bad\n" + "   \n党员\n".encode()
     run = CliRunner().invoke(qa.surfaces.cli.main, ["ask", "--json", "--top-k", "1"], input=lines)
     answers = [json.loads(line) for line in run.stdout.splitlines()]
@@ -337,7 +337,7 @@ def test_qa_index_over_a_hostile_folder_with_the_real_model(tmp_path):
 
 def test_the_cli_reads_the_folders_and_address_from_the_environment_as_app_py_does(service, monkeypatch):
     seen = []
-    monkeypatch.setattr(qa.surfaces.cli, "_service", lambda data, index, *rest: seen.append((data, index)) or service)
+    monkeypatch.setattr(qa.surfaces.cli, "_service", lambda data, index, *rest, **kwargs: seen.append((data, index)) or service)
     env = {"QA_DATA": "/srv/docs", "QA_INDEX": "/srv/index"}
     run = CliRunner().invoke(qa.surfaces.cli.main, ["ask", "--json", "党员"], env=env)
     assert run.exit_code == 0 and seen == [("/srv/docs", "/srv/index")]

@@ -345,7 +345,7 @@ def test_the_cli_the_page_endpoint_and_the_json_api_give_one_json_form(service, 
     import qa.surfaces.cli
     from qa.surfaces.web import create_app
 
-    monkeypatch.setattr(qa.surfaces.cli, "_service", lambda *args: service)
+    monkeypatch.setattr(qa.surfaces.cli, "_service", lambda *args, **kwargs: service)
     run = CliRunner().invoke(qa.surfaces.cli.main, ["ask", "--json", "--top-k", "2", "全镇有多少党员？"])
     assert run.exit_code == 0, run.output
     from_cli = json.loads(run.stdout)

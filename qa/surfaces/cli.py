@@ -38,10 +38,12 @@ def _settings(model: str | None, store: str | None) -> Settings:
     return replace(settings, model=model or settings.model, store=store or settings.store)
 
 
-def _service(data_dir: str, index_dir: str, model: str | None, store: str | None) -> Service:
+def _service(data_dir: str, index_dir: str, model: str | None, store: str | None, reader: bool = True) -> Service:
+    """The service for these folders; `reader=False` (--no-reader) turns the reader off whatever QA_READER says."""
     from qa.service import Service
 
-    return Service(data_dir, index_dir, settings=_settings(model, store))
+    settings = _settings(model, store)
+    return Service(data_dir, index_dir, settings=settings if reader else replace(settings, reader=False))
 
 
 class _Group(click.Group):
@@ -146,16 +148,17 @@ def _count(n: int, noun: str) -> str:
 @click.option("-k", "--top-k", default=5, show_default=True, type=click.IntRange(1, MAX_TOP_K),
               help="Number of passages.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per question.")
+@click.option("--no-reader", is_flag=True, help="Answer without the reader (as QA_READER=off).")
 @data_option
 @index_option
 @model_option
 @store_option
-def ask(question: str | None, top_k: int, as_json: bool, data_dir: str, index_dir: str, model: str | None,
-        store: str | None) -> None:
+def ask(question: str | None, top_k: int, as_json: bool, no_reader: bool, data_dir: str, index_dir: str,
+        model: str | None, store: str | None) -> None:
     """Ask QUESTION, or each line of standard input when QUESTION is omitted (a bad line is reported, not fatal)."""
     from qa.answer.search import Result
 
-    service = _service(data_dir, index_dir, model, store)
+    service = _service(data_dir, index_dir, model, store, reader=not no_reader)
     if question is not None:
         _show(service.answer(question, top_k), as_json)
         return
@@ -211,18 +214,22 @@ def format_hits(question: str, hits: list[Hit], confident: bool = True) -> str:
 @click.option("-k", "--top-k", default=10, show_default=True, type=click.IntRange(1, MAX_TOP_K),
               help="Results per question (MRR@10 and nDCG@10 need 10).")
 @click.option("--json", "as_json", is_flag=True, help="The report as one JSON object.")
+@click.option("--abstention", is_flag=True,
+              help="Index every other gold document only, and score how often the questions of the documents left "
+                   "out come back not confident (and the others confident, their document first).")
+@click.option("--no-reader", is_flag=True, help="Answer without the reader (as QA_READER=off).")
 @data_option
 @click.option("--index", "index_dir", default=None, type=click.Path(file_okay=False),
               help="Folder of the index [default: ./index for ./data, else a cached index of that folder].")
 @model_option
 @store_option
-def evaluate(file: str | None, beir: str | None, split: str, top_k: int, as_json: bool, data_dir: str,
-             index_dir: str | None, model: str | None, store: str | None) -> None:
+def evaluate(file: str | None, beir: str | None, split: str, top_k: int, as_json: bool, abstention: bool,
+             no_reader: bool, data_dir: str, index_dir: str | None, model: str | None, store: str | None) -> None:
     """Score retrieval on FILE (JSON lines: {"q", "any": [evidence]} or {"q", "doc", "answers"}) or a BEIR folder."""
     from tqdm import tqdm
 
     from qa.surfaces.evaluate import evaluate as run
-    from qa.surfaces.evaluate import read_beir, read_questions, write_documents
+    from qa.surfaces.evaluate import read_beir, read_questions, split_gold_documents, write_documents
 
     if (file is None) == (beir is None):
         raise QAError("Give a question file or --beir DIR (one of them).")
@@ -233,11 +240,34 @@ def evaluate(file: str | None, beir: str | None, split: str, top_k: int, as_json
         write_documents(documents, Path(data_dir))
     else:
         questions = read_questions(file)
+    gone: set[str] = set()
+    if abstention:
+        kept, left_out = split_gold_documents(questions)
+        if not left_out:
+            raise QAError("--abstention needs questions that name their gold document ({\"q\", \"doc\", ...}).")
+        gone = set(left_out)
+        source = Path(data_dir)
+        data_dir = str(_eval_folder(settings, f"{beir or data_dir}#abstention") / "data")
+        write_documents({name: _document_text(source / name) for name in kept}, Path(data_dir))
     if index_dir is None:
         own = Path(data_dir) == Path("data")
         index_dir = "index" if own else str(_eval_folder(settings, beir or data_dir) / "index")
-    service = _service(data_dir, index_dir, model, store)
+    service = _service(data_dir, index_dir, model, store, reader=not no_reader)
     service.build(progress=BuildProgress())
+    if abstention:
+        from qa.surfaces.evaluate import abstention as run_abstention
+
+        with tqdm(total=len(questions), desc="Asking", unit="question", disable=not sys.stderr.isatty(),
+                  leave=False) as bar:
+            held = run_abstention(service, questions, gone, on_question=lambda: bar.update())
+        if as_json:
+            click.echo(json.dumps(asdict(held), ensure_ascii=False))
+        else:
+            click.echo(f"{len(gone)} of {len(gone) + len(set(d for q in questions for d in q.relevant) - gone)} gold "
+                       f"documents left out of the index: {held.gone_not_confident:.2f} of their {held.gone} questions "
+                       f"not confident; {held.kept_confident_right:.2f} of the other {held.kept} confident with their "
+                       "document first.")
+        return
     indexed = {d.path for d in service.info().documents}
     if missing := sorted({d for q in questions for d in q.relevant} - indexed):
         click.echo(f"warning: {len(missing)} gold document(s) are not in the index of {data_dir} (e.g. {missing[0]}): "
@@ -249,6 +279,14 @@ def evaluate(file: str | None, beir: str | None, split: str, top_k: int, as_json
         click.echo(json.dumps(asdict(report), ensure_ascii=False))
         return
     click.echo(format_report_card(report))
+
+
+def _document_text(path: Path) -> str:
+    """A gold document's text, for the folder `--abstention` makes (question sets name plain-text files)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise QAError(f"Cannot read the gold document {path}: {e}") from e
 
 
 def _eval_folder(settings: Settings, source: str) -> Path:
@@ -268,7 +306,8 @@ def format_report_card(report: EvalReport) -> str:
     lines = [
         f"{report.questions} questions, top {report.top_k}: hit@1 {report.hit_at_1:.2f}  hit@3 {report.hit_at_3:.2f}  "
         f"hit@5 {report.hit_at_5:.2f}  hit@10 {report.hit_at_10:.2f}  MRR@10 {report.mrr_at_10:.3f}  "
-        f"nDCG@10 {report.ndcg_at_10:.3f}  recall@10 {report.recall_at_10:.2f}  answer span@1 {span}",
+        f"nDCG@10 {report.ndcg_at_10:.3f}  recall@10 {report.recall_at_10:.2f}  answer span@1 {span}"
+        + (f"  exact EM {report.exact_em:.2f}  F1 {report.exact_f1:.2f}" if report.exact_em is not None else ""),
         f"answer span length (characters): mean {report.span_lengths.mean:.0f}, median "
         f"{report.span_lengths.median:.0f}, 90th percentile {report.span_lengths.p90:.0f}",
         "by answer kind: " + "; ".join(

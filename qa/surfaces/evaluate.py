@@ -26,6 +26,7 @@ from typing import Protocol
 
 from qa.core.errors import QAError
 from qa.core.kinds import question_kind
+from qa.core.overlap import char_f1, exact_match
 from qa.core.settings import MAX_TOP_K
 from qa.core.text import has_words
 
@@ -54,6 +55,13 @@ class EvalQuestion:
         if not texts:
             return None
         return bool(hit.answer) and any(t in hit.answer.text for t in texts)
+
+    def exact_scores(self, hit) -> tuple[float, float] | None:
+        """EM and F1 of the hit's exact answer (its span when it has none) against the answer texts, or None."""
+        if not self.answers:
+            return None
+        guess = "" if not hit or not hit.answer else (hit.answer.exact or hit.answer).text
+        return exact_match(guess, self.answers), char_f1(guess, self.answers)
 
 
 @dataclass
@@ -101,9 +109,21 @@ class EvalReport:
     ndcg_at_10: float
     recall_at_10: float
     span_at_1: float | None
+    exact_em: float | None  # the first hit's exact answer against the answer texts (CMRC 2018's EM and F1)
+    exact_f1: float | None
     span_lengths: SpanLengths
     kinds: list[KindScore]
     misses: list[Miss]
+
+
+@dataclass
+class AbstentionReport:
+    """Confidence with every other gold document left out of the index (`qa eval --abstention`)."""
+
+    gone: int  # questions whose gold document was left out
+    gone_not_confident: float  # the share of those that came back not confident
+    kept: int
+    kept_confident_right: float  # the share of the rest that came back confident, their document first
 
 
 class Answerer(Protocol):
@@ -222,7 +242,7 @@ def first_answer_rank(texts: list[str], evidence: list[str]) -> int | None:
 def evaluate(service: Answerer, questions: list[EvalQuestion], top_k: int = 10,
              on_question: Callable[[], None] | None = None) -> EvalReport:
     """Ask every question of `service` and score where its answers rank and whether the first span holds one."""
-    ranks, ndcg, recall, spans, lengths, misses = [], [], [], [], [], []
+    ranks, ndcg, recall, spans, lengths, misses, exact = [], [], [], [], [], [], []
     by_kind: dict[str, list[tuple[bool, bool | None]]] = {}
     for item in questions:
         # A document question ranks documents: ask for more passages, so that top_k distinct ones come back.
@@ -237,6 +257,8 @@ def evaluate(service: Answerer, questions: list[EvalQuestion], top_k: int = 10,
             rank is not None and rank <= 10))
         span = item.span_right(hits[0]) if hits else (False if item.answers or item.any else None)
         spans.append(span)
+        if (scores := item.exact_scores(hits[0] if hits else None)) is not None:
+            exact.append(scores)
         if hits and hits[0].answer:
             lengths.append(len(hits[0].answer.text))
         by_kind.setdefault(question_kind(item.q), []).append((rank == 1, span))
@@ -252,6 +274,8 @@ def evaluate(service: Answerer, questions: list[EvalQuestion], top_k: int = 10,
         questions=len(questions), top_k=top_k, hit_at_1=hit_at(1), hit_at_3=hit_at(3), hit_at_5=hit_at(5),
         hit_at_10=hit_at(10), mrr_at_10=_mean([1 / r if r is not None and r <= 10 else 0.0 for r in ranks]),
         ndcg_at_10=_mean(ndcg), recall_at_10=_mean(recall), span_at_1=_share_known(spans),
+        exact_em=_mean([em for em, _ in exact]) if exact else None,
+        exact_f1=_mean([f1 for _, f1 in exact]) if exact else None,
         span_lengths=SpanLengths(round(statistics.mean(lengths), 1) if lengths else 0.0,
                                  float(statistics.median(lengths)) if lengths else 0.0,
                                  float(sorted(lengths)[int(0.9 * (len(lengths) - 1))]) if lengths else 0.0),
@@ -259,6 +283,27 @@ def evaluate(service: Answerer, questions: list[EvalQuestion], top_k: int = 10,
                for kind, rows in sorted(by_kind.items(), key=lambda kv: -len(kv[1]))],
         misses=misses,
     )
+
+
+def split_gold_documents(questions: list[EvalQuestion]) -> tuple[list[str], list[str]]:
+    """The gold documents in name order, cut in two: every other one kept, the rest left out."""
+    documents = sorted({d for q in questions for d in q.relevant})
+    return documents[::2], documents[1::2]
+
+
+def abstention(service, questions: list[EvalQuestion], gone: set[str],
+               on_question: Callable[[], None] | None = None) -> AbstentionReport:
+    """Ask every question of a service indexed without the `gone` documents: does it say when it cannot answer?"""
+    away, here = [], []
+    for item in questions:
+        result = service.answer(item.q, top_k=1)
+        if set(item.relevant) & gone:
+            away.append(result.confident is not True)
+        else:
+            here.append(bool(result.confident) and bool(result.hits) and result.hits[0].document in item.relevant)
+        if on_question:
+            on_question()
+    return AbstentionReport(len(away), _share(away), len(here), _share(here))
 
 
 def _ndcg(grades: list[float], ideal: list[float]) -> float:
