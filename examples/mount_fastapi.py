@@ -10,7 +10,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from qa import Service
-from qa.surfaces.ui import FOOTER_LINKS, build_demo, theme
+from qa.surfaces.page import FOOTER_LINKS, build_demo, theme
 
 
 def make_app(service: Service) -> FastAPI:

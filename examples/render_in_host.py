@@ -10,7 +10,7 @@ inside another one is already placed there, and rendering it again would show it
 import gradio as gr
 
 from qa import Service
-from qa.surfaces.ui import FOOTER_LINKS, build_demo, theme
+from qa.surfaces.page import FOOTER_LINKS, build_demo, theme
 
 
 def make_host(service: Service) -> gr.Blocks:

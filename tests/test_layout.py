@@ -30,7 +30,7 @@ LAYERS = [
     ["answer.reader.read", "answer.reader.train"],
     ["answer.search"],
     ["service"],
-    ["surfaces.evaluate", "surfaces.watch", "surfaces.ui"],
+    ["surfaces.evaluate", "surfaces.watch", "surfaces.page.demo"],
     ["surfaces.web"],
     ["surfaces.cli"],
     ["__main__"],

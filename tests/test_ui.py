@@ -13,7 +13,7 @@ from qa import Answer, Hit, Result
 from qa.core.errors import NotReadyError
 from qa.service import WarmUp
 from qa.index.base import DocumentInfo, StoredPassage
-from qa.surfaces.ui import (
+from qa.surfaces.page.demo import (
     EMPTY_STATE,
     NO_HITS,
     NOT_CONFIDENT,

@@ -18,7 +18,7 @@ from qa.core.errors import AnswerFailed, NotReadyError, QAError, StoreUnavailabl
 from qa.answer.search import Hit
 from qa.service import Service
 from qa.core.settings import MAX_REQUEST_BYTES, MAX_TOP_K, Credentials
-from qa.surfaces.ui import FOOTER_LINKS, build_demo, theme
+from qa.surfaces.page import FOOTER_LINKS, build_demo, theme
 
 PAGE_REQUEST_BYTES = 1 << 20  # the page's own requests carry a question, or a result back to render
 UPLOAD_ROUTE = "/gradio_api/upload"
