@@ -7,6 +7,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 
 import gradio as gr
@@ -30,206 +31,14 @@ STAGES = {"read": "读取", "split": "切分", "embed": "向量化", "write": "�
 RELEVANCE = {"high": "高", "medium": "中", "low": "低"}
 RELEVANCE_HELP = "相关度按固定标准给出：高 = 很可能回答了问题；中 = 可能相关；低 = 多半不回答这个问题"
 
-# Scoped to each gr.HTML by Gradio (css_template, nested under the component's root), so it applies when the page is
-# launched, rendered or mounted. `.dark &` is Gradio's dark theme (?__theme=dark). Text colours keep 4.5:1 or more.
-CSS = """
---qa-muted: #4b5563; --qa-link: #1d4ed8; --qa-line: #d0d5dd;
---qa-error-fg: #b42318; --qa-error-bg: #fef3f2; --qa-error-line: #fecdca;
---qa-notice-fg: #93370d; --qa-notice-bg: #fffaeb; --qa-notice-line: #fedf89;
---qa-ok-fg: #05603a; --qa-ok-bg: #ecfdf3; --qa-ok-line: #abefc6;
---qa-high: #067647; --qa-medium: #b54708; --qa-low: #667085;
-.dark & { --qa-muted: #c0c6cf; --qa-link: #93c5fd; --qa-line: #475467;
-          --qa-error-fg: #fecdca; --qa-error-bg: #55160c; --qa-error-line: #912018;
-          --qa-notice-fg: #fedf89; --qa-notice-bg: #4e1d09; --qa-notice-line: #93370d;
-          --qa-ok-fg: #abefc6; --qa-ok-bg: #053321; --qa-ok-line: #067647;
-          --qa-high: #47cd89; --qa-medium: #fdb022; --qa-low: #98a2b3; }
-.qa-empty, .qa-error, .qa-notice, .qa-status, .qa-note { padding: 12px 14px; border-radius: 8px; margin: 0 0 12px;
-                                                          line-height: 1.6; }
-.qa-empty { color: var(--qa-muted); background: var(--background-fill-secondary); }
-.qa-error { color: var(--qa-error-fg); background: var(--qa-error-bg); border: 1px solid var(--qa-error-line); }
-.qa-notice { color: var(--qa-notice-fg); background: var(--qa-notice-bg); border: 1px solid var(--qa-notice-line); }
-.qa-status { color: var(--qa-ok-fg); background: var(--qa-ok-bg); border: 1px solid var(--qa-ok-line); }
-.qa-note { color: var(--qa-muted); background: var(--background-fill-secondary); padding: 8px 12px; }
-.qa-sr { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
-.qa-hit { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 14px 16px; margin: 0 0 12px;
-          background: var(--background-fill-primary); }
-.qa-head { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 12px; }
-.qa-title { font-weight: 600; font-size: 1.05em; flex: 1 1 14em; overflow-wrap: anywhere; margin: 0; }
-.qa-rel { display: inline-flex; align-items: center; gap: 6px; font-size: 0.9em; white-space: nowrap; }
-.qa-meter { display: inline-flex; gap: 2px; }
-.qa-meter i { display: block; width: 14px; height: 8px; border-radius: 2px; background: var(--qa-line); }
-.qa-rel-high .qa-meter i { background: var(--qa-high); }
-.qa-rel-medium .qa-meter i:nth-child(-n+2) { background: var(--qa-medium); }
-.qa-rel-low .qa-meter i:first-child { background: var(--qa-low); }
-.qa-meta { font-size: 0.9em; color: var(--qa-muted); margin: 4px 0 8px; overflow-wrap: anywhere; }
-.qa-open-doc { font: inherit; color: var(--qa-link); background: none; border: 0; padding: 0; cursor: pointer;
-               text-decoration: underline; text-underline-offset: 2px; overflow-wrap: anywhere; text-align: left; }
-.qa-text { margin: 0; line-height: 1.75; white-space: pre-wrap; overflow-wrap: anywhere; }
-.qa-text mark, .qa-para.qa-here { background: #fde68a; color: #1f2328; }
-.qa-text mark { padding: 1px 2px; border-radius: 3px; }
-.qa-text mark b.qa-exact { font-weight: 700; text-decoration: underline; text-underline-offset: 3px; }
-.qa-before, .qa-after { display: none; }
-.qa-open .qa-before, .qa-open .qa-after { display: block; }
-.qa-ctx { margin: 8px 0; padding-left: 10px; border-left: 3px solid var(--border-color-primary); line-height: 1.7;
-          color: var(--qa-muted); white-space: pre-wrap; overflow-wrap: anywhere; }
-.qa-actions { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 8px; }
-.qa-more, .qa-copy, .qa-doc-close { padding: 4px 12px; font-size: 0.9em; border-radius: 6px; cursor: pointer;
-                                    border: 1px solid var(--border-color-primary);
-                                    background: var(--background-fill-secondary); color: var(--body-text-color); }
-.qa-weak { margin: 4px 0 12px; }
-.qa-weak > summary { cursor: pointer; padding: 8px 0; color: var(--body-text-color); }
-.qa-weak[open] > summary { margin-bottom: 8px; }
-.qa-collection { margin: 0 0 4px; }
-.qa-collection > summary { cursor: pointer; color: var(--body-text-color); }
-.qa-collection ul { margin: 6px 0 0; padding-left: 1.4em; line-height: 1.7; }
-.qa-stats { display: flex; flex-wrap: wrap; gap: 6px 18px; margin: 0 0 10px; font-size: 0.9em;
-            overflow-wrap: anywhere; }
-.qa-stats b { font-weight: 600; }
-.qa-docs-wrap { overflow-x: auto; }
-.qa-docs { width: 100%; border-collapse: collapse; font-size: 0.9em; }
-.qa-docs th, .qa-docs td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--border-color-primary);
-                           vertical-align: top; }
-.qa-docs th, .qa-docs td.qa-nowrap { white-space: nowrap; }
-.qa-docs .qa-num { text-align: right; }
-.qa-file { color: var(--qa-muted); font-size: 0.9em; overflow-wrap: anywhere; }
-.qa-progress { margin: 0 0 12px; }
-.qa-progress-text { margin: 0 0 6px; overflow-wrap: anywhere; line-height: 1.5; }
-.qa-track { height: 8px; border-radius: 4px; background: var(--qa-line); overflow: hidden; }
-.qa-track > span { display: block; height: 100%; background: var(--color-accent); transition: width 0.2s; }
-dialog.qa-doc { position: fixed; inset: 0; margin: auto; width: min(900px, calc(100vw - 16px));
-                max-height: calc(100dvh - 32px); overflow: auto; padding: 0; border-radius: 10px;
-                border: 1px solid var(--border-color-primary); background: var(--background-fill-primary);
-                color: var(--body-text-color); }
-dialog.qa-doc::backdrop { background: rgb(0 0 0 / 0.45); }
-.qa-doc-bar { position: sticky; top: 0; display: flex; justify-content: flex-end; padding: 8px 12px;
-              background: var(--background-fill-primary); border-bottom: 1px solid var(--border-color-primary); }
-.qa-doc-body { padding: 4px 16px 16px; }
-.qa-doc-title { font-size: 1.15em; margin: 8px 0 2px; overflow-wrap: anywhere; }
-.qa-doc-heading { font-size: 1em; margin: 16px 0 4px; overflow-wrap: anywhere; }
-.qa-page { margin: 16px 0 4px; font-size: 0.9em; font-weight: 600; color: var(--qa-muted);
-           border-top: 1px dashed var(--border-color-primary); padding-top: 6px; }
-.qa-para { margin: 6px 0; padding: 4px 6px; border-radius: 4px; line-height: 1.75; white-space: pre-wrap;
-           overflow-wrap: anywhere; }
-.qa-para.qa-here { outline: 2px solid #b54708; }
-"""
 
-# The results' behaviour: the context, copy and open-document buttons, the live summary, the question in the URL,
-# and "/" to focus the question box. Text from the server is inserted as text (textContent); the document viewer's
-# HTML comes from render_document, which escapes everything taken from documents.
-RESULTS_JS = """
-const setQuery = () => {
-  const status = element.querySelector('.qa-sr[data-question]');
-  if (!status) return;
-  const url = new URL(window.location.href);
-  url.searchParams.set('q', status.dataset.question);
-  window.history.replaceState(window.history.state, '', url);
-};
-watch('value', setQuery);
+def asset(name: str) -> str:
+    """A text file shipped in this package: page.css, page.js."""
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
-async function toggleContext(button) {
-  const hit = button.closest('.qa-hit');
-  if (hit.dataset.loading) return;
-  if (!hit.dataset.loaded) {
-    // The button stays enabled while loading: disabling it would drop the keyboard focus to <body>.
-    hit.dataset.loading = '1';
-    button.setAttribute('aria-busy', 'true');
-    button.textContent = '加载中…';
-    try {
-      const position = Number(button.dataset.position);
-      const rows = await server.context([button.dataset.document, position]);
-      for (const row of rows) {
-        const p = document.createElement('p');
-        p.className = 'qa-ctx';
-        p.textContent = row.text;
-        hit.querySelector(row.position < position ? '.qa-before' : '.qa-after').append(p);
-      }
-      if (!rows.length) {
-        const p = document.createElement('p');
-        p.className = 'qa-ctx';
-        p.textContent = '这一段前后没有其他段落。';
-        hit.querySelector('.qa-after').append(p);
-      }
-      hit.dataset.loaded = '1';
-    } catch (error) {
-      button.textContent = '加载失败，点击重试';
-      return;
-    } finally {
-      delete hit.dataset.loading;
-      button.removeAttribute('aria-busy');
-    }
-  }
-  const open = hit.classList.toggle('qa-open');
-  button.textContent = open ? '收起上下文' : '查看上下文';
-  button.setAttribute('aria-expanded', String(open));
-}
 
-async function copyHit(button) {
-  const text = button.dataset.copy;
-  let copied = false;
-  try {
-    await navigator.clipboard.writeText(text);
-    copied = true;
-  } catch (error) {  // no clipboard API (a page served over plain HTTP on a network): the older way
-    const area = document.createElement('textarea');
-    area.value = text;
-    area.setAttribute('readonly', '');
-    area.style.position = 'fixed';
-    area.style.opacity = '0';
-    document.body.append(area);
-    area.select();
-    try { copied = document.execCommand('copy'); } catch (ignored) { copied = false; }
-    area.remove();
-    button.focus();
-  }
-  button.textContent = copied ? '已复制' : '复制失败';
-  setTimeout(() => { button.textContent = '复制'; }, 2000);
-}
-
-async function openDocument(button) {
-  const dialog = element.querySelector('dialog.qa-doc');
-  const body = dialog.querySelector('.qa-doc-body');
-  body.textContent = '加载中…';
-  dialog.addEventListener('close', () => button.focus(), {once: true});
-  dialog.showModal();
-  try {
-    body.innerHTML = await server.document_view([button.dataset.document, Number(button.dataset.position)]);
-  } catch (error) {
-    body.textContent = '无法打开文档，请稍后重试。';
-    return;
-  }
-  const title = body.querySelector('.qa-doc-title');
-  if (title) dialog.setAttribute('aria-label', title.textContent);
-  const here = body.querySelector('.qa-here');
-  if (here) {
-    here.scrollIntoView({block: 'center'});
-    here.focus({preventScroll: true});
-  }
-}
-
-element.addEventListener('click', (event) => {
-  const target = event.target;
-  const button = target.closest('button');
-  if (target.matches('dialog.qa-doc')) target.close();  // a click on the backdrop
-  if (!button) return;
-  if (button.matches('.qa-more')) toggleContext(button);
-  else if (button.matches('.qa-copy')) copyHit(button);
-  else if (button.matches('.qa-open-doc')) openDocument(button);
-  else if (button.matches('.qa-doc-close')) button.closest('dialog').close();
-});
-
-if (!window.__qaSlashFocus) {
-  window.__qaSlashFocus = true;
-  document.addEventListener('keydown', (event) => {
-    if (event.key !== '/' || event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
-    const typing = event.target.closest && event.target.closest('input, textarea, select, [contenteditable]');
-    if (typing || document.querySelector('dialog[open]')) return;
-    const box = document.querySelector('.qa-question textarea, .qa-question input');
-    if (!box) return;
-    event.preventDefault();
-    box.focus();
-  });
-}
-"""
+CSS = asset("page.css")  # the styles of every gr.HTML on the page
+RESULTS_JS = asset("page.js")  # the results' buttons, the question in the URL, "/" to the question box
 
 
 def theme() -> gr.themes.Base:

@@ -1,0 +1,115 @@
+// The results' behaviour (js_on_load of the results' gr.HTML): the context, copy and open-document buttons, the live
+// summary, the question in the URL, and "/" to focus the question box. Text from the server is inserted as text
+// (textContent); the document viewer's HTML comes from render_document, which escapes everything taken from documents.
+const setQuery = () => {
+  const status = element.querySelector('.qa-sr[data-question]');
+  if (!status) return;
+  const url = new URL(window.location.href);
+  url.searchParams.set('q', status.dataset.question);
+  window.history.replaceState(window.history.state, '', url);
+};
+watch('value', setQuery);
+
+async function toggleContext(button) {
+  const hit = button.closest('.qa-hit');
+  if (hit.dataset.loading) return;
+  if (!hit.dataset.loaded) {
+    // The button stays enabled while loading: disabling it would drop the keyboard focus to <body>.
+    hit.dataset.loading = '1';
+    button.setAttribute('aria-busy', 'true');
+    button.textContent = '加载中…';
+    try {
+      const position = Number(button.dataset.position);
+      const rows = await server.context([button.dataset.document, position]);
+      for (const row of rows) {
+        const p = document.createElement('p');
+        p.className = 'qa-ctx';
+        p.textContent = row.text;
+        hit.querySelector(row.position < position ? '.qa-before' : '.qa-after').append(p);
+      }
+      if (!rows.length) {
+        const p = document.createElement('p');
+        p.className = 'qa-ctx';
+        p.textContent = '这一段前后没有其他段落。';
+        hit.querySelector('.qa-after').append(p);
+      }
+      hit.dataset.loaded = '1';
+    } catch (error) {
+      button.textContent = '加载失败，点击重试';
+      return;
+    } finally {
+      delete hit.dataset.loading;
+      button.removeAttribute('aria-busy');
+    }
+  }
+  const open = hit.classList.toggle('qa-open');
+  button.textContent = open ? '收起上下文' : '查看上下文';
+  button.setAttribute('aria-expanded', String(open));
+}
+
+async function copyHit(button) {
+  const text = button.dataset.copy;
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(text);
+    copied = true;
+  } catch (error) {  // no clipboard API (a page served over plain HTTP on a network): the older way
+    const area = document.createElement('textarea');
+    area.value = text;
+    area.setAttribute('readonly', '');
+    area.style.position = 'fixed';
+    area.style.opacity = '0';
+    document.body.append(area);
+    area.select();
+    try { copied = document.execCommand('copy'); } catch (ignored) { copied = false; }
+    area.remove();
+    button.focus();
+  }
+  button.textContent = copied ? '已复制' : '复制失败';
+  setTimeout(() => { button.textContent = '复制'; }, 2000);
+}
+
+async function openDocument(button) {
+  const dialog = element.querySelector('dialog.qa-doc');
+  const body = dialog.querySelector('.qa-doc-body');
+  body.textContent = '加载中…';
+  dialog.addEventListener('close', () => button.focus(), {once: true});
+  dialog.showModal();
+  try {
+    body.innerHTML = await server.document_view([button.dataset.document, Number(button.dataset.position)]);
+  } catch (error) {
+    body.textContent = '无法打开文档，请稍后重试。';
+    return;
+  }
+  const title = body.querySelector('.qa-doc-title');
+  if (title) dialog.setAttribute('aria-label', title.textContent);
+  const here = body.querySelector('.qa-here');
+  if (here) {
+    here.scrollIntoView({block: 'center'});
+    here.focus({preventScroll: true});
+  }
+}
+
+element.addEventListener('click', (event) => {
+  const target = event.target;
+  const button = target.closest('button');
+  if (target.matches('dialog.qa-doc')) target.close();  // a click on the backdrop
+  if (!button) return;
+  if (button.matches('.qa-more')) toggleContext(button);
+  else if (button.matches('.qa-copy')) copyHit(button);
+  else if (button.matches('.qa-open-doc')) openDocument(button);
+  else if (button.matches('.qa-doc-close')) button.closest('dialog').close();
+});
+
+if (!window.__qaSlashFocus) {
+  window.__qaSlashFocus = true;
+  document.addEventListener('keydown', (event) => {
+    if (event.key !== '/' || event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+    const typing = event.target.closest && event.target.closest('input, textarea, select, [contenteditable]');
+    if (typing || document.querySelector('dialog[open]')) return;
+    const box = document.querySelector('.qa-question textarea, .qa-question input');
+    if (!box) return;
+    event.preventDefault();
+    box.focus();
+  });
+}
