@@ -14,26 +14,28 @@ from qa.core.errors import NotReadyError
 from qa.service import WarmUp
 from qa.index.base import DocumentInfo, StoredPassage
 from qa.surfaces.page.demo import (
-    EMPTY_STATE,
-    NO_HITS,
-    NOT_CONFIDENT,
     add_files,
     answer,
     build_demo,
-    copy_text,
-    document_choices,
     document_html,
     neighbour_texts,
-    question_notes,
     remember,
     remove_file,
+    with_progress,
+)
+from qa.surfaces.page.render import (
+    EMPTY_STATE,
+    NO_HITS,
+    NOT_CONFIDENT,
+    copy_text,
+    document_choices,
+    question_notes,
     render_collection,
     render_document,
     render_hits,
     render_progress,
     render_summary,
     render_warming,
-    with_progress,
 )
 from tests.conftest import DEVELOPMENT, LIBRARY, LIBRARY_BODY, PARTY
 

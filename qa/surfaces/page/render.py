@@ -1,0 +1,216 @@
+"""The page's HTML, from plain values: answers, the collection, a document, progress. Everything shown is escaped."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime
+
+from qa.answer.search import Hit, Result
+from qa.core.settings import MAX_QUESTION_CHARS
+from qa.index.base import DocumentInfo, StoredPassage
+from qa.service import CollectionInfo, WarmUp
+
+EMPTY_STATE = "在上方输入问题，按回车或点击“提问”。答案会显示在这里，并标出出处。"
+NO_HITS = "资料库中没有找到相关段落。"
+NOT_CONFIDENT = "资料中可能没有这个问题的答案，以下是最接近的段落，仅供参考。"
+SEARCHING = "正在查找…"
+STAGES = {"read": "读取", "split": "切分", "embed": "向量化", "write": "写入"}  # a build's stages, as the page names them
+RELEVANCE = {"high": "高", "medium": "中", "low": "低"}
+RELEVANCE_HELP = "相关度按固定标准给出：高 = 很可能回答了问题；中 = 可能相关；低 = 多半不回答这个问题"
+
+
+def render_message(kind: str, text: str) -> str:
+    """One paragraph of `text`, escaped, styled as `kind`: "error", "notice", "status" or "empty"."""
+    return f"<p class='qa-{kind}'>{html.escape(text)}</p>"
+
+
+def render_searching() -> str:
+    """The results while a question is being answered."""
+    return f"<p class='qa-sr' role='status'>{SEARCHING}</p><p class='qa-empty'>{SEARCHING}</p>"
+
+
+def render_hits(result: Result | None, notes: list[str] | tuple[str, ...] = ()) -> str:
+    """HTML for an answer, after `notes` (what the reader should know about the question); everything is escaped.
+
+    The first element is always the polite live region, so a screen reader hears a one-line summary of each answer.
+    Hits of low relevance are folded under "更多"; an answer is only marked in a hit that seems to answer.
+    """
+    e = html.escape
+    lead = "".join(f"<p class='qa-note'>{e(n)}</p>" for n in notes)
+    if result is None:
+        return f"<p class='qa-sr' role='status'></p><p class='qa-empty'>{EMPTY_STATE}</p>"
+    if result.error:
+        return f"<p class='qa-sr' role='status'>{e(result.error)}</p>{lead}<p class='qa-error'>{e(result.error)}</p>"
+    if not result.hits:  # nothing found (or a question without words): one message, not "0 found" beside "closest"
+        status = f"<p class='qa-sr' role='status' data-question='{e(result.question)}'>{NO_HITS}</p>"
+        return f"{status}{lead}<p class='qa-empty'>{NO_HITS}</p>"
+    status = f"<p class='qa-sr' role='status' data-question='{e(result.question)}'>{e(_summary(result))}</p>"
+    notice = f"<p class='qa-notice'>{NOT_CONFIDENT}</p>" if result.confident is False else ""
+    answers = result.confident is not False
+    ranked = list(enumerate(result.hits, 1))
+    strong = "".join(_render_hit(rank, hit, answers) for rank, hit in ranked if hit.relevance != "low")
+    weak = [_render_hit(rank, hit, False) for rank, hit in ranked if hit.relevance == "low"]
+    folded = (f"<details class='qa-weak'><summary>更多：{len(weak)} 个相关度低的段落（多半不回答这个问题）</summary>"
+              f"{''.join(weak)}</details>") if weak else ""
+    return status + lead + notice + strong + folded + DOCUMENT_DIALOG
+
+
+DOCUMENT_DIALOG = ("<dialog class='qa-doc' aria-label='文档全文'><div class='qa-doc-bar'>"
+                   "<button type='button' class='qa-doc-close'>关闭</button></div><div class='qa-doc-body'></div></dialog>")
+
+
+def _summary(result: Result) -> str:
+    """One line for the live region: how many passages, how relevant."""
+    counts = {level: sum(h.relevance == level for h in result.hits) for level in RELEVANCE}
+    found = f"找到 {len(result.hits)} 个段落：相关度高 {counts['high']} 个，中 {counts['medium']} 个，低 {counts['low']} 个。"
+    return (NOT_CONFIDENT + found) if result.confident is False else found
+
+
+def _render_hit(rank: int, hit: Hit, answers: bool) -> str:
+    """One hit; its answer span is marked only when `answers` and the hit is not of low relevance."""
+    e = html.escape
+    level = hit.relevance if hit.relevance in RELEVANCE else "low"
+    where = f"{hit.document} 第{hit.page}页" if hit.page else hit.document
+    opener = (f"<button type='button' class='qa-open-doc' data-document='{e(hit.document)}' "
+              f"data-position='{int(hit.position)}' title='在文档中查看这一段'>{e(where)}</button>")
+    meta = [e(f"来源：{hit.source}") if hit.source else "", e(hit.date), opener,
+            e(f"小节：{hit.heading}") if hit.heading else ""]
+    return (
+        f"<article class='qa-hit qa-hit-{level}'><div class='qa-head'>"
+        f"<h2 class='qa-title'>{rank}. {e(hit.title or hit.document)}</h2>"
+        f"<span class='qa-rel qa-rel-{level}' title='{RELEVANCE_HELP}'><span class='qa-meter' aria-hidden='true'>"
+        f"<i></i><i></i><i></i></span>相关度：{RELEVANCE[level]}</span></div>"
+        f"<div class='qa-meta'>{' · '.join(m for m in meta if m)}</div>"
+        f"<div class='qa-before'></div><p class='qa-text'>{_highlighted(hit, answers and level != 'low')}</p>"
+        f"<div class='qa-after'></div><div class='qa-actions'>"
+        f"<button type='button' class='qa-more' aria-expanded='false' data-document='{e(hit.document)}' "
+        f"data-position='{int(hit.position)}'>查看上下文</button>"
+        f"<button type='button' class='qa-copy' data-copy='{e(copy_text(hit))}'>复制</button></div></article>"
+    )
+
+
+def _highlighted(hit: Hit, mark: bool) -> str:
+    """The passage as HTML, with the answering span, if any and if `mark`, in <mark>."""
+    text, span = hit.text, hit.answer
+    if not mark or span is None or not 0 <= span.start < span.end <= len(text):
+        return html.escape(text)
+    return f"{html.escape(text[:span.start])}{_answer_span(hit)}{html.escape(text[span.end:])}"
+
+
+def _answer_span(hit: Hit) -> str:
+    """The marked answer span, with the exact answer phrase inside it in <b> when the answer has one."""
+    span, text = hit.answer, hit.text
+    exact = span.exact
+    if exact is None or not span.start <= exact.start < exact.end <= span.end:
+        return f"<mark>{html.escape(text[span.start:span.end])}</mark>"
+    return (f"<mark>{html.escape(text[span.start:exact.start])}<b class='qa-exact'>"
+            f"{html.escape(text[exact.start:exact.end])}</b>{html.escape(text[exact.end:span.end])}</mark>")
+
+
+def copy_text(hit: Hit) -> str:
+    """The passage with its citation (title, source, date, file and page), as plain text for the clipboard."""
+    where = f"{hit.document}，第 {hit.page} 页" if hit.page else hit.document
+    cited = [f"《{hit.title}》" if hit.title else "", f"来源：{hit.source}" if hit.source else "", hit.date,
+             f"文件：{where}"]
+    return f"{hit.text}\n——{'，'.join(c for c in cited if c)}"
+
+
+def question_notes(question: str | None, documents: list[str] | None) -> list[str]:
+    """What the reader should know about how a question was asked: a filter in force, a question cut short."""
+    notes = []
+    if documents:
+        notes.append(f"只在选定的 {len(documents)} 篇文档中查找（在“更多设置”中更改）。")
+    length = len((question or "").strip())
+    if length > MAX_QUESTION_CHARS:
+        notes.append(f"问题有 {length} 字，超过 {MAX_QUESTION_CHARS} 字的上限，只按前 {MAX_QUESTION_CHARS} 字查找。")
+    return notes
+
+
+def render_summary(info: CollectionInfo) -> str:
+    """The question tab's one line about the collection, with the documents' titles a click away."""
+    e = html.escape
+    items = "".join(f"<li>{e(d.title or d.path)} <span class='qa-file'>{e(d.path)}</span></li>"
+                    for d in info.documents)
+    return (f"<details class='qa-collection'><summary>资料库：{len(info.documents)} 篇文档，{info.passages} 个段落"
+            f"</summary><ul>{items}</ul></details>")
+
+
+def render_collection(info: CollectionInfo) -> str:
+    """HTML for the collection panel: totals, model, index size, and one row per document."""
+    e = html.escape
+    stats = [("文档", f"{len(info.documents)} 篇"), ("段落", f"{info.passages} 段"),
+             ("索引大小", _size(info.index_bytes)), ("模型", info.model), ("更新时间", _when(info.built)),
+             ("检索", "语义 + 关键词" if info.lexical else "仅语义（无关键词检索）")]
+    rows = "".join(
+        f"<tr><td>{e(d.title or d.path)}<div class='qa-file'>{e(d.path)}</div></td>"
+        f"<td class='qa-nowrap'>{e(d.date)}</td><td class='qa-num qa-nowrap'>{d.passages}</td></tr>"
+        for d in info.documents
+    )
+    return (
+        "<div class='qa-stats'>" + "".join(f"<span>{k}：<b>{e(v)}</b></span>" for k, v in stats) + "</div>"
+        f"<div class='qa-docs-wrap'><table class='qa-docs'><thead><tr><th>标题 / 文件</th><th>日期</th>"
+        f"<th class='qa-num'>段落</th></tr></thead><tbody>{rows}</tbody></table></div>"
+    )
+
+
+def render_document(passages: list[StoredPassage], position: int) -> str:
+    """A document's text, passage by passage, for the viewer: page and section marks, passage `position` marked."""
+    e = html.escape
+    first = passages[0]
+    rows, page, heading = [], None, ""
+    for p in passages:
+        if p.page and p.page != page:
+            rows.append(f"<p class='qa-page'>第 {int(p.page)} 页</p>")
+            page = p.page
+        if p.heading and p.heading != heading:
+            rows.append(f"<h3 class='qa-doc-heading'>{e(p.heading)}</h3>")
+            heading = p.heading
+        here = " qa-here' tabindex='-1' aria-current='true" if p.position == position else ""
+        rows.append(f"<p class='qa-para{here}' data-position='{int(p.position)}'>{e(p.text)}</p>")
+    about = " · ".join(e(x) for x in (first.doc, first.source and f"来源：{first.source}", first.date) if x)
+    return (f"<h2 class='qa-doc-title'>{e(first.title or first.doc)}</h2><p class='qa-file'>{about} · "
+            f"{len(passages)} 段</p>{''.join(rows)}")
+
+
+
+def document_choices(documents: list[DocumentInfo]) -> list[tuple[str, str]]:
+    """(label, file name) for the document pickers: the title, with the file name when the title is missing or shared.
+
+    Labels are plain text: the dropdown shows them as text, never as HTML.
+    """
+    titles = [d.title.strip() for d in documents]
+    return [(d.path if not t else t if titles.count(t) == 1 else f"{t}（{d.path}）", d.path)
+            for d, t in zip(documents, titles)]
+
+
+def render_progress(share: float, desc: str) -> str:
+    """One progress display: what is being done (Chinese, with the share done) over a bar."""
+    percent = round(max(0.0, min(1.0, share)) * 100)
+    return (f"<div class='qa-progress' role='progressbar' aria-valuemin='0' aria-valuemax='100' "
+            f"aria-valuenow='{percent}' aria-label='{html.escape(desc)}'><p class='qa-progress-text'>"
+            f"{html.escape(desc)}</p><div class='qa-track'><span style='width:{percent}%'></span></div></div>")
+
+
+def render_warming(state: WarmUp | None) -> str:
+    """The banner while the index is built or the model loads at start; "" once ready; the error if it failed."""
+    if state is None or not state.pending:
+        return f"<p class='qa-error'>{html.escape(state.error)}</p>" if state and state.error else ""
+    if state.stage == "load":
+        return render_progress(1.0, "索引已就绪，正在加载模型…请稍候，页面会自动更新。")
+    share = state.done / state.total if state.total else 0.0
+    stage = STAGES.get(state.build_stage, "准备")
+    return render_progress(share, f"正在建立索引…{stage} {share:.0%}。建好之前还不能提问，页面会自动更新。")
+
+
+def _when(iso: str) -> str:
+    """An ISO timestamp as minutes, or as given if it is not one."""
+    try:
+        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M %Z").strip()
+    except ValueError:
+        return iso
+
+
+def _size(n: int) -> str:
+    """A size in bytes as KB or MB."""
+    return f"{n / 1_000_000:.1f} MB" if n >= 1_000_000 else f"{n / 1000:.0f} KB"
+
