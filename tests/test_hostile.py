@@ -21,7 +21,7 @@ from qa.core.errors import AnswerFailed
 from qa.read.folder import list_files
 from qa.read.plaintext import parse_document
 from qa.index.faiss_store import FaissVectors
-from qa.surfaces.page.demo import add_files, neighbour_texts
+from qa.surfaces.page.handlers import add_files, neighbour_texts
 from qa.surfaces.web import create_app
 from tests.conftest import DATA, LIBRARY, PARTY, ROOT, FakeEmbedder
 from tests.live import serving_app

@@ -88,7 +88,8 @@ def test_cli_single_question_readable_and_errors(real_service):
 def test_build_demo_renders_inside_another_blocks(real_service):
     import gradio as gr
 
-    from qa.surfaces.page.demo import answer, build_demo
+    from qa.surfaces.page.demo import build_demo
+    from qa.surfaces.page.handlers import answer
     from qa.surfaces.page.render import render_hits
 
     with gr.Blocks() as host:

@@ -31,6 +31,7 @@ LAYERS = [
     ["answer.search"],
     ["service"],
     ["surfaces.evaluate", "surfaces.watch", "surfaces.page.render"],
+    ["surfaces.page.handlers"],
     ["surfaces.page.demo"],
     ["surfaces.web"],
     ["surfaces.cli"],

@@ -13,10 +13,10 @@ from qa import Answer, Hit, Result
 from qa.core.errors import NotReadyError
 from qa.service import WarmUp
 from qa.index.base import DocumentInfo, StoredPassage
-from qa.surfaces.page.demo import (
+from qa.surfaces.page.demo import build_demo
+from qa.surfaces.page.handlers import (
     add_files,
     answer,
-    build_demo,
     document_html,
     neighbour_texts,
     remember,

@@ -20,7 +20,7 @@ async function toggleContext(button) {
     button.textContent = '加载中…';
     try {
       const position = Number(button.dataset.position);
-      const rows = await server.context([button.dataset.document, position]);
+      const rows = await server.neighbour_texts([button.dataset.document, position]);
       for (const row of rows) {
         const p = document.createElement('p');
         p.className = 'qa-ctx';
@@ -76,7 +76,7 @@ async function openDocument(button) {
   dialog.addEventListener('close', () => button.focus(), {once: true});
   dialog.showModal();
   try {
-    body.innerHTML = await server.document_view([button.dataset.document, Number(button.dataset.position)]);
+    body.innerHTML = await server.document_html([button.dataset.document, Number(button.dataset.position)]);
   } catch (error) {
     body.textContent = '无法打开文档，请稍后重试。';
     return;
