@@ -32,6 +32,7 @@ LAYERS = [
     ["service"],
     ["surfaces.evaluate", "surfaces.watch", "surfaces.page.render"],
     ["surfaces.page.handlers"],
+    ["surfaces.page.layout"],
     ["surfaces.page.demo"],
     ["surfaces.web"],
     ["surfaces.cli"],

@@ -156,7 +156,8 @@ def remove_file(service: Service, name: str, progress=None) -> str:
         service.remove_document(name, progress=report)
     except QAError as e:
         return render_message("error", str(e))
-    return render_message("status", f"已从资料库移除：{name}。它不会再出现在答案中（文件保存在索引目录的 removed/ 下）。")
+    removed = f"已从资料库移除：{name}。它不会再出现在答案中（文件保存在索引目录的 removed/ 下）。"
+    return render_message("status", removed)
 
 
 def with_progress(work: Callable[[Callable], str]) -> Iterator[tuple[bool, str]]:
