@@ -1,0 +1,117 @@
+"""The page's parts alone: handlers called with the fake service, no Gradio server; the layout; CSS and JS shipped."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from importlib import resources
+from types import SimpleNamespace
+
+import gradio as gr
+
+from qa.service import WarmUp
+from qa.surfaces.page import handlers
+from qa.surfaces.page.demo import build_demo
+from qa.surfaces.page.handlers import bind
+from qa.surfaces.page.layout import CSS, RESULTS_JS, layout
+from tests.conftest import DEVELOPMENT, LIBRARY, PARTY, ROOT
+
+QUESTION = "全镇共有基层党党支部154个"
+
+
+def test_ask_and_show_an_answer(service):
+    data = handlers.ask(service, QUESTION, 2)
+    assert data["question"] == QUESTION and len(data["hits"]) == 2 and data["error"] is None
+    page = handlers.show(data, QUESTION, [PARTY])
+    assert "只在选定的 1 篇文档中查找" in page and page.count("class='qa-hit") == 2
+    assert "qa-empty" in handlers.show(None, "", None)
+
+
+def test_a_question_in_the_address_fills_an_empty_box_and_is_asked_once_there(service):
+    link = SimpleNamespace(query_params={"q": f" {QUESTION} "})
+    assert handlers.from_url("", link) == (QUESTION, QUESTION)
+    typed, asked = handlers.from_url("已经输入的问题", link)  # never over what was typed
+    assert isinstance(typed, type(gr.skip())) and asked == QUESTION
+    assert handlers.from_url("", SimpleNamespace(query_params={}))[1] == ""
+    assert handlers.ask_if_any(service, QUESTION, 1, None, QUESTION)["hits"]
+    assert isinstance(handlers.ask_if_any(service, "已经输入的问题", 1, None, QUESTION), type(gr.skip()))
+    assert isinstance(handlers.ask_if_any(service, QUESTION, 1, None, ""), type(gr.skip()))
+
+
+def test_recent_questions_are_kept_and_listed():
+    kept, listed = handlers.keep("新问题", ["旧问题"])
+    assert kept == ["新问题", "旧问题"] and listed.raw_samples == [["新问题"], ["旧问题"]] and listed.visible
+    assert handlers.recent_list(None).visible is False
+    assert handlers.pick_recent(["旧问题"]) == "旧问题"
+
+
+def test_page_state_follows_the_collection_and_a_warm_up(service):
+    warming, timer, summary, collection, chosen, doomed = handlers.page_state(service, [PARTY, "gone.txt"])
+    assert warming.visible is False and timer.active is False
+    assert "资料库：2 篇文档" in summary and DEVELOPMENT in collection
+    assert chosen.value == [PARTY] and {path for _, path in doomed.choices} == {PARTY, DEVELOPMENT}
+    service.warming = WarmUp()  # a background warm-up that has not finished
+    warming, timer, summary, *_ = handlers.page_state(service, None)
+    assert warming.visible and timer.active and "正在建立索引" in summary
+    service.warming = None
+
+
+def test_removal_asks_first_and_needs_a_document(service):
+    status, box, warning = handlers.propose_removal(PARTY)
+    assert status == "" and box.visible and f"确定要移除 {PARTY} 吗" in warning and "qa-notice" in warning
+    status, box, warning = handlers.propose_removal(None)
+    assert "请先选择要移除的文档" in status and box.visible is False and warning == ""
+    assert handlers.hide_confirmation().visible is False
+    (only,) = list(handlers.remove(service, "", None))
+    assert "请先选择要移除的文档" in only[0] and len(only) == 8
+
+
+def test_upload_shows_progress_then_the_new_collection(service, tmp_path):
+    (tmp_path / "library.txt").write_text(LIBRARY, encoding="utf-8")
+    steps = list(handlers.upload(service, [str(tmp_path / "library.txt")], None))
+    assert all(len(step) == 8 for step in steps) and "qa-progress" in steps[0][0]
+    last = steps[-1]
+    assert "已加入资料库：library.txt" in last[0] and "资料库：3 篇文档" in last[3] and last[7].visible is False
+    assert list(handlers.upload(service, [], None)) == []
+
+
+def test_bound_handlers_keep_their_names_for_gradio(service):
+    bound = bind(handlers.neighbour_texts, service)
+    assert bound.__name__ == "neighbour_texts" and bound(["missing.txt", 1]) == []
+    assert "server.neighbour_texts(" in RESULTS_JS and "server.document_html(" in RESULTS_JS
+
+
+def test_the_layout_returns_its_components(service):
+    with gr.Blocks():
+        page = layout(service, ["示例问题"], [])
+    assert isinstance(page.question, gr.Textbox) and isinstance(page.results, gr.HTML)
+    assert page.changed_parts() == [page.status, *page.collection_parts(), page.confirm_box]
+    assert len(page.collection_parts()) == len(handlers.page_state(service, None))
+
+
+def test_the_page_events_are_wired(service):
+    demo = build_demo(service)
+    assert sum(fn.api_name == "ask" for fn in demo.fns.values()) == 1
+    assert any(getattr(fn.fn, "__name__", "") == "ask_if_any" for fn in demo.fns.values())
+
+
+def test_css_and_js_are_package_files_without_template_marks():
+    files = resources.files("qa.surfaces.page")
+    assert files.joinpath("page.css").read_text(encoding="utf-8") == CSS and ".qa-hit" in CSS
+    assert files.joinpath("page.js").read_text(encoding="utf-8") == RESULTS_JS and "toggleContext" in RESULTS_JS
+    # Gradio reads the CSS as a JavaScript template string: a backquote or a dollar-brace would cut it short
+    assert "`" not in CSS and "${" not in CSS
+
+
+def test_the_wheel_ships_the_css_and_js(tmp_path):
+    source = tmp_path / "source"
+    shutil.copytree(ROOT / "qa", source / "qa", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path / "wheel"), str(source)], check=True, capture_output=True, timeout=300)
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"qa/surfaces/page/page.css", "qa/surfaces/page/page.js"} <= names
