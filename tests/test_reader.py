@@ -209,3 +209,27 @@ def test_the_shipped_reader_finds_no_answer_to_an_unrelated_question(real_reader
     passage = next(line for line in text.splitlines() if "1724名" in line)
     found, = real_reader.read("Who won the 2018 World Cup?", [passage], [(0, 40)])
     assert found.margin < 0
+
+
+@pytest.mark.parametrize("value, on", [(None, True), ("", True), ("on", True), ("1", True), ("off", False),
+                                       ("OFF", False), ("no", False)])
+def test_qa_reader_turns_the_reader_on_and_off(value, on):
+    from qa.core.settings import Settings
+
+    assert Settings.from_env({} if value is None else {"QA_READER": value}).reader is on
+
+
+def test_a_qa_reader_value_that_is_not_on_or_off_is_one_clear_error():
+    from qa import QAError
+    from qa.core.settings import Settings
+
+    with pytest.raises(QAError, match="QA_READER must be on or off"):
+        Settings.from_env({"QA_READER": "maybe"})
+
+
+def test_missing_reader_weights_are_one_clear_error(tmp_path):
+    from qa import QAError
+    from qa.answer.reader.read import Reader
+
+    with pytest.raises(QAError, match="QA_READER=off"):
+        Reader(tmp_path, tmp_path / "weights.safetensors")
