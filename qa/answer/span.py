@@ -70,7 +70,7 @@ class Answer:
 _QUESTION_WORD = re.compile(
     r"为什么|为何|什么|哪些|哪里|哪儿|哪个|哪位|哪种|哪家|哪所|哪部|哪首|哪本|哪一|哪|多少|多久|多长|多大|多高|多远|多重"
     r"|几|谁|怎么样|怎样|怎么|如何|何时|何地|何处|何人|何|吗|呢"
-    r"|\b(?:what|which|who|whom|whose|where|when|why|how)\b", re.I)
+    r"|\b(?:what|which|who|whom|whose|where|when|why|how)\b", re.IGNORECASE)
 # Characters too common to tell one clause from another.
 _FUNCTION_CHARS = frozenset("的了是在有和与及或就也都而被把对于为以之其这那个一吗呢么吧啊着过")
 _ASCII_WORD = re.compile(r"[A-Za-z0-9]+(?:[.\-][A-Za-z0-9]+)*")
@@ -220,6 +220,11 @@ def _kind_matches(clause: str, cue: Cue, phrases: bool = False) -> list[tuple[in
 
 
 @lru_cache(maxsize=64)
+def gives_asked_kind(phrase: str, cue: Cue) -> bool:
+    """Whether the phrase gives an asked-for kind of answer (a count in the measure word the question names)."""
+    return bool(_kind_matches(phrase, cue))
+
+
 def _count_of(measures: str) -> re.Pattern:
     """A count that ends in one of these measure words ("1724名", "三百多人")."""
     return re.compile(rf"(?:约|大约|近|超过|共)?(?:\d[\d,.]*|[{CN_NUMERAL}]+)\s*(?:多|余)?[万亿千百]?[{measures}]")
