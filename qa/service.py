@@ -18,7 +18,7 @@ from qa.embed.factory import make_embedder
 from qa.core.errors import AnswerFailed, IndexWriteError, NotReadyError, QAError
 from qa.read.folder import SUPPORTED_SUFFIXES, parse_bytes_bounded
 from qa.answer.search import Hit, Result, search
-from qa.core.settings import MAX_QUESTION_CHARS, MAX_TOP_K, Settings
+from qa.core.settings import MAX_QUESTION_CHARS, MAX_TOP_K, Settings, quiet_openmp
 from qa.index.base import Collection, DocumentInfo, StoredPassage
 from qa.index.factory import open_store
 from qa.core.text import has_words, trim_span
@@ -90,6 +90,7 @@ class Service:
     def __init__(self, data_dir: str | Path = "data", index_dir: str | Path = "index",
                  embedder: Embedder | None = None, model: str | None = None, store: str | None = None,
                  settings: Settings | None = None):
+        quiet_openmp()  # before the store loads faiss
         settings = settings or Settings.from_env()
         self.settings = replace(settings, model=model or settings.model, store=store or settings.store)
         self.data_dir = Path(data_dir)

@@ -76,3 +76,27 @@ def test_the_import_reader_sees_lazy_and_package_imports(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("from qa.embed import convert\ndef f():\n    from qa.index.base import Store\n    import qa.index.sync\n")
     assert qa_imports(sample) == {"embed.convert", "index.base", "index.sync"}
+
+
+def test_importing_qa_changes_nothing_in_the_environment():
+    import subprocess
+    import sys
+
+    code = ("import os; before = dict(os.environ); import qa, qa.service, qa.surfaces.cli; "
+            "print(dict(os.environ) == before)")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OMP_WAIT_POLICY"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert run.stdout.strip() == "True", run.stderr
+
+
+def test_a_service_makes_openmp_wait_passively_unless_told_otherwise(tmp_path, monkeypatch, fake_embedder):
+    import os
+
+    from qa.service import Service
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    Service(tmp_path / "data", tmp_path / "index", embedder=fake_embedder)
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    Service(tmp_path / "data", tmp_path / "index", embedder=fake_embedder)
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

