@@ -94,8 +94,8 @@ def test_only_backends_with_different_vectors_get_their_own_index_name():
     assert model_name(DEFAULT_MODEL, "onnx-int8") != base
 
 
-def test_a_failed_export_leaves_nothing_behind(tmp_path):
-    from qa.embed.onnx_export import _write_atomically
+def test_a_failed_atomic_write_leaves_nothing_behind(tmp_path):
+    from qa.core.files import write_atomically
 
     target = tmp_path / "onnx" / "model.onnx"
 
@@ -104,9 +104,9 @@ def test_a_failed_export_leaves_nothing_behind(tmp_path):
         raise RuntimeError("killed")
 
     with pytest.raises(RuntimeError):
-        _write_atomically(target, crash)
+        write_atomically(target, crash)
     assert list((tmp_path / "onnx").iterdir()) == []
-    _write_atomically(target, lambda out: out.write_bytes(b"model"))
+    write_atomically(target, lambda out: out.write_bytes(b"model"))
     assert target.read_bytes() == b"model"
     assert [p.name for p in (tmp_path / "onnx").iterdir()] == ["model.onnx"]
 

@@ -9,7 +9,8 @@ from tests.conftest import ROOT
 
 # documents -> passages -> vectors -> index -> hits -> service -> programs; a module imports only from earlier rows.
 LAYERS = [
-    ["core.errors", "core.text", "core.kinds", "core.logs", "core.overlap"],
+    ["core.errors", "core.text"],
+    ["core.kinds", "core.logs", "core.overlap", "core.files"],
     ["core.settings"],
     ["read.documents"],
     ["read.plaintext"],

@@ -17,7 +17,8 @@ import numpy as np
 
 from qa.answer.reader.read import Reader
 from qa.answer.span import Answer, Cue, Phrase, answer_span, common_words_weigh_less, gives_asked_kind, question_cue
-from qa.core.kinds import kinds_asked, kinds_given
+from qa.core.kinds import kind_mask, kinds_asked, kinds_given
+from qa.core.text import HAN_CHAR
 from qa.index.base import Clauses, Collection, StoredPassage
 
 CLAUSE_WEIGHT = 0.5  # share of the best clause in a passage's dense score, the rest is the whole passage
@@ -40,7 +41,6 @@ READER_CONFIDENT = 0.0  # the margin a confident answer needs (beside the cosine
 READER_HIGH = 3.0  # the margin for relevance "high"
 READER_EXACT = 4.0  # the margin past which the reader's span is the exact answer, for a question asking a kind
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
-_HAN_CHAR = re.compile("[\u4e00-\u9fff]")
 
 
 @dataclass
@@ -122,14 +122,14 @@ def candidates(collection: Collection, question: str, query: np.ndarray, k: int,
 
 
 def score(collection: Collection, question: str, query: np.ndarray, k: int = CANDIDATES,
-          documents: list[str] | None = None) -> Scores:
+          documents: list[str] | None = None, asked: int | None = None) -> Scores:
     """Dense, lexical and fused scores of the question's candidates (see `candidates`)."""
     ids, lexical = candidates(collection, question, query, k, documents)
     passage_cosine = collection.cosines(query, ids)
     clauses = collection.clauses(ids)
     # einsum, not @: a product this small is quicker on one thread than after waking BLAS's (BENCHMARKS.md)
     clause = np.einsum("ij,j->i", clauses.vectors, np.asarray(query, dtype=np.float32))
-    asked = kinds_asked(question)
+    asked = kinds_asked(question) if asked is None else asked  # the caller's, when it found them already
     if asked:  # the clauses' kinds were found when they were indexed
         clause = clause + TYPE_BONUS * ((clauses.kinds & asked) != 0).astype(np.float32)
     best_clause = np.full(len(ids), -1.0, dtype=np.float32)
@@ -153,13 +153,14 @@ def search(collection: Collection, question: str, query: np.ndarray, top_k: int,
     With `documents`, only passages of those documents are searched. With a `reader`, the first hit of a question
     in the passages' script is read with it: it decides confidence and marks the exact answer.
     """
-    s = score(collection, question, query, max(CANDIDATES, top_k), documents)
+    cue = question_cue(question)  # the question's words and asked kinds, found once
+    s = score(collection, question, query, max(CANDIDATES, top_k), documents, asked=kind_mask(cue.kinds))
     if not len(s.ids):
         return Result(question, False, [])
     ranked = np.argsort(-s.fused, kind="stable")[:top_k]
     nearest = int(np.argmax(s.passage_cosine))
     stored = collection.passages([int(i) for i in s.ids[[*ranked, nearest]]])  # only what is shown or judged
-    cue = common_words_weigh_less(question_cue(question), collection.word_weights(question))
+    cue = common_words_weigh_less(cue, collection.word_weights(question))
     hits = []
     for r in ranked:
         pid = int(s.ids[r])
@@ -208,7 +209,7 @@ def read_first(reader: Reader, result: Result, s: Scores, ranked: np.ndarray, cu
 
 def asks_something(question: str) -> bool:
     """Whether a question has at least two words to ask with (Han characters, Latin words): "hi" or "42" has not."""
-    return len(_HAN_CHAR.findall(question)) + len([w for w in _LATIN_WORD.findall(question) if len(w) > 1]) >= 2
+    return len(HAN_CHAR.findall(question)) + len([w for w in _LATIN_WORD.findall(question) if len(w) > 1]) >= 2
 
 
 def relevance(dense: float, question: str, passage: str) -> str:
@@ -225,4 +226,4 @@ def confidence_threshold(question: str, passage: str) -> float:
 
 def _mostly_han(text: str) -> bool:
     """More Han characters than Latin words (a Han character is about a word)."""
-    return len(_HAN_CHAR.findall(text)) > len(_LATIN_WORD.findall(text))
+    return len(HAN_CHAR.findall(text)) > len(_LATIN_WORD.findall(text))

@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from qa.core.kinds import ANSWER_TYPES, CN_NUMERAL, HAN, MEASURE, PERSON_TITLE
-from qa.core.text import split_sentences, trim_span
+from qa.core.kinds import ANSWER_TYPES, CN_NUMERAL, MEASURE, PERSON_TITLE, kinds_of
+from qa.core.text import HAN, is_han, split_sentences, trim_span
 
 MAX_ANSWER_CHARS = 80  # a longer sentence is narrowed to the best clause and its neighbours
 MAX_NARROWED_CHARS = 100  # ... and when that is longer still, to the clause and its better neighbour, or alone
@@ -139,7 +139,7 @@ def question_cue(question: str) -> Cue:
                 add(pair, at + i, at + i + 2)
     for word in _ASCII_WORD.finditer(content):
         add(word.group().lower(), *word.span())
-    kinds = tuple(kind for kind, (asks, _) in ANSWER_TYPES.items() if asks.search(question))
+    kinds = kinds_of(question)
     measure = _ASKED_MEASURE.search(question)
     counted = next((group for group in _SAME_MEASURE if measure[1] in group), measure[1]) if measure else ""
     cue = Cue(tuple(terms.items()), kinds, frozenset(question.lower()), counted=counted)
@@ -213,7 +213,7 @@ def _kind_matches(clause: str, cue: Cue, phrases: bool = False) -> list[tuple[in
                 group = next((g for g in ("name", "named") if g in pattern.groupindex and m.group(g)), 0)
                 start, end = m.span(group)
                 if kind == "person":  # a Chinese name's edges: not the question's characters, not 由/于/的
-                    start, end = _trim_chars(clause, start, end, _FUNCTION_CHARS | _han(cue.chars))
+                    start, end = trim_span(clause, start, end, _FUNCTION_CHARS | _han(cue.chars))
                 if start < end:
                     found.append((start, end))
     return found
@@ -319,14 +319,14 @@ def exact_phrase(text: str, clause: tuple[int, int], cue: Cue) -> tuple[int, int
     found = _kind_matches(text[a:b], cue, phrases=True)
     if found:
         start, end = max(found, key=lambda span: (_context_weight(lowered, span, cue), -span[0]))
-        start, end = _strip(lowered, start, end)
+        start, end = trim_span(lowered, start, end, _PUNCTUATION)
         return (a + start, a + end) if start < end else None
     if not (cue.before and cue.after):
         return None
     full = [(s, e) for s, e, share in _gaps(lowered, cue) if share >= 1.0 and 0 < e - s <= MAX_EXACT_CHARS]
     if not full:
         return None
-    start, end = _strip(lowered, *min(full, key=lambda se: se[1] - se[0]))
+    start, end = trim_span(lowered, *min(full, key=lambda se: se[1] - se[0]), _PUNCTUATION)
     return (a + start, a + end) if start < end else None
 
 
@@ -344,22 +344,4 @@ def _context_weight(clause: str, span: tuple[int, int], cue: Cue, reach: int = 8
 
 def _han(chars: frozenset[str]) -> frozenset[str]:
     """The Han characters among chars."""
-    return frozenset(ch for ch in chars if "\u4e00" <= ch <= "\u9fff")
-
-
-def _trim_chars(text: str, start: int, end: int, chars: frozenset[str]) -> tuple[int, int]:
-    """Shrink [start, end) past characters of `chars` at either end."""
-    while start < end and text[start] in chars:
-        start += 1
-    while end > start and text[end - 1] in chars:
-        end -= 1
-    return start, end
-
-
-def _strip(text: str, start: int, end: int) -> tuple[int, int]:
-    """Shrink [start, end) past spaces and punctuation at either end."""
-    while start < end and (text[start] in _PUNCTUATION or text[start].isspace()):
-        start += 1
-    while end > start and (text[end - 1] in _PUNCTUATION or text[end - 1].isspace()):
-        end -= 1
-    return start, end
+    return frozenset(ch for ch in chars if is_han(ch))

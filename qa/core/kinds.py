@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 
+from qa.core.text import HAN
+
 CN_NUMERAL = "〇零一二两三四五六七八九十百千万亿"
 MEASURE = "个名项次户场人位家所条件元岁米里斤克吨亩倍届度张首部本座"
-HAN = "\u4e00-\u9fff"
 PERSON_TITLE = ("书记|主席|总统|总理|部长|市长|省长|县长|镇长|村长|校长|院长|主任|经理|董事长|会长|社长|局长|队长|领队"
                  "|教练|导演|编剧|制作人|作者|作家|画家|诗人|演员|歌手|主演|创始人|建筑师|设计师|学家|皇帝|国王|将军")
 # Question words asking for a kind of answer, and how a clause that gives one looks. The search gives a small
@@ -37,7 +38,7 @@ ANSWER_TYPES = {
                    rf"|(?:{PERSON_TITLE})[{HAN}]{{2,3}}"),
     ),
     "place": (
-        re.compile(r"哪里|哪儿|何处|何地|在哪(?![\u4e00-\u9fff])|什么地方|哪[个些]?地[方区]|什么地区|哪[个一座]?(?:国家|城市|省|州|县|国)"
+        re.compile(rf"哪里|哪儿|何处|何地|在哪(?![{HAN}])|什么地方|哪[个些]?地[方区]|什么地区|哪[个一座]?(?:国家|城市|省|州|县|国)"
                    r"|\bwhere\b|\bwhich (?:country|city|province|place|region|town|village)\b", re.I),
         re.compile(rf"[{HAN}]{{2,}}(?:国|省|市|县|州|郡|镇|乡|村|区|岛|山|河|湖|江|海|洲|路|街|港|湾)(?![{HAN}])"
                    rf"|位于|地处|坐落|分布于|生长于"),
@@ -76,9 +77,19 @@ def answer_types(text: str) -> list[bool]:
     return [bool(gives.search(text)) for _, gives in ANSWER_TYPES.values()]
 
 
+def kinds_of(question: str) -> tuple[str, ...]:
+    """The names of the kinds the question asks for, in the order of ANSWER_TYPES."""
+    return tuple(kind for kind, asked in zip(KINDS, question_types(question)) if asked)
+
+
+def kind_mask(kinds: tuple[str, ...]) -> int:
+    """Kind names as a bit mask over KINDS."""
+    return sum(1 << KINDS.index(kind) for kind in kinds)
+
+
 def kinds_asked(question: str) -> int:
     """The kinds the question asks for, as a bit mask over KINDS."""
-    return sum(1 << i for i, asked in enumerate(question_types(question)) if asked)
+    return kind_mask(kinds_of(question))
 
 
 def kinds_given(text: str) -> int:

@@ -13,6 +13,8 @@ CLAUSE_END = "，：,:"  # a clause ends after one of these, or at a sentence en
 LIST_BREAK = "、"  # between list items: too short to stand alone as clauses, but a place to cut a long sentence
 CLOSERS = "”’」』）)】》"  # closing quotes and brackets stay with the mark they follow
 ZERO_WIDTH_SPACES = "\u200b\ufeff"
+HAN = "\u4e00-\u9fff"  # CJK Unified Ideographs: what counts as a Chinese character, for a regex class
+HAN_CHAR = re.compile(f"[{HAN}]")
 
 # ASCII words and numbers, with the punctuation that may sit inside them ("3.5", "U.S", "1,724", "08:42").
 _ASCII_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[.,:;!?'’/\-][A-Za-z0-9]+)*")
@@ -35,11 +37,16 @@ def is_space(ch: str) -> bool:
     return ch.isspace() or ch in ZERO_WIDTH_SPACES
 
 
-def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
-    """Shrink [start, end) past surrounding spaces."""
-    while start < end and is_space(text[start]):
+def is_han(ch: str) -> bool:
+    """A Chinese character (HAN)."""
+    return "\u4e00" <= ch <= "\u9fff"
+
+
+def trim_span(text: str, start: int, end: int, also: str | frozenset[str] = "") -> tuple[int, int]:
+    """Shrink [start, end) past surrounding spaces and any characters of `also`."""
+    while start < end and (is_space(text[start]) or text[start] in also):
         start += 1
-    while end > start and is_space(text[end - 1]):
+    while end > start and (is_space(text[end - 1]) or text[end - 1] in also):
         end -= 1
     return start, end
 

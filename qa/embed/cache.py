@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.core.files import SQLITE_IDS_PER_QUERY
+
 log = logging.getLogger("qa")
 
 _SCHEMA = """
@@ -17,7 +19,6 @@ CREATE TABLE IF NOT EXISTS vectors (
     model TEXT NOT NULL, sha256 TEXT NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (model, sha256)
 ) WITHOUT ROWID;
 """
-_CHUNK = 500  # ids per query, well below SQLite's limit on bound parameters
 
 
 def text_hash(text: str) -> str:
@@ -53,8 +54,8 @@ class EmbeddingCache:
         """Cached vectors for these text hashes; missing ones are left out."""
         found = {}
         unique = sorted(set(hashes))
-        for i in range(0, len(unique), _CHUNK):
-            chunk = unique[i : i + _CHUNK]
+        for i in range(0, len(unique), SQLITE_IDS_PER_QUERY):
+            chunk = unique[i : i + SQLITE_IDS_PER_QUERY]
             rows = self.db.execute(
                 f"SELECT sha256, vector FROM vectors WHERE model = ? AND sha256 IN ({','.join('?' * len(chunk))})",
                 [self.model, *chunk],

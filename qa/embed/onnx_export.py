@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 import warnings
-from collections.abc import Callable
 from pathlib import Path
+
+from qa.core.files import write_atomically
 
 log = logging.getLogger("qa")
 
@@ -32,24 +30,13 @@ def exported_model(model_dir: Path, quantized: bool) -> Path:
     fused = folder / FUSED_FILE
     if not fused.exists():
         log.info("Exporting %s to ONNX, once (about a minute).", model_dir)
-        _write_atomically(fused, lambda out: _export_fused(Path(model_dir), out))
+        write_atomically(fused, lambda out: _export_fused(Path(model_dir), out))
     if not quantized:
         return fused
     int8 = folder / INT8_FILE
     if not int8.exists():
-        _write_atomically(int8, lambda out: _quantize(fused, out))
+        write_atomically(int8, lambda out: _quantize(fused, out))
     return int8
-
-
-def _write_atomically(target: Path, make: Callable[[Path], None]) -> None:
-    """Run `make` into a temporary file beside `target`, then rename it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
-    try:
-        make(tmp / target.name)
-        os.replace(tmp / target.name, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _export_fused(model_dir: Path, out: Path) -> None:

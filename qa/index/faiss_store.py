@@ -31,6 +31,7 @@ import numpy as np
 
 from qa.passages.chunking import Passage
 from qa.core.errors import IndexWriteError, QAError
+from qa.core.files import SQLITE_IDS_PER_QUERY, write_atomically
 from qa.core.settings import DEFAULT_INDEX_MEMORY_MB
 from qa.index.ann import IndexChoice, choose_faiss_index, index_choice, make_faiss_index, train_if_needed
 from qa.index.base import (
@@ -135,7 +136,6 @@ CREATE INDEX passages_doc ON passages(doc, position);
 _PASSAGE_SELECT = "SELECT p.*, d.title, d.source, d.author, d.date FROM passages p JOIN documents d ON d.path = p.doc"
 _DOCUMENT_COLUMNS = "path, title, source, author, editor, date, sha256"
 _PASSAGE_COLUMNS = 'id, doc, position, text, start, "end", heading, page'
-_CHUNK = 500  # ids per query, well below SQLite's limit on bound parameters
 
 
 class PassageStore:
@@ -177,8 +177,8 @@ class PassageStore:
         """Passages by id, with their document metadata."""
         found = {}
         ids = [int(i) for i in ids]
-        for i in range(0, len(ids), _CHUNK):
-            chunk = ids[i : i + _CHUNK]
+        for i in range(0, len(ids), SQLITE_IDS_PER_QUERY):
+            chunk = ids[i : i + SQLITE_IDS_PER_QUERY]
             rows = self.db.execute(f"{_PASSAGE_SELECT} WHERE p.id IN ({','.join('?' * len(chunk))})", chunk)
             found.update((row["id"], StoredPassage(**row)) for row in rows)
         return found
@@ -194,8 +194,8 @@ class PassageStore:
     def of_documents(self, docs: list[str]) -> list[StoredPassage]:
         """Every passage of these documents, by document and position."""
         found = []
-        for i in range(0, len(docs), _CHUNK):
-            chunk = docs[i : i + _CHUNK]
+        for i in range(0, len(docs), SQLITE_IDS_PER_QUERY):
+            chunk = docs[i : i + SQLITE_IDS_PER_QUERY]
             rows = self.db.execute(f"{_PASSAGE_SELECT} WHERE p.doc IN ({','.join('?' * len(chunk))}) "
                                    "ORDER BY p.doc, p.position", chunk)
             found += [StoredPassage(**row) for row in rows]
@@ -204,8 +204,8 @@ class PassageStore:
     def ids_of(self, docs: list[str]) -> np.ndarray:
         """The passage ids of these documents, ascending."""
         ids = []
-        for i in range(0, len(docs), _CHUNK):
-            chunk = docs[i : i + _CHUNK]
+        for i in range(0, len(docs), SQLITE_IDS_PER_QUERY):
+            chunk = docs[i : i + SQLITE_IDS_PER_QUERY]
             ids += [r[0] for r in self.db.execute(f"SELECT id FROM passages WHERE doc IN ({','.join('?' * len(chunk))})",
                                                   chunk)]
         return np.array(sorted(ids), dtype=np.int64)
@@ -414,7 +414,8 @@ class FolderStore(Store):
             files={f.relative_to(folder).as_posix(): file_check(f) for f in sorted(folder.rglob("*")) if f.is_file()},
             **asdict(change.spec),
         )
-        _atomic_write(self.index_dir / MANIFEST, json.dumps(asdict(manifest), ensure_ascii=False, indent=2))
+        text = json.dumps(asdict(manifest), ensure_ascii=False, indent=2)
+        write_atomically(self.index_dir / MANIFEST, lambda path: path.write_text(text, encoding="utf-8"))
         return manifest
 
     def open(self) -> FolderCollection:
@@ -490,16 +491,6 @@ def _rechosen(vectors: FaissVectors, choice: IndexChoice) -> FaissVectors:
 def _placeholders(columns: str) -> str:
     """Named SQL parameters for a column list: 'id, "end"' -> ':id, :end'."""
     return ", ".join(":" + c.strip().strip('"') for c in columns.split(","))
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def _fsync_tree(folder: Path) -> None:

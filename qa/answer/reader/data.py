@@ -14,6 +14,8 @@ import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from qa.core.files import write_atomically
+
 
 def squad_items(path: Path, source: str, convert: Callable[[str], str] | None = None) -> Iterator[dict]:
     """The questions of a SQuAD-format file whose answers are found in their passage (converted when asked)."""
@@ -55,10 +57,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("sources", nargs="+", help="FILE:NAME or FILE:NAME:t2s (also in Simplified Chinese)")
     args = parser.parse_args(argv)
+    written: list[int] = []
+    write_atomically(args.out, lambda path: written.append(write_items(path, args.sources)))
+    print(f"wrote {written[0]} questions to {args.out}")
+
+
+def write_items(path: Path, sources: list[str]) -> int:
+    """Write the questions of every FILE:NAME[:t2s] source to `path` as JSONL, each (question, passage) once."""
     seen, count = set(), 0
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as out:
-        for spec in args.sources:
+    with open(path, "w", encoding="utf-8") as out:
+        for spec in sources:
             file, name, *how = spec.split(":")
             passes = [(name, None)]
             if how == ["t2s"]:
@@ -72,8 +80,7 @@ def main(argv: list[str] | None = None) -> None:
                         seen.add(key)
                         out.write(json.dumps(item, ensure_ascii=False) + "\n")
                         count += 1
-    tmp.replace(args.out)
-    print(f"wrote {count} questions to {args.out}")
+    return count
 
 
 if __name__ == "__main__":

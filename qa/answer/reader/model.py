@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from qa.core.files import write_atomically
+
 WEIGHTS = Path(__file__).with_name("weights.safetensors")
 LAYERS = 6  # the default model's first six layers: half the cost of reading with all twelve
 
@@ -47,10 +49,8 @@ def save_weights(net, path: Path, meta: dict) -> None:
     from safetensors.torch import save_file
 
     tensors = {name: p.detach().to("cpu").half().contiguous() for name, p in trained_parameters(net).items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"qa_reader": json.dumps(meta, ensure_ascii=False)})
-    tmp.replace(path)
+    write_atomically(path, lambda out: save_file(tensors, str(out),
+                                                 metadata={"qa_reader": json.dumps(meta, ensure_ascii=False)}))
 
 
 def load_weights(net, path: Path = WEIGHTS) -> dict:

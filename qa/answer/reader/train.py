@@ -19,6 +19,7 @@ import numpy as np
 
 from qa.answer.reader.model import LAYERS, WEIGHTS, build_net, save_weights, trained_parameters
 from qa.answer.reader.windows import PAD, encode, load_tokenizer, passage_budget, sliding_windows, token_span, window
+from qa.core.files import write_atomically
 from qa.core.overlap import char_f1, exact_match
 
 NO_ANSWER_SHARE = 0.35  # questions that also give a window without their answer
@@ -247,11 +248,10 @@ def run(net, optimizer, schedule, examples: list[Example], held: list[dict], tok
                       "windows_per_s": round(seen * args.batch / (time.time() - started), 2)}
             if step % args.eval_every == 0 or step == args.steps:
                 record |= evaluate(net, held, tokenizer, device)
-            tmp = checkpoint.with_name("checkpoint.tmp")
-            torch.save({"net": {k: v for k, v in net.state_dict().items() if not k.startswith("bert.embeddings.")},
-                        "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "step": step,
-                        "torch_rng": torch.get_rng_state()}, tmp)
-            tmp.replace(checkpoint)
+            state = {"net": {k: v for k, v in net.state_dict().items() if not k.startswith("bert.embeddings.")},
+                     "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "step": step,
+                     "torch_rng": torch.get_rng_state()}
+            write_atomically(checkpoint, lambda path: torch.save(state, path))
             progress.write(json.dumps(record) + "\n")
             progress.flush()
             print(json.dumps(record), flush=True)
