@@ -7,7 +7,7 @@ One subpackage per stage of the pipeline, each importing only from the stages be
     passages/   Document -> Passage, and their clauses
     embed/      texts -> vectors (the Embedder interface, its backends, the bundled model, the cache)
     index/      vectors and words kept and searched (Store/Collection, FAISS, Milvus, BM25, building it)
-    answer/     question -> Result of Hit (candidates, scores, the answer span)
+    answer/     question -> Result of Hit (candidates, scores, the answer span, the reader model)
     service.py  Service: the data folder and the index kept in step, answering
     surfaces/   the CLI, the web page and JSON API, the watcher, the evaluation; app.py at the top
 """

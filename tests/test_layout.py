@@ -101,3 +101,18 @@ def test_a_service_makes_openmp_wait_passively_unless_told_otherwise(tmp_path, m
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     Service(tmp_path / "data", tmp_path / "index", embedder=fake_embedder)
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_every_name_imported_from_qa_exists_also_in_lazy_imports():
+    import importlib
+
+    missing = []
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "qa":
+                module = importlib.import_module(node.module)
+                missing += [f"{name}: {node.module}.{a.name}" for a in node.names
+                            if not hasattr(module, a.name)
+                            and not (PACKAGE / (f"{node.module}.{a.name}".removeprefix("qa.").replace(".", "/") + ".py")).exists()
+                            and not (PACKAGE / f"{node.module}.{a.name}".removeprefix("qa.").replace(".", "/")).is_dir()]
+    assert missing == []

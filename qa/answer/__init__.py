@@ -1,1 +1,1 @@
-"""Answering: candidates scored into hits, and the answer span read from each."""
+"""Answering: candidates scored into hits, the answer span chosen in each, and the reader that reads the first."""

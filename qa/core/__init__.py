@@ -1,1 +1,1 @@
-"""The shared base: errors, text rules, answer kinds, logging and settings."""
+"""The shared base: errors, text rules, answer kinds, answer overlap, files, logging and settings."""

@@ -19,6 +19,7 @@ import numpy as np
 from qa.answer.reader.model import LAYERS, WEIGHTS, build_net, load_weights
 from qa.answer.reader.windows import PAD, Window, encode, load_tokenizer, windows_around
 from qa.core.errors import QAError
+from qa.core.files import write_atomically
 
 log = logging.getLogger("qa")
 
@@ -95,15 +96,15 @@ def best_reading(w: Window, start: np.ndarray, end: np.ndarray) -> Reading:
 
 def exported_reader(model_dir: Path, weights: Path = WEIGHTS) -> Path:
     """The reader's int8 ONNX file, built from the default model and `weights` on first use and cached."""
-    from qa.embed.onnx_export import _quantize, _write_atomically
+    from qa.embed.onnx_export import _quantize
 
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
     folder = model_dir.parent / f"reader-{model_dir.name}-{digest}"
     fused, int8 = folder / "reader.fused.onnx", folder / "reader.int8.onnx"
     if not int8.exists():
         log.info("Building the reader from the default model and %s, once (about a minute).", weights.name)
-        _write_atomically(fused, lambda out: _export_fused(model_dir, weights, out))
-        _write_atomically(int8, lambda out: _quantize(fused, out))
+        write_atomically(fused, lambda out: _export_fused(model_dir, weights, out))
+        write_atomically(int8, lambda out: _quantize(fused, out))
     return int8
 
 
