@@ -83,7 +83,7 @@ class CollectionInfo:
 class Service:
     """Question answering over `data_dir`, with the index persisted in `index_dir`.
 
-    `settings` (default: from the QA_* environment variables) choose the model, backend and store; `model`
+    `settings` (default: `Settings()`, whatever the environment says; programs pass `Settings.from_env()`) choose the model, backend and store; `model`
     and `store` override theirs. `store="milvus:PATH.db"` or `"milvus://HOST:PORT"` keeps the index in Milvus.
     """
 
@@ -91,7 +91,7 @@ class Service:
                  embedder: Embedder | None = None, model: str | None = None, store: str | None = None,
                  settings: Settings | None = None):
         quiet_openmp()  # before the store loads faiss
-        settings = settings or Settings.from_env()
+        settings = settings or Settings()
         self.settings = replace(settings, model=model or settings.model, store=store or settings.store)
         self.data_dir = Path(data_dir)
         self.index_dir = Path(index_dir)

@@ -100,9 +100,9 @@ MILVUS_SERVER = [pytest.mark.milvus, pytest.mark.milvus_server, pytest.mark.slow
 
 @pytest.fixture(params=["faiss", pytest.param("milvus", marks=[pytest.mark.milvus, pytest.mark.slow]),
                         pytest.param("milvus-server", marks=MILVUS_SERVER)])
-def store(request, tmp_path, monkeypatch) -> str:
-    """Each store in turn, as $QA_STORE: FAISS in the index folder, Milvus Lite in a file under tmp_path, then a
-    real Milvus 2.3 server (shared: its services never build, so tests that rely on a first-use build call build()).
+def store(request, tmp_path) -> str:
+    """Each store in turn, for `Service(store=...)`: FAISS in the index folder, Milvus Lite in a file under tmp_path,
+    then a real Milvus 2.3 server (shared: its services never build, so tests that rely on a first-use build call build()).
 
     The Milvus runs are slow (Lite starts a server per file, a 2.3 build takes seconds): the fast loop leaves them to
     the full run.
@@ -111,7 +111,6 @@ def store(request, tmp_path, monkeypatch) -> str:
         setting = request.getfixturevalue("milvus23_store")
     else:
         setting = "faiss" if request.param == "faiss" else f"milvus:{tmp_path / 'milvus.db'}"
-    monkeypatch.setenv("QA_STORE", setting)
     yield setting
     if request.param == "milvus":
         from milvus_lite import server_manager_instance
@@ -133,11 +132,13 @@ def folders(tmp_path):
 
 
 @pytest.fixture
-def service(folders, fake_embedder):
-    """A service over a copy of data/ (`folders`) with the fake embedder, its index built."""
+def service(request, folders, fake_embedder):
+    """A service over a copy of data/ (`folders`) with the fake embedder, its index built; in the `store` the test
+    asks for, else FAISS."""
     from qa.service import Service
 
-    service = Service(*folders, embedder=fake_embedder)
+    store = request.getfixturevalue("store") if "store" in request.fixturenames else None
+    service = Service(*folders, embedder=fake_embedder, store=store)
     service.build()
     yield service
     service.close()

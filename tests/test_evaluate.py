@@ -189,9 +189,9 @@ def test_the_eval_command_indexes_a_beir_corpus(tmp_path, monkeypatch, fake_embe
     (beir / "qrels" / "test.tsv").write_text("q\td3\t1\n", encoding="utf-8")
     made = []
 
-    def service(data_dir, index_dir, *args, **kwargs):
-        made.append((data_dir, index_dir))
-        return Service(data_dir, index_dir, embedder=fake_embedder)
+    def service(settings, **kwargs):
+        made.append((settings.data, settings.index))
+        return Service(settings.data, settings.index, embedder=fake_embedder)
 
     monkeypatch.setattr(cli, "_service", service)
     monkeypatch.setenv("QA_MODEL_CACHE", str(tmp_path / "cache" / "models"))

@@ -337,7 +337,8 @@ def test_qa_index_over_a_hostile_folder_with_the_real_model(tmp_path):
 
 def test_the_cli_reads_the_folders_and_address_from_the_environment_as_app_py_does(service, monkeypatch):
     seen = []
-    monkeypatch.setattr(qa.surfaces.cli, "_service", lambda data, index, *rest, **kwargs: seen.append((data, index)) or service)
+    monkeypatch.setattr(qa.surfaces.cli, "_service",
+                        lambda settings, **kwargs: seen.append((settings.data, settings.index)) or service)
     env = {"QA_DATA": "/srv/docs", "QA_INDEX": "/srv/index"}
     run = CliRunner().invoke(qa.surfaces.cli.main, ["ask", "--json", "党员"], env=env)
     assert run.exit_code == 0 and seen == [("/srv/docs", "/srv/index")]

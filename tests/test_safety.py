@@ -10,8 +10,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AuthenticationError
 
 from qa import QAError, Service
-from qa.surfaces.cli import main
-from qa.core.settings import parse_auth
+from qa.core.settings import Settings, parse_auth
 from qa.surfaces.web import create_app
 from tests.live import serving_app
 
@@ -50,9 +49,8 @@ def test_files_from_different_builds_are_detected(service, tmp_path, fake_embedd
 
 
 def test_serve_binds_loopback_and_shares_nothing_by_default():
-    serve = main.commands["serve"]
-    host = next(p for p in serve.params if p.name == "host")
-    assert host.default == "127.0.0.1"
+    settings = Settings.from_env({})
+    assert settings.host == "127.0.0.1" and settings.auth is None  # `qa serve` and app.py without QA_HOST, QA_AUTH
     assert parse_auth("") is None
 
 

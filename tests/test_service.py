@@ -7,13 +7,12 @@ from dataclasses import fields
 
 import pytest
 
-from qa import Hit, QAError, Service
+from qa import Hit, QAError, Service, Settings
 from tests.conftest import FakeEmbedder, first_use
 
 
-@pytest.mark.usefixtures("store")
-def test_build_then_ask_returns_hit_dataclasses(folders, fake_embedder):
-    service = Service(*folders, embedder=fake_embedder)
+def test_build_then_ask_returns_hit_dataclasses(folders, fake_embedder, store):
+    service = Service(*folders, embedder=fake_embedder, store=store)
     report = service.build()
     assert report.built and report.documents == 2 and report.passages > 10
     hits = service.ask("截止2010年9月底,全镇共有基层党党支部154个", top_k=3)
@@ -27,22 +26,21 @@ def test_build_then_ask_returns_hit_dataclasses(folders, fake_embedder):
     assert source_text[best.start : best.end] == best.text
 
 
-@pytest.mark.usefixtures("store")
-def test_index_is_reused_until_data_or_model_changes(folders, fake_embedder):
+def test_index_is_reused_until_data_or_model_changes(folders, fake_embedder, store):
     data, index = folders
-    Service(data, index, embedder=fake_embedder).build()
+    Service(data, index, embedder=fake_embedder, store=store).build()
     calls = fake_embedder.calls
-    again = Service(data, index, embedder=fake_embedder).build()
+    again = Service(data, index, embedder=fake_embedder, store=store).build()
     assert not again.built and fake_embedder.calls == calls
 
     (data / "extra.txt").write_text("新文档\n横沥镇今年新建了三座图书馆，方便群众读书学习。\n", encoding="utf-8")
-    changed = Service(data, index, embedder=fake_embedder).build()
+    changed = Service(data, index, embedder=fake_embedder, store=store).build()
     assert changed.built and changed.reason == "documents changed: 1 new, 0 changed, 0 removed"
     assert not changed.full and changed.read == 1
 
     other = FakeEmbedder()
     other.name = "another-model"
-    report = Service(data, index, embedder=other).build()
+    report = Service(data, index, embedder=other, store=store).build()
     assert report.built and report.full and "another-model" in report.reason
 
 
@@ -57,9 +55,8 @@ def test_a_new_build_replaces_the_old_one_completely(folders, fake_embedder):
     assert all(h.document != "hengli-2016-party-building.txt" for h in hits)
 
 
-@pytest.mark.usefixtures("store")
-def test_empty_question_is_a_clear_error(folders, fake_embedder):
-    service = Service(*folders, embedder=fake_embedder)
+def test_empty_question_is_a_clear_error(folders, fake_embedder, store):
+    service = Service(*folders, embedder=fake_embedder, store=store)
     for question in ["", "   ", "\n\t"]:
         with pytest.raises(QAError, match="question"):
             service.ask(question)
@@ -94,18 +91,16 @@ def test_damaged_or_mismatched_index_is_reported(folders, fake_embedder):
     assert Service(data, index, embedder=fake_embedder).ask("党员")
 
 
-@pytest.mark.usefixtures("store")
-def test_missing_data_folder_or_no_documents(tmp_path, fake_embedder):
+def test_missing_data_folder_or_no_documents(tmp_path, fake_embedder, store):
     with pytest.raises(QAError, match="does not exist"):
-        first_use(Service(tmp_path / "nope", tmp_path / "index", embedder=fake_embedder))
+        first_use(Service(tmp_path / "nope", tmp_path / "index", embedder=fake_embedder, store=store))
     (tmp_path / "empty").mkdir()
     with pytest.raises(QAError, match="No readable documents"):
-        first_use(Service(tmp_path / "empty", tmp_path / "index", embedder=fake_embedder))
+        first_use(Service(tmp_path / "empty", tmp_path / "index", embedder=fake_embedder, store=store))
 
 
-@pytest.mark.usefixtures("store")
-def test_boilerplate_lines_are_not_passages(folders, fake_embedder):
-    service = Service(*folders, embedder=fake_embedder)
+def test_boilerplate_lines_are_not_passages(folders, fake_embedder, store):
+    service = Service(*folders, embedder=fake_embedder, store=store)
     service.build()
     for furniture in ["Copyright ©驰越文化传媒 版权所有", "您的当前位置:主页 > 地区专栏", "联系我们 - 广告服务", "暂无评论 赞助推荐"]:
         for hit in service.ask(furniture, top_k=5):
@@ -118,11 +113,9 @@ def test_hit_fields_are_the_json_contract():
     assert {"title", "source", "date", "position", "start", "end"} <= {f.name for f in fields(Hit)}
 
 
-def test_a_passage_prompt_set_by_hand_names_another_index(tmp_path, monkeypatch):
-    monkeypatch.delenv("QA_PASSAGE_PROMPT", raising=False)
+def test_a_passage_prompt_set_by_hand_names_another_index(tmp_path):
     plain = Service(tmp_path / "data", tmp_path / "index").model
-    monkeypatch.setenv("QA_PASSAGE_PROMPT", "passage: ")
-    prompted = Service(tmp_path / "data", tmp_path / "index").model
+    prompted = Service(tmp_path / "data", tmp_path / "index", settings=Settings(passage_prompt="passage: ")).model
     assert prompted != plain and "passage: " in prompted  # so the index is rebuilt with the new prompt
 
 
@@ -130,3 +123,10 @@ def test_warm_up_opens_the_index_and_runs_the_model_once(service, fake_embedder)
     before = fake_embedder.calls
     service.warm_up()
     assert fake_embedder.calls == before + 1 and service.open().manifest.passages > 0
+
+
+def test_a_service_takes_no_settings_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("QA_READER", "off")
+    monkeypatch.setenv("QA_STORE", f"milvus:{tmp_path / 'elsewhere.db'}")
+    service = Service(tmp_path / "data", tmp_path / "index")
+    assert service.settings == Settings() and service.settings.reader  # programs pass Settings.from_env()

@@ -40,8 +40,7 @@ def everything(service) -> list:
     return service.ask("横沥镇党员", top_k=100)
 
 
-@pytest.mark.usefixtures("store")
-def test_change_add_delete_cycle_keeps_answers_right(service, data, fake_embedder):
+def test_change_add_delete_cycle_keeps_answers_right(service, data, fake_embedder, store):
     before = passages_by_doc(service)
 
     # change: a fact in one document
@@ -73,7 +72,7 @@ def test_change_add_delete_cycle_keeps_answers_right(service, data, fake_embedde
     assert {d.path for d in service.documents()} == {DEVELOPMENT, "library.txt"}
 
     # and a fresh service over the same folders sees the same
-    fresh = Service(data, service.index_dir, embedder=fake_embedder)
+    fresh = Service(data, service.index_dir, embedder=fake_embedder, store=store)
     assert not fresh.build().built
     assert all(h.document != PARTY for h in everything(fresh))
 
@@ -104,19 +103,18 @@ def test_rename_and_resplit_do_not_re_embed(service, data):
     assert after - before == {LIBRARY_BODY}
 
 
-@pytest.mark.usefixtures("store")
-def test_model_change_and_explicit_rebuild_are_full_and_said_plainly(service, data, tmp_path):
+def test_model_change_and_explicit_rebuild_are_full_and_said_plainly(service, data, tmp_path, store):
     other = FakeEmbedder()
     other.name = "another-model"
-    report = Service(data, service.index_dir, embedder=other).build()
+    report = Service(data, service.index_dir, embedder=other, store=store).build()
     assert report.full and "another-model" in report.reason and "embedded again" in report.reason
     assert report.embedded == report.passages
 
     # Switching back finds the first model's vectors still cached.
-    back = Service(data, service.index_dir, embedder=FakeEmbedder()).build()
+    back = Service(data, service.index_dir, embedder=FakeEmbedder(), store=store).build()
     assert back.full and back.embedded == 0
 
-    forced = Service(data, service.index_dir, embedder=FakeEmbedder()).build(force=True)
+    forced = Service(data, service.index_dir, embedder=FakeEmbedder(), store=store).build(force=True)
     assert forced.full and forced.reason == "a rebuild was requested" and forced.embedded == forced.passages
 
 
@@ -181,13 +179,12 @@ class ExplodingEmbedder(RecordingEmbedder):
         return super().embed(texts, kind)
 
 
-@pytest.mark.usefixtures("store")
-def test_failed_build_leaves_the_current_index_whole(service, data):
+def test_failed_build_leaves_the_current_index_whole(service, data, store):
     answer, manifest = service.ask(QUESTION, top_k=3), service.store.read_manifest()
     for i in range(100):  # enough new passages for two embedding batches
         (data / f"new-{i:03}.txt").write_text(f"第{i}号通知\n横沥镇第{i}号通知：各村要做好第{i}项工作，确保按时完成任务。\n",
                                               encoding="utf-8")
-    broken = Service(data, service.index_dir, embedder=ExplodingEmbedder())
+    broken = Service(data, service.index_dir, embedder=ExplodingEmbedder(), store=store)
     with pytest.raises(Killed):
         broken.build()
     assert service.store.read_manifest() == manifest
@@ -197,7 +194,7 @@ def test_failed_build_leaves_the_current_index_whole(service, data):
 
     # The batch embedded before the failure is in the cache, so the retry embeds only the rest.
     again = RecordingEmbedder()
-    retry = Service(data, service.index_dir, embedder=again).build()
+    retry = Service(data, service.index_dir, embedder=again, store=store).build()
     assert retry.built and len(broken.embedder.seen) == 64 and again.seen and not again.seen & broken.embedder.seen
     assert service.ask("横沥镇第7号通知：各村要做好第7项工作，确保按时完成任务。", top_k=1)[0].document == "new-007.txt"
 
@@ -216,16 +213,14 @@ def test_a_reader_keeps_its_build_while_a_new_one_is_made_then_moves_on(service,
     assert all(h.document != PARTY for h in reader.ask(QUESTION, top_k=100))
 
 
-@pytest.mark.usefixtures("store")
-def test_deleting_every_document_is_an_error_not_stale_answers(service, data):
+def test_deleting_every_document_is_an_error_not_stale_answers(service, data, store):
     for path in data.iterdir():
         path.unlink()
     with pytest.raises(QAError, match="No readable documents"):
-        first_use(Service(data, service.index_dir, embedder=FakeEmbedder()))
+        first_use(Service(data, service.index_dir, embedder=FakeEmbedder(), store=store))
 
 
-@pytest.mark.usefixtures("store")
-def test_every_format_is_indexed_and_pdf_hits_carry_pages(tmp_path, fake_embedder):
+def test_every_format_is_indexed_and_pdf_hits_carry_pages(tmp_path, fake_embedder, store):
     data = tmp_path / "data"
     data.mkdir()
     article = real_article(DEVELOPMENT, sections=3)
@@ -233,7 +228,7 @@ def test_every_format_is_indexed_and_pdf_hits_carry_pages(tmp_path, fake_embedde
     (data / "report.pdf").write_bytes(pdf_file(real_article()))
     (data / "summary.docx").write_bytes(docx_file(real_article()))
     (data / "junk.pdf").write_bytes(b"%PDF-1.4 garbage")
-    service = Service(data, tmp_path / "index", embedder=fake_embedder)
+    service = Service(data, tmp_path / "index", embedder=fake_embedder, store=store)
     report = service.build()
     assert report.documents == 3 and [w.split()[0] for w in report.warnings] == ["junk.pdf"]
 
@@ -316,8 +311,7 @@ def test_watch_follows_a_data_folder_that_is_replaced(service, data, how):
     assert indexed == {PARTY, "library.txt"}, reports
 
 
-@pytest.mark.usefixtures("store")
-def test_cli_report_says_what_was_done(service, data):
+def test_cli_report_says_what_was_done(service, data, store):
     from qa.surfaces.cli import format_report
 
     (data / "library.txt").write_text(LIBRARY, encoding="utf-8")
@@ -326,8 +320,8 @@ def test_cli_report_says_what_was_done(service, data):
         "now 3 documents, ")
     other = FakeEmbedder()
     other.name = "another-model"
-    line = format_report(Service(data, service.index_dir, embedder=other).build())
+    line = format_report(Service(data, service.index_dir, embedder=other, store=store).build())
     assert line.startswith("Rebuilt the index (the index was built with model fake-bigram-64, the service now uses "
                            "another-model, so every passage is embedded again): 3 files read")
-    assert format_report(Service(data, service.index_dir, embedder=other).build()) == (
+    assert format_report(Service(data, service.index_dir, embedder=other, store=store).build()) == (
         "Nothing to do: the index is up to date.")

@@ -89,12 +89,11 @@ class BlockingEmbedder(FakeEmbedder):
         return super().embed(texts, kind)
 
 
-@pytest.mark.usefixtures("store")
-def test_questions_are_answered_from_the_old_index_during_a_rebuild(tmp_path):
+def test_questions_are_answered_from_the_old_index_during_a_rebuild(tmp_path, store):
     shutil.copytree(DATA, tmp_path / "data")
     embedder = BlockingEmbedder()
     embedder.release.set()
-    service = Service(tmp_path / "data", tmp_path / "index", embedder=embedder)
+    service = Service(tmp_path / "data", tmp_path / "index", embedder=embedder, store=store)
     service.build()
     service.ask("党员")
     embedder.release.clear()

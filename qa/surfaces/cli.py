@@ -18,11 +18,11 @@ if TYPE_CHECKING:  # annotations only: the CLI imports these where a command nee
     from qa.answer.search import Hit
     from qa.service import BuildReport, Service
 
-# QA_DATA, QA_INDEX, QA_HOST and QA_PORT set these as they set app.py's (a flag given wins).
-data_option = click.option("--data", "data_dir", default="data", show_default=True, envvar="QA_DATA",
-                           show_envvar=True, type=click.Path(file_okay=False), help="Folder of documents.")
-index_option = click.option("--index", "index_dir", default="index", show_default=True, envvar="QA_INDEX",
-                            show_envvar=True, type=click.Path(file_okay=False), help="Folder of the persisted index.")
+# Options left out take their value from the QA_* settings (qa.core.settings), as app.py does.
+data_option = click.option("--data", "data_dir", default=None, type=click.Path(file_okay=False),
+                           help="Folder of documents [default: $QA_DATA, else data].")
+index_option = click.option("--index", "index_dir", default=None, type=click.Path(file_okay=False),
+                            help="Folder of the persisted index [default: $QA_INDEX, else index].")
 model_option = click.option("--model", default=None,
                             help="sentence-transformers model id or path [default: $QA_MODEL, else the bundled "
                                  "multilingual-e5-small].")
@@ -32,18 +32,18 @@ store_option = click.option("--store", default=None,
                                  "else faiss].")
 
 
-def _settings(model: str | None, store: str | None) -> Settings:
-    """The QA_* settings, with the command line's --model and --store over them."""
-    settings = Settings.from_env()
-    return replace(settings, model=model or settings.model, store=store or settings.store)
+def _settings(model: str | None = None, store: str | None = None, data: str | None = None,
+              index: str | None = None) -> Settings:
+    """The QA_* settings, with the options given on the command line over them."""
+    given = {"model": model, "store": store, "data": data, "index": index}
+    return replace(Settings.from_env(), **{name: value for name, value in given.items() if value is not None})
 
 
-def _service(data_dir: str, index_dir: str, model: str | None, store: str | None, reader: bool = True) -> Service:
-    """The service for these folders; `reader=False` (--no-reader) turns the reader off whatever QA_READER says."""
+def _service(settings: Settings, reader: bool = True) -> Service:
+    """The service the settings describe; `reader=False` (--no-reader) turns the reader off whatever QA_READER says."""
     from qa.service import Service
 
-    settings = _settings(model, store)
-    return Service(data_dir, index_dir, settings=settings if reader else replace(settings, reader=False))
+    return Service(settings.data, settings.index, settings=settings if reader else replace(settings, reader=False))
 
 
 class _Group(click.Group):
@@ -78,14 +78,15 @@ def main(verbose: bool) -> None:
 @store_option
 @click.option("--rebuild", is_flag=True, help="Read and embed every document again, even if the index is up to date.")
 @click.option("--watch", is_flag=True, help="Keep running and update the index whenever the data folder changes.")
-def index(data_dir: str, index_dir: str, model: str | None, store: str | None, rebuild: bool, watch: bool) -> None:
+def index(data_dir: str | None, index_dir: str | None, model: str | None, store: str | None, rebuild: bool,
+          watch: bool) -> None:
     """Build or update the index of the data folder: only new, changed and removed documents cost work."""
-    service = _service(data_dir, index_dir, model, store)
+    service = _service(_settings(model, store, data_dir, index_dir))
     click.echo(format_report(service.build(force=rebuild, progress=BuildProgress())))
     if watch:
         from qa.surfaces.watch import follow
 
-        click.echo(f"Watching {data_dir} for changes (Ctrl-C to stop).")
+        click.echo(f"Watching {service.data_dir} for changes (Ctrl-C to stop).")
         try:
             follow(service, lambda report: click.echo(format_report(report)), progress=BuildProgress())
         except KeyboardInterrupt:
@@ -155,12 +156,12 @@ def _count(n: int, noun: str) -> str:
 @index_option
 @model_option
 @store_option
-def ask(question: str | None, top_k: int, as_json: bool, no_reader: bool, data_dir: str, index_dir: str,
-        model: str | None, store: str | None) -> None:
+def ask(question: str | None, top_k: int, as_json: bool, no_reader: bool, data_dir: str | None,
+        index_dir: str | None, model: str | None, store: str | None) -> None:
     """Ask QUESTION, or each line of standard input when QUESTION is omitted (a bad line is reported, not fatal)."""
     from qa.answer.search import Result
 
-    service = _service(data_dir, index_dir, model, store, reader=not no_reader)
+    service = _service(_settings(model, store, data_dir, index_dir), reader=not no_reader)
     if question is not None:
         _show(service.answer(question, top_k), as_json)
         return
@@ -226,7 +227,8 @@ def format_hits(question: str, hits: list[Hit], confident: bool = True) -> str:
 @model_option
 @store_option
 def evaluate(file: str | None, beir: str | None, split: str, top_k: int, as_json: bool, abstention: bool,
-             no_reader: bool, data_dir: str, index_dir: str | None, model: str | None, store: str | None) -> None:
+             no_reader: bool, data_dir: str | None, index_dir: str | None, model: str | None,
+             store: str | None) -> None:
     """Score retrieval on FILE (JSON lines: {"q", "any": [evidence]} or {"q", "doc", "answers"}) or a BEIR folder."""
     from tqdm import tqdm
 
@@ -235,7 +237,8 @@ def evaluate(file: str | None, beir: str | None, split: str, top_k: int, as_json
 
     if (file is None) == (beir is None):
         raise QAError("Give a question file or --beir DIR (one of them).")
-    settings = _settings(model, store)
+    settings = _settings(model, store, data_dir)
+    data_dir = settings.data
     if beir:
         documents, questions = read_beir(beir, split)
         data_dir = str(_eval_folder(settings, beir) / "data")
@@ -254,7 +257,7 @@ def evaluate(file: str | None, beir: str | None, split: str, top_k: int, as_json
     if index_dir is None:
         own = Path(data_dir) == Path("data")
         index_dir = "index" if own else str(_eval_folder(settings, beir or data_dir) / "index")
-    service = _service(data_dir, index_dir, model, store, reader=not no_reader)
+    service = _service(replace(settings, data=data_dir, index=index_dir), reader=not no_reader)
     service.build(progress=BuildProgress())
     if abstention:
         from qa.surfaces.evaluate import abstention as run_abstention
@@ -329,21 +332,20 @@ def format_report_card(report: EvalReport) -> str:
 @index_option
 @model_option
 @store_option
-@click.option("--host", default="127.0.0.1", show_default=True, envvar="QA_HOST", show_envvar=True,
-              help="Address to bind; 0.0.0.0 exposes it.")
-@click.option("--port", default=7860, show_default=True, envvar="QA_PORT", show_envvar=True,
-              type=click.IntRange(0, 65535))
-def serve(data_dir: str, index_dir: str, model: str | None, store: str | None, host: str, port: int) -> None:
+@click.option("--host", default=None, help="Address to bind; 0.0.0.0 exposes it [default: $QA_HOST, else 127.0.0.1].")
+@click.option("--port", default=None, type=click.IntRange(0, 65535), help="[default: $QA_PORT, else 7860]")
+def serve(data_dir: str | None, index_dir: str | None, model: str | None, store: str | None, host: str | None,
+          port: int | None) -> None:
     """Serve the web page and `POST /api/ask` (the same as `python app.py`)."""
     from qa.service import Service
     from qa.surfaces.web import serve as serve_app
 
-    settings = _settings(model, store)
-    auth = settings.auth
+    settings = _settings(model, store, data_dir, index_dir)
+    host, port, auth = host or settings.host, settings.port if port is None else port, settings.auth
     if host not in ("127.0.0.1", "localhost", "::1") and not auth:
         click.echo(f"warning: serving on {host} without a login; set QA_AUTH=user:password to require one.", err=True)
     # the page is served at once; the index and the model load in the background (the page shows how far)
-    service = Service(data_dir, index_dir, settings=settings)
+    service = Service(settings.data, settings.index, settings=settings)
     service.preflight()
     serve_app(service, host, port, auth=auth)
 
