@@ -38,7 +38,7 @@ def corpus_passages(data_dir: Path = DATA) -> list[str]:
     from qa.passages.chunking import split_passages
     from qa.read.folder import load_documents
 
-    documents, _ = load_documents(Path(data_dir))
+    documents = load_documents(Path(data_dir)).documents
     return [p.text for doc in documents for p in split_passages(doc)]
 
 

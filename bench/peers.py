@@ -43,7 +43,7 @@ def passages(data: Path) -> list[tuple[str, str]]:
     from qa.passages.chunking import split_passages
     from qa.read.folder import load_documents
 
-    documents, _ = load_documents(data)
+    documents = load_documents(data).documents
     return [(p.doc, p.text) for d in documents for p in split_passages(d)]
 
 

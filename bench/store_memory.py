@@ -75,7 +75,7 @@ def build_milvus(x: np.ndarray, out: Path) -> None:
     from qa.index.base import BuildSpec, Change, Clauses, DocumentRow
     from qa.index.milvus_store import milvus_store
 
-    documents, _ = load_documents(DATA)
+    documents = load_documents(DATA).documents
     real = [p for d in documents for p in split_passages(d)]
     rows = [DocumentRow(path=d.path, title=d.title, source=d.source, author=d.author, editor=d.editor, date=d.date,
                         sha256="") for d in documents]

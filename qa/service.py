@@ -60,7 +60,7 @@ class BuildReport:
     documents: int = 0
     passages: int = 0
     seconds: float = 0.0
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # one sentence per file left out, naming it
     full: bool = False  # every document was read again, rather than only the new and changed ones
     read: int = 0  # files read
     removed: int = 0  # documents whose passages left the index (removed or changed)
@@ -151,7 +151,7 @@ class Service:
                 done = sync.execute(plan, self.data_dir, self.store, cache, self.embedder, limits, progress)
                 self._index, self.stale = None, None
                 return BuildReport(built=True, reason=plan.reason, documents=done.documents, passages=done.passages,
-                                   seconds=time.perf_counter() - started, warnings=done.warnings, full=plan.full,
+                                   seconds=time.perf_counter() - started, warnings=[str(file) for file in done.skipped], full=plan.full,
                                    read=len(plan.read), removed=len(plan.removed), embedded=done.embedded,
                                    lexical=done.lexical)
 

@@ -27,7 +27,7 @@ class Article:
 
 def real_article(name: str = "hengli-2016-party-building.txt", sections: int = 3) -> Article:
     """The first sections of one of the real articles in data/."""
-    doc = next(d for d in load_documents(DATA)[0] if d.path == name)
+    doc = next(d for d in load_documents(DATA).documents if d.path == name)
     grouped: dict[str, list[str]] = {}
     for p in doc.paragraphs:
         grouped.setdefault(p.heading, []).append(p.text)

@@ -128,7 +128,7 @@ def test_join_never_swallows_text_between_paragraphs():
 def test_corpus_passages(folder):
     if folder is None:
         pytest.skip("no copy of the shared corpus found")
-    documents, _ = load_documents(folder)
+    documents = load_documents(folder).documents
     texts = []
     for doc in documents:
         passages = split_passages(doc)

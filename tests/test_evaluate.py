@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from qa import QAError, Service
 from qa.surfaces import cli
-from qa.surfaces.evaluate import EvalQuestion, beir_file_names, evaluate, first_answer_rank, read_beir, read_questions
+from qa.surfaces.evaluate import (EvalQuestion, beir_file_names, evaluate, first_answer_rank, read_beir, read_questions,
+                                  split_gold_documents)
 from tests.conftest import DATA
 
 
@@ -141,13 +142,13 @@ def test_a_beir_folder_is_read_with_graded_relevance(tmp_path):
                                         encoding="utf-8")
     (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td/2\t2\nq1\td1\t1\nq2\td1\t0\n",
                                              encoding="utf-8")
-    documents, questions = read_beir(beir)
+    beir_set = read_beir(beir)
     names = beir_file_names(["d1", "d/2"])
     assert names["d1"] == "d1.txt" and names["d/2"].startswith("d_2-") and names["d/2"].endswith(".txt")
     cased = beir_file_names(["A", "a"])  # one file on a disk that ignores case
     assert cased["A"] == "A.txt" and cased["a"].lower() != "a.txt"
-    assert documents == {"d1.txt": "图书馆\n横沥镇新建了三座图书馆。\n", names["d/2"]: "全镇共有党员1724名。\n"}
-    assert questions == [EvalQuestion("党员有多少？", relevant={names["d/2"]: 2.0, "d1.txt": 1.0})]
+    assert beir_set.documents == {"d1.txt": "图书馆\n横沥镇新建了三座图书馆。\n", names["d/2"]: "全镇共有党员1724名。\n"}
+    assert beir_set.questions == [EvalQuestion("党员有多少？", relevant={names["d/2"]: 2.0, "d1.txt": 1.0})]
     with pytest.raises(QAError, match="not a BEIR folder"):
         read_beir(tmp_path)
 
@@ -174,9 +175,9 @@ def test_beir_nulls_and_blank_lines_are_read_as_nothing(tmp_path):
     (beir / "queries.jsonl").write_text('{"_id": "q1", "text": "党员有多少？"}\n{"_id": "q2", "text": ""}\n',
                                         encoding="utf-8")
     (beir / "qrels" / "test.tsv").write_text("\nq1\t1\t1\nq2\t1\t1\n", encoding="utf-8")
-    documents, questions = read_beir(beir)
-    assert documents == {"1.txt": "全镇共有党员1724名。\n"}
-    assert questions == [EvalQuestion("党员有多少？", relevant={"1.txt": 1.0})]
+    beir_set = read_beir(beir)
+    assert beir_set.documents == {"1.txt": "全镇共有党员1724名。\n"}
+    assert beir_set.questions == [EvalQuestion("党员有多少？", relevant={"1.txt": 1.0})]
 
 
 def test_the_eval_command_indexes_a_beir_corpus(tmp_path, monkeypatch, fake_embedder):
@@ -203,3 +204,9 @@ def test_the_eval_command_indexes_a_beir_corpus(tmp_path, monkeypatch, fake_embe
     assert str(tmp_path / "cache" / "eval") in data_dir and sorted(p.name for p in Path(data_dir).iterdir()) == [
         f"d{i}.txt" for i in range(5)]
     assert Path(index_dir).parent == Path(data_dir).parent
+
+
+def test_an_abstention_run_keeps_every_other_gold_document():
+    questions = [EvalQuestion("甲", relevant={"b.txt": 1.0}), EvalQuestion("乙", relevant={"a.txt": 1.0, "c.txt": 1.0})]
+    split = split_gold_documents(questions)
+    assert split.kept == ["a.txt", "c.txt"] and split.left_out == ["b.txt"]

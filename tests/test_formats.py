@@ -8,7 +8,7 @@ import pytest
 
 from qa.passages.chunking import split_passages
 from qa.read.documents import IngestError
-from qa.read.folder import load_documents, read_document
+from qa.read.folder import load_documents, parse_bytes_bounded, read_document
 from qa.read.folder import parse_bytes as read
 from tests.make_docs import Article, docx_file, html_page, pdf_file, real_article
 
@@ -146,12 +146,12 @@ def test_unreadable_files_are_skipped_with_one_warning_each(tmp_path, article):
     for name, data in {**good, **bad}.items():
         (tmp_path / name).write_bytes(data)
 
-    documents, warnings = load_documents(tmp_path)
+    reading = load_documents(tmp_path)
 
-    assert sorted(d.path for d in documents) == sorted(good)
-    assert sorted(w.split()[0] for w in warnings) == sorted(bad)
-    assert all(w.endswith("The file was skipped.") for w in warnings)
-    assert "password" in next(w for w in warnings if w.startswith("encrypted.pdf"))
+    assert sorted(d.path for d in reading.documents) == sorted(good)
+    assert sorted(s.path for s in reading.skipped) == sorted(bad)
+    assert all(s.reason.startswith(s.path) for s in reading.skipped)
+    assert "password" in next(s.reason for s in reading.skipped if s.path == "encrypted.pdf")
 
 
 def _blank_pdf() -> bytes:
@@ -221,3 +221,9 @@ def test_a_pdf_creation_date_pypdf_cannot_parse_does_not_lose_the_file(article, 
     writer.write(out)
     doc = read(out.getvalue(), "dated.pdf")
     assert doc.date == date and "".join(p.text for p in doc.paragraphs) == "".join(article.paragraphs)
+
+
+def test_an_upload_that_cannot_be_read_is_one_error_naming_it():
+    with pytest.raises(IngestError) as caught:
+        parse_bytes_bounded(b"%PDF-1.4 not really", "notes.pdf")  # read in a worker, as uploads are
+    assert str(caught.value).startswith("notes.pdf") and "skipped" not in str(caught.value)

@@ -82,9 +82,9 @@ def assert_offsets_true(doc: Document) -> None:
 def corpus(request) -> list[Document]:
     if request.param is None:
         pytest.skip("no copy of the shared corpus found")
-    documents, warnings = load_documents(request.param)
-    assert documents and not warnings
-    return documents
+    reading = load_documents(request.param)
+    assert reading.documents and not reading.skipped
+    return reading.documents
 
 
 def find(documents: list[Document], marker: str) -> Document:
@@ -240,12 +240,12 @@ def test_load_documents_skips_bad_files(tmp_path):
     (tmp_path / "sheet.xlsx").write_bytes(b"PK\x03\x04")  # not a supported format: ignored, no warning
     (tmp_path / ".hidden.txt").write_text(SCRAPED_PAGE, encoding="utf-8")
 
-    documents, warnings = load_documents(tmp_path)
+    reading = load_documents(tmp_path)
 
-    assert [d.path for d in documents] == ["b-good.txt", "sub/a.md"]
-    assert [p.text for p in documents[0].paragraphs] == SCRAPED_PROSE
-    assert [w.split()[0] for w in warnings] == ["empty.txt", "junk.txt", "notes.pdf"]
-    assert all(w.endswith("The file was skipped.") for w in warnings)
+    assert [d.path for d in reading.documents] == ["b-good.txt", "sub/a.md"]
+    assert [p.text for p in reading.documents[0].paragraphs] == SCRAPED_PROSE
+    assert [s.path for s in reading.skipped] == ["empty.txt", "junk.txt", "notes.pdf"]
+    assert all(s.reason.startswith(s.path) and str(s).endswith(". The file was skipped.") for s in reading.skipped)
 
 
 def test_read_document_uses_relative_posix_path(tmp_path):

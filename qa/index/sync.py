@@ -16,7 +16,7 @@ import numpy as np
 from qa.embed.cache import EmbeddingCache, text_hash
 from qa.passages.chunking import Passage, clause_table, split_passages
 from qa.embed.base import Embedder
-from qa.read.documents import sha256_file
+from qa.read.documents import Skipped, sha256_file
 from qa.core.errors import IndexWriteError, QAError
 from qa.read.folder import list_files, read_documents
 from qa.core.settings import ReadLimits
@@ -44,7 +44,7 @@ class Plan:
     read: list[str] = field(default_factory=list)  # files to read: all (full) or new and changed ones
     removed: list[str] = field(default_factory=list)  # indexed documents whose passages leave the index
     use_cache: bool = True  # False: embed every passage afresh (an explicit rebuild)
-    skipped: list[str] = field(default_factory=list)  # one warning per file left out of the folder's listing
+    skipped: list[Skipped] = field(default_factory=list)  # the files left out of the folder's listing
 
 
 @dataclass
@@ -54,12 +54,20 @@ class Outcome:
     documents: int
     passages: int
     embedded: int
-    warnings: list[str]
+    skipped: list[Skipped]  # the files left out: unreadable, or failed to split or embed
     lexical: bool = True  # the build has a BM25 index (False: a Milvus server without full-text search)
 
 
-def scan(data_dir: Path, max_bytes: int = ReadLimits().max_bytes) -> tuple[dict[str, str], list[str]]:
-    """sha256 of every document under data_dir, by relative path; and a warning for each file left out."""
+@dataclass
+class Scan:
+    """The data folder's documents, as relative path -> sha256 of its bytes, and the files left out."""
+
+    files: dict[str, str]
+    skipped: list[Skipped]
+
+
+def scan(data_dir: Path, max_bytes: int = ReadLimits().max_bytes) -> Scan:
+    """The sha256 of every document under data_dir, by relative path, and the files left out."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise QAError(
@@ -73,8 +81,8 @@ def scan(data_dir: Path, max_bytes: int = ReadLimits().max_bytes) -> tuple[dict[
         try:
             files[rel] = sha256_file(path)
         except OSError as exc:  # removed or unreadable since it was listed
-            skipped.append(f"{rel} could not be read ({exc.strerror or exc}). The file was skipped.")
-    return files, skipped
+            skipped.append(Skipped(rel, f"{rel} could not be read ({exc.strerror or exc})."))
+    return Scan(files, skipped)
 
 
 def fingerprint(files: dict[str, str]) -> str:
@@ -88,7 +96,8 @@ def fingerprint(files: dict[str, str]) -> str:
 def plan(data_dir: Path, store: Store, model: str, force: bool = False,
          max_bytes: int = ReadLimits().max_bytes) -> Plan | None:
     """What to rebuild, or None when the index already matches the data folder and the model."""
-    files, skipped = scan(data_dir, max_bytes)
+    found = scan(data_dir, max_bytes)
+    files, skipped = found.files, found.skipped
     every = sorted(files)
     if force:
         return Plan("a rebuild was requested", True, files, every, use_cache=False, skipped=skipped)
@@ -122,8 +131,8 @@ def execute(plan: Plan, data_dir: Path, store: Store, cache_path: Path, embedder
     """
     report = progress or (lambda stage, done, total: None)
     paths = [Path(data_dir) / p for p in plan.read]
-    documents, warnings = read_documents(Path(data_dir), paths, limits, lambda done, total: report("read", done, total))
-    warnings = plan.skipped + warnings
+    reading = read_documents(Path(data_dir), paths, limits, lambda done, total: report("read", done, total))
+    documents, skipped = reading.documents, plan.skipped + reading.skipped
     pieces: dict[str, list[Passage]] = {}
     texts: dict[str, list[str]] = {}  # each document's passage and clause texts, to embed
     for n, doc in enumerate(documents, 1):
@@ -133,8 +142,8 @@ def execute(plan: Plan, data_dir: Path, store: Store, cache_path: Path, embedder
                                                             for a, b in clause_spans(p.text)]
             pieces[doc.path] = passages
         except Exception as exc:  # noqa: BLE001 - one document's failure must not sink the build
-            warnings.append(f"{doc.path} could not be split into passages ({type(exc).__name__}: {exc}). "
-                            "The file was skipped.")
+            skipped.append(Skipped(doc.path, f"{doc.path} could not be split into passages "
+                                             f"({type(exc).__name__}: {exc})."))
         report("split", n, len(documents))
     cache = EmbeddingCache(cache_path, cache_key(embedder), embedder.dim)
     try:
@@ -143,10 +152,10 @@ def execute(plan: Plan, data_dir: Path, store: Store, cache_path: Path, embedder
         for path, ts in texts.items():
             failure = next((embedded.failed[text_hash(t)] for t in ts if text_hash(t) in embedded.failed), None)
             if failure:
-                warnings.append(f"{path} could not be embedded ({failure}). The file was skipped.")
+                skipped.append(Skipped(path, f"{path} could not be embedded ({failure})."))
                 del pieces[path]
-        for warning in warnings:
-            log.warning(warning)
+        for file in skipped:
+            log.warning("%s", file)
         kept = [] if plan.full else [d for d in store.document_rows() if d.path not in set(plan.removed)]
         new_documents = [
             DocumentRow(path=d.path, title=d.title, source=d.source, author=d.author, editor=d.editor, date=d.date,
@@ -178,7 +187,7 @@ def execute(plan: Plan, data_dir: Path, store: Store, cache_path: Path, embedder
     finally:
         cache.close()
     passage_hashes = {text_hash(p.text) for p in passages}
-    return Outcome(len(all_documents), manifest.passages, len(passage_hashes & embedded.new), warnings,
+    return Outcome(len(all_documents), manifest.passages, len(passage_hashes & embedded.new), skipped,
                    manifest.lexical)
 
 

@@ -43,6 +43,17 @@ class Document:
     paragraphs: list[Paragraph] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A file left out of the index: its path under the data folder, and why (a sentence naming the file)."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.reason} The file was skipped."
+
+
 class IngestError(QAError):
     """A file that cannot be read as a document; the message is one sentence naming the file."""
 

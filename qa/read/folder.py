@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.read import formats, plaintext
-from qa.read.documents import Document, IngestError, decode_bytes
+from qa.read.documents import Document, IngestError, Skipped, decode_bytes
 from qa.core.settings import ReadLimits
 
 TEXT_SUFFIXES = (".txt", ".md")
@@ -29,10 +29,18 @@ WORKERS = 2
 
 @dataclass
 class Listing:
-    """The documents of a data folder, sorted by relative path, and one warning per file left out."""
+    """The documents of a data folder, sorted by relative path, and the files left out."""
 
     files: list[Path]
-    skipped: list[str]
+    skipped: list[Skipped]
+
+
+@dataclass
+class Reading:
+    """The documents read from some files, in the files' order, and the files left out."""
+
+    documents: list[Document]
+    skipped: list[Skipped]
 
 
 def read_document(path: Path, root: Path) -> Document:
@@ -56,7 +64,7 @@ def parse_bytes(data: bytes, rel: str) -> Document:
 
 
 def list_files(data_dir: Path, max_bytes: int = ReadLimits().max_bytes) -> Listing:
-    """Every supported file under data_dir, recursive, hidden files skipped; a warning for each file left out.
+    """Every supported file under data_dir, recursive, hidden files skipped; each file left out says why.
 
     Left out: names that are not UTF-8 text, links that lead out of the folder, files over `max_bytes`.
     """
@@ -74,7 +82,7 @@ def list_files(data_dir: Path, max_bytes: int = ReadLimits().max_bytes) -> Listi
                 continue
             problem = _unreadable(path, rel, real_root, max_bytes)
             if problem:
-                skipped.append(f"{problem} The file was skipped.")
+                skipped.append(Skipped(rel, problem))
             elif not path.is_dir():
                 files.append(path)
     return Listing(sorted(files, key=lambda p: p.relative_to(root).as_posix()), skipped)
@@ -104,15 +112,15 @@ def _unreadable(path: Path, rel: str, real_root: Path, max_bytes: int) -> str | 
 
 
 def read_documents(root: Path, paths: Iterable[Path], limits: ReadLimits = ReadLimits(),
-                   on_read: Callable[[int, int], None] | None = None) -> tuple[list[Document], list[str]]:
-    """Read paths under root, in their order; each file that fails, is too slow or has no body text is one warning.
+                   on_read: Callable[[int, int], None] | None = None) -> Reading:
+    """Read paths under root, in their order; a file that fails, is too slow or has no body text is skipped.
 
     `on_read(done, total)` is called as files are read.
     """
     paths = list(paths)
-    results: dict[int, Document | str] = {}
+    results: dict[int, Document | Skipped] = {}
 
-    def done(i: int, outcome: Document | str) -> None:
+    def done(i: int, outcome: Document | Skipped) -> None:
         results[i] = outcome
         if on_read:
             on_read(len(results), len(paths))
@@ -128,16 +136,16 @@ def read_documents(root: Path, paths: Iterable[Path], limits: ReadLimits = ReadL
             futures = {i: pool.schedule(read_document, (paths[i], root), timeout=limits.seconds) for i in heavy}
             for i, future in futures.items():
                 done(i, _outcome(future, paths[i].relative_to(root).as_posix(), limits))
-    documents, warnings = [], []
+    reading = Reading([], [])
     for i in range(len(paths)):
         outcome = results[i]
-        if isinstance(outcome, str):
-            warnings.append(outcome)
+        if isinstance(outcome, Skipped):
+            reading.skipped.append(outcome)
         elif not outcome.paragraphs:
-            warnings.append(f"{outcome.path} has no body text. The file was skipped.")
+            reading.skipped.append(Skipped(outcome.path, f"{outcome.path} has no body text."))
         else:
-            documents.append(outcome)
-    return documents, warnings
+            reading.documents.append(outcome)
+    return reading
 
 
 def parse_bytes_bounded(data: bytes, rel: str, limits: ReadLimits = ReadLimits()) -> Document:
@@ -146,43 +154,42 @@ def parse_bytes_bounded(data: bytes, rel: str, limits: ReadLimits = ReadLimits()
         return parse_bytes(data, rel)
     with _pool(limits, 1) as pool:
         outcome = _outcome(pool.schedule(parse_bytes, (data, rel), timeout=limits.seconds), rel, limits)
-    if isinstance(outcome, str):
-        raise IngestError(outcome.removesuffix(" The file was skipped."))
+    if isinstance(outcome, Skipped):
+        raise IngestError(outcome.reason)
     return outcome
 
 
-def load_documents(data_dir: Path, limits: ReadLimits = ReadLimits()) -> tuple[list[Document], list[str]]:
-    """Load every supported file under data_dir, sorted by path; files left out or unreadable become warnings."""
+def load_documents(data_dir: Path, limits: ReadLimits = ReadLimits()) -> Reading:
+    """Read every supported file under data_dir, sorted by path, with the files left out or unreadable."""
     listing = list_files(data_dir, limits.max_bytes)
-    documents, warnings = read_documents(Path(data_dir), listing.files, limits)
-    return documents, listing.skipped + warnings
+    reading = read_documents(Path(data_dir), listing.files, limits)
+    return Reading(reading.documents, listing.skipped + reading.skipped)
 
 
-def _read_here(path: Path, root: Path) -> Document | str:
+def _read_here(path: Path, root: Path) -> Document | Skipped:
     rel = path.relative_to(root).as_posix()
     try:
         return read_document(path, root)
     except Exception as exc:  # noqa: BLE001 - one bad file must never stop the others
-        return _warning(rel, exc)
+        return _skipped(rel, exc)
 
 
-def _outcome(future, rel: str, limits: ReadLimits) -> Document | str:
-    """A worker's document, or the warning that replaces it."""
+def _outcome(future, rel: str, limits: ReadLimits) -> Document | Skipped:
+    """A worker's document, or why the file is skipped."""
     try:
         return future.result()
     except FutureTimeout:
-        return (f"{rel} took longer than {limits.seconds:g} s to read (QA_READ_SECONDS), so it was stopped. "
-                "The file was skipped.")
+        return Skipped(rel, f"{rel} took longer than {limits.seconds:g} s to read (QA_READ_SECONDS), so it was stopped.")
     except Exception as exc:  # noqa: BLE001 - a parser's error, a MemoryError, or a worker that died
-        return _warning(rel, exc)
+        return _skipped(rel, exc)
 
 
-def _warning(rel: str, exc: Exception) -> str:
+def _skipped(rel: str, exc: Exception) -> Skipped:
     if isinstance(exc, IngestError):
-        return f"{exc} The file was skipped."
+        return Skipped(rel, str(exc))
     if isinstance(exc, MemoryError):
-        return f"{rel} needs more memory to read than QA_READ_MEMORY_MB allows. The file was skipped."
-    return f"{rel} could not be read ({type(exc).__name__}: {exc}). The file was skipped."
+        return Skipped(rel, f"{rel} needs more memory to read than QA_READ_MEMORY_MB allows.")
+    return Skipped(rel, f"{rel} could not be read ({type(exc).__name__}: {exc}).")
 
 
 def _size(path: Path) -> int:

@@ -240,20 +240,21 @@ def evaluate(file: str | None, beir: str | None, split: str, top_k: int, as_json
     settings = _settings(model, store, data_dir)
     data_dir = settings.data
     if beir:
-        documents, questions = read_beir(beir, split)
+        beir_set = read_beir(beir, split)
+        documents, questions = beir_set.documents, beir_set.questions
         data_dir = str(_eval_folder(settings, beir) / "data")
         write_documents(documents, Path(data_dir))
     else:
         questions = read_questions(file)
     gone: set[str] = set()
     if abstention:
-        kept, left_out = split_gold_documents(questions)
-        if not left_out:
+        split = split_gold_documents(questions)
+        if not split.left_out:
             raise QAError("--abstention needs questions that name their gold document ({\"q\", \"doc\", ...}).")
-        gone = set(left_out)
+        gone = set(split.left_out)
         source = Path(data_dir)
         data_dir = str(_eval_folder(settings, f"{beir or data_dir}#abstention") / "data")
-        write_documents({name: _document_text(source / name) for name in kept}, Path(data_dir))
+        write_documents({name: _document_text(source / name) for name in split.kept}, Path(data_dir))
     if index_dir is None:
         own = Path(data_dir) == Path("data")
         index_dir = "index" if own else str(_eval_folder(settings, beir or data_dir) / "index")

@@ -174,8 +174,16 @@ def _texts(row: dict, key: str) -> list[str]:
     return [str(t) for t in texts if str(t).strip()]
 
 
-def read_beir(folder: str | Path, split: str = "test") -> tuple[dict[str, str], list[EvalQuestion]]:
+@dataclass
+class BeirSet:
     """A BEIR folder as documents ({file name: text}) and questions whose relevant documents are those files."""
+
+    documents: dict[str, str]
+    questions: list[EvalQuestion]
+
+
+def read_beir(folder: str | Path, split: str = "test") -> BeirSet:
+    """Read a BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv); its corpus ids become file names."""
     folder = Path(folder)
     try:
         corpus = [_beir_row(line, "corpus.jsonl") for line in (folder / "corpus.jsonl").read_text(encoding="utf-8")
@@ -198,7 +206,7 @@ def read_beir(folder: str | Path, split: str = "test") -> tuple[dict[str, str], 
         questions = [q for q in questions if has_words(q.q)]
     if not questions:
         raise QAError(f"{folder}: no query in qrels/{split}.tsv has a relevant document in corpus.jsonl.")
-    return documents, questions
+    return BeirSet(documents, questions)
 
 
 def _beir_row(line: str, file: str) -> dict[str, str]:
@@ -285,10 +293,18 @@ def evaluate(service: Answerer, questions: list[EvalQuestion], top_k: int = 10,
     )
 
 
-def split_gold_documents(questions: list[EvalQuestion]) -> tuple[list[str], list[str]]:
+@dataclass
+class GoldSplit:
     """The gold documents in name order, cut in two: every other one kept, the rest left out."""
+
+    kept: list[str]
+    left_out: list[str]
+
+
+def split_gold_documents(questions: list[EvalQuestion]) -> GoldSplit:
+    """Cut the questions' gold documents in two, for an abstention run."""
     documents = sorted({d for q in questions for d in q.relevant})
-    return documents[::2], documents[1::2]
+    return GoldSplit(documents[::2], documents[1::2])
 
 
 def abstention(service, questions: list[EvalQuestion], gone: set[str],
