@@ -18,7 +18,7 @@ from click.testing import CliRunner
 import qa.surfaces.cli
 from qa import QAError, Service, Settings
 from qa.core.errors import AnswerFailed
-from qa.read.folder import list_files
+from qa.read.folder import list_files, read_documents
 from qa.read.plaintext import parse_document
 from qa.index.faiss_store import FaissVectors
 from qa.surfaces.page.handlers import add_files, neighbour_texts
@@ -139,6 +139,35 @@ def test_names_links_and_sizes_that_cannot_be_indexed_are_skipped_with_one_warni
     assert len(report.warnings) == 4 and report.documents == 2
     assert all("口令" not in h.text for h in service.ask("口令是什么？", top_k=5))
     assert service.build().warnings == []  # said once: nothing changed, nothing said again
+
+
+def test_a_loop_of_links_is_one_skipped_file_and_the_rest_is_answered(folders):
+    data, _ = folders
+    (data / "self.txt").symlink_to("self.txt")
+    (data / "a.txt").symlink_to("b.txt")
+    (data / "b.txt").symlink_to("a.txt")
+    (data / "loop").symlink_to("loop")
+    listing = list_files(data)
+    assert sorted(s.path for s in listing.skipped) == ["a.txt", "b.txt", "self.txt"]
+    assert all("loop of links" in s.reason for s in listing.skipped)
+    service = quick_service(folders)
+    assert service.build().documents == 2
+    assert service.ask("全镇共有多少名党员？", top_k=1)[0].document == PARTY
+    run = CliRunner().invoke(qa.surfaces.cli.main, ["index", "--data", str(data), "--index", str(folders[1])])
+    assert run.exit_code == 0 and "Traceback" not in run.output, run.output
+
+
+def test_a_file_swapped_for_a_link_to_an_outside_file_after_the_listing_is_not_read(folders, tmp_path):
+    data, _ = folders
+    secret = tmp_path / "secret.txt"
+    secret.write_text("口令是天王盖地虎。\n" * 5, encoding="utf-8")
+    listing = list_files(data)
+    swapped = data / PARTY
+    swapped.unlink()
+    swapped.symlink_to(secret)  # after the listing, before the read
+    reading = read_documents(data, listing.files)
+    assert [s.path for s in reading.skipped] == [PARTY] and "outside the data folder" in reading.skipped[0].reason
+    assert all("口令" not in d.text for d in reading.documents)
 
 
 def test_build_progress_is_reported_by_stage_and_in_lines_off_a_terminal(folders, monkeypatch):

@@ -47,10 +47,24 @@ def read_document(path: Path, root: Path) -> Document:
     """Read and parse one file by its suffix; its Document.path is relative to root."""
     rel = Path(path).relative_to(root).as_posix()
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise IngestError(f"{rel} could not be read ({exc.strerror or exc}).") from None
+        with open(path, "rb") as f:
+            # the file opened, wherever links led: one swapped for a link to an outside file since it was listed
+            # is refused here, not read
+            opened = _opened_path(f.fileno()) or Path(path).resolve()
+            if not opened.is_relative_to(Path(root).resolve()):
+                raise IngestError(f"{rel} is a link to {opened}, outside the data folder.")
+            data = f.read()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: pathlib's "Symlink loop"
+        raise IngestError(f"{rel} could not be read ({getattr(exc, 'strerror', None) or exc}).") from None
     return parse_bytes(data, rel)
+
+
+def _opened_path(fd: int) -> Path | None:
+    """The real path of an open file (Linux's /proc), or None where the system does not say."""
+    try:
+        return Path(os.readlink(f"/proc/self/fd/{fd}"))
+    except OSError:
+        return None
 
 
 def parse_bytes(data: bytes, rel: str) -> Document:
@@ -94,7 +108,10 @@ def _unreadable(path: Path, rel: str, real_root: Path, max_bytes: int) -> str | 
         rel.encode("utf-8")
     except UnicodeEncodeError:
         return f"A file name in {real_root} is not UTF-8 text ({os.fsencode(rel)!r}): rename it to index it."
-    real = path.resolve()
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: pathlib's "Symlink loop"
+        return f"{rel} is a link that leads nowhere (a loop of links)."
     if not real.is_relative_to(real_root):
         return f"{rel} is a link to {real}, outside the data folder."
     if path.is_dir():
