@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import shutil
 import threading
@@ -275,6 +276,29 @@ def test_watch_follows_the_data_folder(service, data):
         watcher.join(10)
     assert reports[0].read == 1 and not reports[0].full
     assert service.ask("新建了三座图书馆", top_k=1)[0].document == "library.txt"
+
+
+def test_watch_goes_on_past_a_file_name_that_is_not_utf8(service, data):
+    from qa.surfaces.watch import follow
+
+    reports, stop, states = [], threading.Event(), queue.Queue()
+    watcher = threading.Thread(target=follow, args=(service, reports.append, stop), kwargs={"on_state": states.put})
+    watcher.start()
+    try:
+        wait_for_state(states, "watching")
+        with open(os.path.join(os.fsencode(data), b"bad\xff.txt"), "wb") as f:
+            f.write(LIBRARY.encode())
+        wait_for_state(states, "watching")  # the watch could not name that change, and started again
+        (data / "library.txt").write_text(LIBRARY, encoding="utf-8")
+        for _ in range(300):
+            if any(r.documents == 3 for r in reports):
+                break
+            threading.Event().wait(0.1)
+    finally:
+        stop.set()
+        watcher.join(10)
+    assert not watcher.is_alive() and any(r.documents == 3 for r in reports)
+    assert any("not UTF-8" in w for r in reports for w in r.warnings)
 
 
 @pytest.mark.parametrize("how", ["deleted and made again", "swapped for another"])

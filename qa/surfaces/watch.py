@@ -27,6 +27,7 @@ def follow(service: Service, on_build: Callable[[BuildReport], None], stop: thre
     """
     on_state = on_state or (lambda state: None)
     from watchfiles import watch
+    from watchfiles._rust_notify import WatchfilesRustInternalError
 
     stop = stop or threading.Event()
     folder, gone = service.data_dir, False
@@ -56,6 +57,10 @@ def follow(service: Service, on_build: Callable[[BuildReport], None], stop: thre
             else:
                 return  # stopped
         except OSError:  # the folder went while the watch was being set up
+            continue
+        except WatchfilesRustInternalError as e:  # a change it cannot name (a file name that is not UTF-8)
+            log.debug("The watch stopped (%s); starting it again.", e)
+            _update(service, on_build, progress)  # the scan sees the change, and says which file it leaves out
             continue
         if _identity(folder) is not None:  # another folder in its place: index what it holds, then follow it
             _update(service, on_build, progress)
