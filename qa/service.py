@@ -127,7 +127,8 @@ class Service:
 
     def stale_reason(self) -> str | None:
         """Why the index must be built, or None when it matches the data and the model."""
-        plan = sync.plan(self.data_dir, self.store, self.model, max_bytes=self.settings.read_limits.max_bytes)
+        plan = sync.plan(self.data_dir, self.store, self.model, max_bytes=self.settings.read_limits.max_bytes,
+                         index_dir=self.index_dir)
         return plan.reason if plan else None
 
     def build(self, force: bool = False, progress: sync.Progress | None = None) -> BuildReport:
@@ -138,12 +139,12 @@ class Service:
         """
         limits = self.settings.read_limits
         with self._lock:
-            if sync.plan(self.data_dir, self.store, self.model, force, limits.max_bytes) is None:
+            if sync.plan(self.data_dir, self.store, self.model, force, limits.max_bytes, self.index_dir) is None:
                 return BuildReport(built=False, reason="the index is up to date")
             with sync.build_lock(self.index_dir):
                 started = time.perf_counter()
                 # another process may have built meanwhile
-                plan = sync.plan(self.data_dir, self.store, self.model, force, limits.max_bytes)
+                plan = sync.plan(self.data_dir, self.store, self.model, force, limits.max_bytes, self.index_dir)
                 if plan is None:
                     return BuildReport(built=False, reason="the index is up to date")
                 log.info("%s the index: %s.", "Rebuilding" if plan.full else "Updating", plan.reason)

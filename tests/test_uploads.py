@@ -137,6 +137,23 @@ def test_a_removed_document_leaves_the_folder_and_the_index_and_is_kept_aside(se
         service.remove_document(PARTY)
 
 
+@pytest.mark.parametrize("place", ["data/index", "data/sub/../index"])
+def test_an_index_folder_inside_the_data_folder_is_not_read_as_documents(tmp_path, fake_embedder, place):
+    from tests.conftest import PARTY
+
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    (data / "sub").mkdir()
+    service = Service(data, tmp_path / place, embedder=fake_embedder)
+    service.build()
+    service.remove_document(PARTY)  # kept aside in index/removed/, inside the data folder
+    assert (data / "index" / "removed").is_dir()
+    assert not service.build().built
+    assert {d.path for d in service.documents()} == {p.name for p in DATA.glob("*.txt")} - {PARTY}
+    hits = service.ask("横沥镇有多少名党员？", top_k=20)
+    assert all(h.document != PARTY and not h.document.startswith("index/") for h in hits)
+
+
 def test_removing_a_link_removes_the_link_not_the_file_it_points_to(service):
     from tests.conftest import PARTY
 

@@ -66,15 +66,16 @@ class Scan:
     skipped: list[Skipped]
 
 
-def scan(data_dir: Path, max_bytes: int = ReadLimits().max_bytes) -> Scan:
-    """The sha256 of every document under data_dir, by relative path, and the files left out."""
+def scan(data_dir: Path, max_bytes: int = ReadLimits().max_bytes, index_dir: Path | None = None) -> Scan:
+    """The sha256 of every document under data_dir, by relative path, and the files left out; an index folder
+    inside data_dir is not part of it."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise QAError(
             f"The data folder {data_dir} does not exist: create it and put documents in it "
             "(.txt, .md, .html, .pdf, .docx)."
         )
-    listing = list_files(data_dir, max_bytes)
+    listing = list_files(data_dir, max_bytes, leave_out=index_dir)
     files, skipped = {}, list(listing.skipped)
     for path in listing.files:
         rel = path.relative_to(data_dir).as_posix()
@@ -94,9 +95,9 @@ def fingerprint(files: dict[str, str]) -> str:
 
 
 def plan(data_dir: Path, store: Store, model: str, force: bool = False,
-         max_bytes: int = ReadLimits().max_bytes) -> Plan | None:
+         max_bytes: int = ReadLimits().max_bytes, index_dir: Path | None = None) -> Plan | None:
     """What to rebuild, or None when the index already matches the data folder and the model."""
-    found = scan(data_dir, max_bytes)
+    found = scan(data_dir, max_bytes, index_dir)
     files, skipped = found.files, found.skipped
     every = sorted(files)
     if force:

@@ -77,18 +77,20 @@ def parse_bytes(data: bytes, rel: str) -> Document:
     return _READERS[suffix](data, rel)
 
 
-def list_files(data_dir: Path, max_bytes: int = ReadLimits().max_bytes) -> Listing:
+def list_files(data_dir: Path, max_bytes: int = ReadLimits().max_bytes, leave_out: Path | None = None) -> Listing:
     """Every supported file under data_dir, recursive, hidden files skipped; each file left out says why.
 
-    Left out: names that are not UTF-8 text, links that lead out of the folder, files over `max_bytes`.
+    Left out: names that are not UTF-8 text, links that lead out of the folder, files over `max_bytes`; and,
+    silently, the folder `leave_out` (the index folder, when it lies inside: it keeps removed documents).
     """
     root = Path(data_dir)
     if not root.is_dir():
         raise IngestError(f"Data folder {root} does not exist or is not a folder.")
     real_root = root.resolve()
+    away = Path(leave_out).resolve() if leave_out else None
     files, skipped = [], []
     for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (Path(folder) / d).resolve() != away)
         for name in [*names, *(d for d in dirs if os.path.islink(os.path.join(folder, d)))]:
             path = Path(folder) / name
             rel = path.relative_to(root).as_posix()
