@@ -283,21 +283,40 @@ def test_a_build_that_cannot_be_written_leaves_no_partial_build_and_old_answers_
 
 
 @pytest.mark.parametrize("damage", ["vectors.faiss", "clause_vectors.npy", "passages.sqlite", "lexical"])
-def test_damaged_index_files_are_reported_not_served(service, damage):
+def test_damaged_index_files_are_never_served_and_are_built_again(service, damage):
+    before = service.ask("横沥镇有多少名党员？", top_k=5)
     build = next(service.index_dir.glob("build-*"))
     if damage == "lexical":
         (build / "lexical" / "params.index.json").unlink()
     else:
         path = build / damage
         data = bytearray(path.read_bytes())
-        middle = len(data) // 2
-        data[middle : middle + 64] = np.random.default_rng(0).bytes(64)
+        where = int(np.random.default_rng(0).integers(len(data) - 64))
+        data[where : where + 64] = np.random.default_rng(0).bytes(64)
         path.write_bytes(bytes(data))
-    fresh = Service(service.data_dir, service.index_dir, embedder=FakeEmbedder())
-    with pytest.raises(QAError, match=r"damaged .*\(.*\).*qa index --rebuild"):
-        fresh.ask("党员")
-    fresh.build(force=True)
-    assert fresh.ask("党员")
+    with pytest.raises(QAError, match=rf"damaged \(.*{damage}.*\).*qa index --rebuild"):
+        service.store.open()  # what a service that cannot write a new build says
+    report = Service(service.data_dir, service.index_dir, embedder=FakeEmbedder()).build()  # `qa index`
+    assert report.built and report.full and "damaged" in report.reason and damage in report.reason
+    assert report.embedded == 0  # the embedding cache holds every vector
+    assert Service(service.data_dir, service.index_dir, embedder=FakeEmbedder()).ask("横沥镇有多少名党员？",
+                                                                                     top_k=5) == before
+
+
+def test_a_checksum_covers_every_byte_of_a_file(tmp_path):
+    from qa.index.faiss_store import file_check
+
+    path = tmp_path / "big.bin"
+    data = bytearray(np.random.default_rng(1).bytes(3 << 20))
+    path.write_bytes(bytes(data))
+    first = file_check(path)
+    for where in np.random.default_rng(2).integers(len(data), size=8):
+        data[where] ^= 1
+        path.write_bytes(bytes(data))
+        assert file_check(path) != first and file_check(path).bytes == first.bytes
+        data[where] ^= 1
+    path.write_bytes(bytes(data))
+    assert file_check(path) == first
 
 
 # No calls home.

@@ -31,11 +31,11 @@ def test_hostile_questions_get_answers_not_errors(service, question):
 def test_truncated_vector_file_is_detected_and_rebuild_recovers(service):
     vectors = next(service.index_dir.glob("build-*/vectors.faiss"))
     vectors.write_bytes(vectors.read_bytes()[:100])
-    fresh = Service(service.data_dir, service.index_dir, embedder=service.embedder)
     with pytest.raises(QAError, match="damaged.*--rebuild"):
-        fresh.ask("党员")
-    Service(service.data_dir, service.index_dir, embedder=service.embedder).build(force=True)
-    assert Service(service.data_dir, service.index_dir, embedder=service.embedder).ask("党员")
+        service.store.open()
+    fresh = Service(service.data_dir, service.index_dir, embedder=service.embedder)
+    assert "vectors.faiss" in fresh.stale_reason()
+    assert fresh.ask("党员") and fresh.stale_reason() is None  # built again on first use
 
 
 def test_files_from_different_builds_are_detected(service, tmp_path, fake_embedder):
@@ -44,8 +44,9 @@ def test_files_from_different_builds_are_detected(service, tmp_path, fake_embedd
     other.build()
     ours = next(service.index_dir.glob("build-*"))
     shutil.copy(next((tmp_path / "other").glob("build-*/passages.sqlite")), ours / "passages.sqlite")
-    with pytest.raises(QAError, match="rebuild"):
-        Service(service.data_dir, service.index_dir, embedder=fake_embedder).open()
+    with pytest.raises(QAError, match="damaged.*passages.sqlite.*rebuild"):
+        service.store.open()
+    assert "passages.sqlite" in Service(service.data_dir, service.index_dir, embedder=fake_embedder).stale_reason()
 
 
 def test_serve_binds_loopback_and_shares_nothing_by_default():

@@ -74,7 +74,7 @@ def test_damaged_or_mismatched_index_is_reported(folders, fake_embedder):
 
     # valid JSON that is not a manifest, or whose fields are not what they must be
     for damaged in ["null", "[]", '"x"', "1", {"build": None}, {"passages": "7"}, {"build": "../../etc"},
-                    {"files": None}, {"files": {}}]:
+                    {"files": None}]:
         edited = damaged if isinstance(damaged, str) else json.dumps({**json.loads(good), **damaged})
         manifest.write_text(edited)
         with pytest.raises(QAError, match="rebuild"):
@@ -85,6 +85,11 @@ def test_damaged_or_mismatched_index_is_reported(folders, fake_embedder):
     manifest.write_text(json.dumps(wrong))
     with pytest.raises(QAError, match="do not match"):
         Service(data, index, embedder=fake_embedder).ask("党员")
+
+    # file checks that are missing: the build cannot be trusted, so it is built again
+    manifest.write_text(json.dumps({**json.loads(good), "files": {}}))
+    report = Service(data, index, embedder=fake_embedder).build()
+    assert report.built and "the file checks are missing" in report.reason
 
     # --rebuild recovers
     Service(data, index, embedder=fake_embedder).build(force=True)

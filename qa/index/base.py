@@ -14,7 +14,7 @@ import numpy as np
 
 from qa.passages.chunking import Passage
 
-FORMAT_VERSION = 5  # 5: clauses carry their answer kinds
+FORMAT_VERSION = 6  # 5: clauses carry their answer kinds; 6: every file's checksum covers all of it
 _SCALARS = {"str": str, "int": int, "bool": bool}  # a manifest field's annotation -> the type its value must have
 
 
@@ -30,10 +30,10 @@ class BuildSpec:
 
 @dataclass
 class FileCheck:
-    """A build file's size and a hash of its content (all of it, or evenly spread blocks of a large file)."""
+    """A build file's size and a checksum of all its bytes."""
 
     bytes: int
-    blake2b: str
+    xxh3_128: str
 
 
 @dataclass
@@ -227,6 +227,10 @@ class Store(ABC):
     @abstractmethod
     def open(self) -> Collection:
         """The current build, checked against its manifest."""
+
+    def damage(self) -> str:
+        """What is wrong with the current build's files ('' when nothing, or when the store cannot tell)."""
+        return ""
 
     @abstractmethod
     def describe(self) -> str:

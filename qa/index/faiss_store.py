@@ -17,7 +17,6 @@ current one's files, which are never changed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -28,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import xxhash
 
 from qa.passages.chunking import Passage
 from qa.core.errors import IndexWriteError, QAError
@@ -52,11 +52,6 @@ from qa.index.lexical import LexicalIndex
 MANIFEST = "manifest.json"
 # Clause vectors are read into memory as float32 up to this size; larger sets stay float16, memory-mapped.
 CLAUSES_IN_MEMORY_BYTES = 512 << 20
-# Opening a build checks every file against the manifest: whole files up to FULL_HASH_BYTES (about 0.1 s of
-# hashing each), past that HASH_SAMPLES blocks of SAMPLE_BYTES spread over the file, and its size.
-FULL_HASH_BYTES = 64 << 20
-HASH_SAMPLES = 64
-SAMPLE_BYTES = 64 << 10
 
 
 class FaissVectors:
@@ -418,6 +413,14 @@ class FolderStore(Store):
         write_atomically(self.index_dir / MANIFEST, lambda path: path.write_text(text, encoding="utf-8"))
         return manifest
 
+    def damage(self) -> str:
+        manifest = self.read_manifest()
+        if manifest is None:
+            return ""
+        if not manifest.files:
+            return "the file checks are missing"
+        return _damage(self.index_dir / manifest.build, manifest.files)
+
     def open(self) -> FolderCollection:
         manifest = self.read_manifest()
         where = self.index_dir
@@ -426,7 +429,7 @@ class FolderStore(Store):
         if manifest.format_version != FORMAT_VERSION:
             raise QAError(f"The index in {where} has format {manifest.format_version}, this version reads "
                           f"{FORMAT_VERSION}; run `qa index --rebuild`.")
-        damage = _damage(where / manifest.build, manifest.files) if manifest.files else "the file checks are missing"
+        damage = self.damage()
         if damage:
             raise QAError(f"The index in {where} is damaged ({damage}); run `qa index --rebuild`.")
         try:
@@ -446,18 +449,12 @@ class FolderStore(Store):
 
 
 def file_check(path: Path) -> FileCheck:
-    """Size and hash of a file: all of it up to FULL_HASH_BYTES, else HASH_SAMPLES blocks spread over it."""
-    size = path.stat().st_size
-    digest = hashlib.blake2b(digest_size=16)
+    """Size and checksum of all of a file: damage anywhere in it is found when the build is opened."""
+    digest = xxhash.xxh3_128()
     with open(path, "rb") as f:
-        if size <= FULL_HASH_BYTES:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        else:
-            for k in range(HASH_SAMPLES):
-                f.seek(k * (size - SAMPLE_BYTES) // (HASH_SAMPLES - 1))
-                digest.update(f.read(SAMPLE_BYTES))
-    return FileCheck(size, digest.hexdigest())
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return FileCheck(path.stat().st_size, digest.hexdigest())
 
 
 def _damage(folder: Path, files: dict[str, FileCheck]) -> str:

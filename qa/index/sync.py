@@ -114,6 +114,9 @@ def plan(data_dir: Path, store: Store, model: str, force: bool = False,
     if manifest.pipeline != PIPELINE_VERSION:
         return Plan(f"the document reading rules changed (version {manifest.pipeline} -> {PIPELINE_VERSION}), "
                     "so every document is read again", True, files, every, skipped=skipped)
+    damage = store.damage()
+    if damage:  # the current build cannot be trusted, nor derived from
+        return Plan(f"the index is damaged ({damage}), so it is built again", True, files, every, skipped=skipped)
     if manifest.fingerprint == fingerprint(files):
         return None
     indexed = {row.path: row.sha256 for row in store.document_rows()}
