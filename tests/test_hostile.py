@@ -366,13 +366,15 @@ def test_qa_index_over_a_hostile_folder_with_the_real_model(tmp_path):
     (data / "crafted.docx").write_bytes(crafted_docx())
     whole = pdf_file(real_article())
     (data / "cut.pdf").write_bytes(whole[: len(whole) // 2])
+    (data / "evil\x1b[31m\nDone: 0 files.txt").write_bytes(b"\x00\x01")  # a name that would colour and forge a line
     cli = [sys.executable, "-m", "qa"]
     folders = ["--data", str(data), "--index", str(tmp_path / "index")]
     env = {**os.environ, "QA_READ_SECONDS": "10"}
     run = subprocess.run([*cli, "index", *folders], capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
     assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
     skipped = [line for line in run.stderr.splitlines() if "skipped" in line]
-    assert len(skipped) == 5 and "now 2 documents" in run.stdout, run.stderr + run.stdout
+    assert len(skipped) == 6 and "now 2 documents" in run.stdout, run.stderr + run.stdout
+    assert "\x1b" not in run.stderr and r"evil\x1b[31m\nDone: 0 files.txt contains NUL bytes" in run.stderr
     # one line per skipped file, and nothing a reader library printed by itself ("EOF marker not found")
     said = [line for line in run.stderr.splitlines() if line not in skipped and not line.startswith(
         ("Reading", "Splitting", "Embedding", "Writing", "Rebuilding", "Loading", "Building", "Exporting"))]
@@ -381,6 +383,17 @@ def test_qa_index_over_a_hostile_folder_with_the_real_model(tmp_path):
                          timeout=600, cwd=ROOT, env=env)
     assert ask.returncode == 0, ask.stderr
     assert "38°C" in json.loads(ask.stdout)["hits"][0]["text"]
+
+
+def test_names_with_escapes_or_line_breaks_print_as_one_plain_line(service):
+    from qa.surfaces.cli import format_hits
+
+    (service.data_dir / "evil\x1b[31m\nDone.txt").write_text(LIBRARY, encoding="utf-8")
+    service.build()
+    hit = next(h for h in service.ask("新建了三座图书馆", top_k=5) if h.document.startswith("evil"))
+    shown = format_hits("图书馆", [hit])
+    assert "\x1b" not in shown and r"evil\x1b[31m\nDone.txt #0" in shown
+    assert not any(line.startswith("Done") for line in shown.splitlines())
 
 
 def test_the_cli_reads_the_folders_and_address_from_the_environment_as_app_py_does(service, monkeypatch):
@@ -407,3 +420,13 @@ def test_a_milvus_store_without_its_extra_names_the_extra(monkeypatch, tmp_path,
                         lambda name, *a: None if name in ("pymilvus", "milvus_lite") else real(name, *a))
     with pytest.raises(QAError, match=r"\.\[milvus\]"):
         open_store(setting, tmp_path)
+
+
+@pytest.mark.parametrize("raw, shown", [
+    ("a\x1b[31mb", r"a\x1b[31mb"), ("line\nforged", r"line\nforged"), ("\u202eevil", r"\u202eevil"),
+    ("全镇　共有 1,724 名党员 ·", "全镇　共有 1,724 名党员 ·"),  # ideographic and plain spaces stay
+])
+def test_printable_shows_control_characters_as_escapes(raw, shown):
+    from qa.core.text import printable
+
+    assert printable(raw) == shown

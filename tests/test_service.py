@@ -135,3 +135,13 @@ def test_a_service_takes_no_settings_from_the_environment(tmp_path, monkeypatch)
     monkeypatch.setenv("QA_STORE", f"milvus:{tmp_path / 'elsewhere.db'}")
     service = Service(tmp_path / "data", tmp_path / "index")
     assert service.settings == Settings() and service.settings.reader  # programs pass Settings.from_env()
+
+
+def test_an_index_of_the_format_before_is_built_again_not_called_damaged(folders, fake_embedder):
+    data, index = folders
+    Service(data, index, embedder=fake_embedder).build()
+    manifest = json.loads((index / "manifest.json").read_text())
+    old = {**manifest, "format_version": 5, "files": {name: {"bytes": 1, "blake2b": "00"} for name in manifest["files"]}}
+    (index / "manifest.json").write_text(json.dumps(old))
+    report = Service(data, index, embedder=fake_embedder).build()
+    assert report.built and report.full and "index format changed (5 -> 6)" in report.reason

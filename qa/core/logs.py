@@ -6,6 +6,8 @@ import logging
 import os
 import sys
 
+from qa.core.text import printable
+
 # Libraries that warn about what our own messages already say (a damaged PDF, a file held by another process).
 _QUIETER = {"pypdf": logging.ERROR, "pymilvus": logging.CRITICAL, "milvus_lite": logging.CRITICAL,
             "grpc._server": logging.CRITICAL, "watchfiles": logging.WARNING}
@@ -19,7 +21,7 @@ def configure_logging(verbose: bool = False) -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(_Printable("%(message)s"))
     if not verbose:
         handler.addFilter(_ours_or_warning)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True)
@@ -29,6 +31,14 @@ def configure_logging(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(level)
     for name in _OWN_HANDLERS:
         logging.getLogger(name).addFilter(_warning)
+
+
+class _Printable(logging.Formatter):
+    """Each message on one line as it was meant: a file name with an escape sequence or a line break in it
+    cannot forge or colour a line of its own."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
 
 
 def _ours_or_warning(record: logging.LogRecord) -> bool:

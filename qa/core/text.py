@@ -7,6 +7,7 @@ rules, so a clause is the same clause everywhere.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 SENTENCE_END = "。！？!?；;…"  # a sentence ends after one of these (and any closing quotes)
 CLAUSE_END = "，：,:"  # a clause ends after one of these, or at a sentence end
@@ -29,12 +30,20 @@ _HAS_SENTENCE_END = re.compile(rf"[{re.escape(SENTENCE_END)}]|\.(?=\s|$)")
 # word of two letters or more ("a", "?" or an emoji alone asks nothing).
 _CONTENT = re.compile(r"\d|[^\W\d_A-Za-z]|[A-Za-z]{2,}")
 # A line that ends a sentence: a mark, or an ASCII period after a word of two letters or more ("making.", not "1.").
+_UNPRINTABLE = ("Cc", "Cf", "Zl", "Zp", "Cs")
 _ENDS_SENTENCE = re.compile(rf"(?:[{re.escape(SENTENCE_END)}]|(?<=[A-Za-z]{{2}})\.)[{re.escape(CLOSERS)}]*$")
 
 
 def is_space(ch: str) -> bool:
     """Whitespace, including no-break, full-width and zero-width spaces."""
     return ch.isspace() or ch in ZERO_WIDTH_SPACES
+
+
+def printable(text: str) -> str:
+    """Text safe to print on a terminal: control and format characters (escape sequences, line breaks, bidi
+    overrides), as in a file name, are shown as escapes instead of acting."""
+    return "".join(ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in _UNPRINTABLE else ch
+                   for ch in text)
 
 
 def is_han(ch: str) -> bool:

@@ -12,6 +12,7 @@ import click
 
 from qa.core.errors import QAError
 from qa.core.settings import MAX_TOP_K, Settings
+from qa.core.text import printable
 
 if TYPE_CHECKING:  # annotations only: the CLI imports these where a command needs them, so `qa --help` stays fast
     from qa.surfaces.evaluate import EvalReport
@@ -53,7 +54,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except QAError as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {printable(str(e))}", err=True)
             sys.exit(2)
         except OSError as e:  # a folder given that cannot be made or read: "Not a directory", "Permission denied"
             click.echo(f"error: {e.strerror or e}{f': {e.filename}' if e.filename else ''}", err=True)
@@ -190,7 +191,7 @@ def _show(result, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result.as_json(), ensure_ascii=False))
     elif result.error:
-        click.echo(f"error: {result.error}", err=True)
+        click.echo(f"error: {printable(result.error)}", err=True)
     else:
         click.echo(format_hits(result.question, result.hits, result.confident))
 
@@ -203,9 +204,9 @@ def format_hits(question: str, hits: list[Hit], confident: bool = True) -> str:
     for rank, h in enumerate(hits, 1):
         where = f"{h.document} p.{h.page} #{h.position}" if h.page else f"{h.document} #{h.position}"
         meta = " · ".join(x for x in (h.title, h.source, h.date, where) if x)
-        lines += [f"\n{rank}. [{h.score:.3f}] {meta}", f"   {h.text}"]
+        lines += [f"\n{rank}. [{h.score:.3f}] {printable(meta)}", f"   {printable(h.text)}"]
         if h.answer:
-            lines.append(f"   → {h.answer.text}")
+            lines.append(f"   → {printable(h.answer.text)}")
     return "\n".join(lines) + "\n"
 
 
