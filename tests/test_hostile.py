@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -430,3 +431,10 @@ def test_printable_shows_control_characters_as_escapes(raw, shown):
     from qa.core.text import printable
 
     assert printable(raw) == shown
+
+
+@pytest.mark.parametrize("value", ["/dev/null", "/dev/null/models"])
+def test_a_model_cache_that_is_not_a_folder_is_one_clear_error(value):
+    with pytest.raises(QAError, match="QA_MODEL_CACHE must be a folder, and /dev/null is not one"):
+        Settings.from_env({"QA_MODEL_CACHE": value})
+    assert Settings.from_env({"QA_MODEL_CACHE": "/tmp/not-made-yet/models"}).model_cache == Path("/tmp/not-made-yet/models")

@@ -61,6 +61,9 @@ def test_the_store_setting(tmp_path):
     for bad in ["milvus:", "milvus:somewhere"]:
         with pytest.raises(QAError, match="milvus:PATH.db"):
             open_store(bad, "index")
+    for bad in ["milvus://127.0.0.1:99999", "milvus://[::1", "milvus://:19530", "milvus:http://db:port"]:
+        with pytest.raises(QAError, match=r"milvus://HOST:PORT\.$"):
+            open_store(bad, "index")
 
 
 def test_full_text_search_needs_milvus_2_5():

@@ -62,7 +62,7 @@ class Settings:
             passage_prompt=get("QA_PASSAGE_PROMPT"),
             store=(get("QA_STORE") or DEFAULT_STORE).strip(),
             index_memory_mb=_whole_number(get("QA_INDEX_MEMORY_MB"), "QA_INDEX_MEMORY_MB", DEFAULT_INDEX_MEMORY_MB),
-            model_cache=Path(get("QA_MODEL_CACHE")) if get("QA_MODEL_CACHE") else default.model_cache,
+            model_cache=_folder(get("QA_MODEL_CACHE"), "QA_MODEL_CACHE") or default.model_cache,
             data=get("QA_DATA") or default.data,
             index=get("QA_INDEX") or default.index,
             host=get("QA_HOST") or default.host,
@@ -122,6 +122,17 @@ def _switch(value: str | None, name: str, default: bool) -> bool:
     if word in ("off", "0", "false", "no"):
         return False
     raise QAError(f"{name} must be on or off, not {value!r}.")
+
+
+def _folder(value: str | None, name: str) -> Path | None:
+    """A folder setting: a path whose nearest existing part is a folder (it is made when needed); None when unset."""
+    if not value:
+        return None
+    path = Path(value)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise QAError(f"{name} must be a folder, and {existing} is not one.")
+    return path
 
 
 def _port(value: str | None, default: int) -> int:

@@ -111,14 +111,28 @@ def milvus_store(target: str, index_dir: Path, memory_budget: int = DEFAULT_INDE
     """The store a `milvus:TARGET` setting names: a Lite file (PATH.db) or a server (//HOST:PORT, http(s)://...)."""
     require_client(lite=target.endswith(".db"))
     name = collection_name(index_dir)
-    if target.startswith("//"):
-        return MilvusStore("http:" + target, name, shared=True, memory_budget=memory_budget)
-    if target.startswith(("http://", "https://")):
-        return MilvusStore(target, name, shared=True, memory_budget=memory_budget)
+    if target.startswith(("//", "http://", "https://")):
+        return MilvusStore(server_url(target), name, shared=True, memory_budget=memory_budget)
     if target.endswith(".db"):
         return MilvusStore(str(Path(target).resolve()), name, shared=False, memory_budget=memory_budget)
     raise QAError(f"Cannot read the store setting milvus:{target}: use milvus:PATH.db for a Milvus Lite file "
                   "or milvus://HOST:PORT for a Milvus server.")
+
+
+def server_url(target: str) -> str:
+    """The URL of the server a `milvus:TARGET` setting names (//HOST:PORT or an http(s) URL), checked: a host, and
+    a port that is a port number."""
+    from urllib.parse import urlsplit
+
+    url = "http:" + target if target.startswith("//") else target
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading it checks it
+    except ValueError as e:
+        raise QAError(f"The store setting milvus:{target} is not a server address ({e}): use milvus://HOST:PORT.") from None
+    if not parts.hostname:
+        raise QAError(f"The store setting milvus:{target} names no host: use milvus://HOST:PORT.")
+    return url
 
 
 def _quote(value) -> str:
