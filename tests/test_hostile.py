@@ -438,3 +438,19 @@ def test_a_model_cache_that_is_not_a_folder_is_one_clear_error(value):
     with pytest.raises(QAError, match="QA_MODEL_CACHE must be a folder, and /dev/null is not one"):
         Settings.from_env({"QA_MODEL_CACHE": value})
     assert Settings.from_env({"QA_MODEL_CACHE": "/tmp/not-made-yet/models"}).model_cache == Path("/tmp/not-made-yet/models")
+
+
+def test_a_folder_past_the_longest_path_is_one_warning_not_a_silent_gap(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(DATA / PARTY, data / PARTY)
+    monkeypatch.chdir(data)
+    for level in range(25):  # 25 names of 181 bytes: a path over Linux's 4,096-byte limit
+        name = "层" * 60 + str(level % 10)
+        os.mkdir(name)
+        os.chdir(name)
+    with open("deep.txt", "w", encoding="utf-8") as f:
+        f.write(LIBRARY)
+    listing = list_files(data)
+    assert [p.name for p in listing.files] == [PARTY]
+    assert len(listing.skipped) == 1 and "File name too long" in listing.skipped[0].reason

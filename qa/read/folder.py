@@ -89,7 +89,13 @@ def list_files(data_dir: Path, max_bytes: int = ReadLimits().max_bytes, leave_ou
     real_root = root.resolve()
     away = Path(leave_out).resolve() if leave_out else None
     files, skipped = [], []
-    for folder, dirs, names in os.walk(root):
+
+    def unlisted(error: OSError) -> None:  # a folder that cannot be listed: no access, a path over PATH_MAX
+        rel = Path(error.filename).relative_to(root).as_posix() if error.filename else "."
+        skipped.append(Skipped(rel, f"The folder {rel} could not be read ({error.strerror or error}), so its files "
+                                    "were left out."))
+
+    for folder, dirs, names in os.walk(root, onerror=unlisted):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (Path(folder) / d).resolve() != away)
         for name in [*names, *(d for d in dirs if os.path.islink(os.path.join(folder, d)))]:
             path = Path(folder) / name
