@@ -76,6 +76,17 @@ def test_one_page_pdf_without_running_header(article):
     assert {p.page for p in doc.paragraphs} == {1}
 
 
+@pytest.mark.parametrize("sentences", [
+    ["The budget was approved by the board."] * 3,  # the same line on every page
+    [f"Step {n} of the plan is done." for n in range(1, 5)],  # a number that runs with the page number
+])
+def test_a_pdf_of_one_short_sentence_per_page_keeps_them_as_its_body(sentences):
+    article = Article(title="Notes", source="", author="", date="", sections=[("", [s]) for s in sentences])
+    doc = read(pdf_file(article, running_header=False), "slides.pdf")
+    assert [p.text for p in doc.paragraphs] == sentences
+    assert [p.page for p in doc.paragraphs] == list(range(1, len(sentences) + 1))
+
+
 def test_docx_headings_paragraphs_and_table(article):
     doc = read(docx_file(article, table=[["项目", "数量"], ["党员", "1724名"]]), "summary.docx")
     assert (doc.title, doc.author) == (article.title, article.author)

@@ -85,6 +85,8 @@ def read_pdf(data: bytes, path: str) -> Document:
     lines = [[" ".join(line.split()) for line in text.splitlines()] for text in pages]
     repeated = _repeated_lines(lines)
     kept = [[line for line in page if _DIGITS.sub("#", line) not in repeated] for page in lines]
+    if not any(kept):  # every line "repeats": one sentence per page ("Slide 3: ..."), the body, not furniture
+        kept = lines
     full = _full_width(kept)
     blocks = [block for number, page in enumerate(kept, 1) for block in _pdf_blocks(page, number, full)]
     return assemble(path, blocks, str(title).strip() or _first_heading(blocks, path), author=str(author), date=date)
