@@ -238,3 +238,13 @@ def test_an_upload_that_cannot_be_read_is_one_error_naming_it():
     with pytest.raises(IngestError) as caught:
         parse_bytes_bounded(b"%PDF-1.4 not really", "notes.pdf")  # read in a worker, as uploads are
     assert str(caught.value).startswith("notes.pdf") and "skipped" not in str(caught.value)
+
+
+@pytest.mark.parametrize("depth", [300, 20_000])
+def test_html_text_nested_past_the_parser_depth_limit_is_read(depth):
+    body = ["横沥镇今年新建了三座图书馆，方便群众读书学习。", "镇里还将建设文化广场，预计明年年底完工并向市民开放。"]
+    page = ("<html><head><title>图书馆新闻</title><script>var p = '<p>不是正文</p>';</script></head><body>"
+            "<nav><a href='/'>首页</a> | <a href='/news'>新闻</a></nav>" + "<div>" * depth
+            + "".join(f"<p>{p}</p>" for p in body) + "</div>" * depth + "<p>版权所有 © 2016 东莞日报</p></body></html>")
+    doc = read(page.encode(), "deep.html")
+    assert doc.title == "图书馆新闻" and [p.text for p in doc.paragraphs] == body

@@ -26,7 +26,7 @@ from qa.index.base import FORMAT_VERSION, BuildSpec, Change, Clauses, DocumentRo
 log = logging.getLogger("qa")
 
 # Bump when the reading, chunking or answer-kind rules change, so existing indexes are rebuilt.
-PIPELINE_VERSION = 4
+PIPELINE_VERSION = 5
 EMBED_BATCH = 64
 CACHE_FILE = "embeddings.sqlite"
 LOCK_FILE = ".lock"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import re
+from html.parser import HTMLParser
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from qa.read.documents import Document, IngestError, Paragraph, check_text, decode_bytes
-from qa.read.plaintext import HEADING_MAX_WEIGHT, byline_fields, line_kind, normalize_date
+from qa.read.plaintext import HEADING_MAX_WEIGHT, byline_fields, line_kind, normalize_date, parse_document
 from qa.core.text import CLOSERS, SENTENCE_END
 
 # A page header or footer repeats on at least this share of a PDF's pages (and on REPEAT_MIN_PAGES or more).
@@ -36,16 +37,16 @@ class Block:
 
 
 def read_html(data: bytes, path: str) -> Document:
-    """Main text of a web page by trafilatura; title, date and source (site name) from the page's metadata."""
+    """Main text of a web page by trafilatura; title, date and source (site name) from the page's metadata.
+
+    A page it finds no body text in (e.g. text nested past lxml's depth limit of 255 elements) is read as the text
+    it shows, a line per block element, by the plain-text rules for scraped pages."""
     import trafilatura
 
-    page = trafilatura.bare_extraction(
-        _decode_html(data, path), with_metadata=True, include_comments=False, include_tables=True
-    )
-    if page is None or page.body is None:
-        return assemble(path, [], Path(path).stem)
+    html = _decode_html(data, path)
+    page = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False, include_tables=True)
     blocks = []
-    for element in page.body:
+    for element in [] if page is None or page.body is None else page.body:
         if element.tag == "head":
             blocks.append(Block(_flat(element), heading=True))
         elif element.tag == "list":
@@ -56,6 +57,8 @@ def read_html(data: bytes, path: str) -> Document:
             blocks.append(Block(_flat(element)))
     # Whatever furniture the extractor let through (bylines, share bars, copyright lines) goes too.
     blocks = [b for b in blocks if b.heading or line_kind(b.text) not in ("blank", "meta", "furniture")]
+    if not any(not b.heading for b in blocks):
+        return parse_document(_shown_text(html), path)
     author = page.author or ""
     if line_kind(author) == "meta":  # the extractor took a whole byline ('来源：… 作者：… 时间：…') for the author
         author = byline_fields(author)["author"]
@@ -63,6 +66,52 @@ def read_html(data: bytes, path: str) -> Document:
         path, blocks, page.title or Path(path).stem, source=page.sitename or page.hostname or "",
         author=author, date=normalize_date(page.date or ""),
     )
+
+
+class _ShownText(HTMLParser):
+    """The text a page shows, a line per block element, its title first; no element tree, so no depth limit."""
+
+    BLOCKS = {"address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption", "footer",
+              "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section",
+              "table", "td", "th", "tr", "ul"}
+    HIDDEN = {"script", "style", "noscript", "template", "svg"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.title, self.lines, self.line, self.hidden, self.in_title = "", [], [], 0, False
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        self.hidden += tag in self.HIDDEN
+        self.in_title = self.in_title or tag == "title"
+        if tag in self.BLOCKS:
+            self.flush()
+
+    def handle_endtag(self, tag: str) -> None:
+        self.hidden = max(0, self.hidden - (tag in self.HIDDEN))
+        self.in_title = self.in_title and tag != "title"
+        if tag in self.BLOCKS:
+            self.flush()
+
+    def handle_data(self, data: str) -> None:
+        if self.in_title:
+            self.title += data
+        elif not self.hidden:
+            self.line.append(data)
+
+    def flush(self) -> None:
+        line = " ".join("".join(self.line).split())
+        if line:
+            self.lines.append(line)
+        self.line = []
+
+
+def _shown_text(html: str) -> str:
+    """The page's title and shown text as plain lines."""
+    parser = _ShownText()
+    parser.feed(html)
+    parser.close()
+    parser.flush()
+    return "\n".join([" ".join(parser.title.split()), *parser.lines]).strip("\n") + "\n"
 
 
 def read_pdf(data: bytes, path: str) -> Document:
