@@ -23,9 +23,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as `python bench/x.py` from anywhere: import this checkout's qa
 
-from qa.core.settings import quiet_openmp  # noqa: E402
+from qa.core.settings import no_telemetry, quiet_openmp  # noqa: E402
 
 quiet_openmp()  # the OpenMP waiting policy the service uses, before faiss or torch load
+no_telemetry()  # and no onnxruntime telemetry, before it loads
 
 DATA = ROOT / "data"
 DEV_SET = ROOT.parent / "shared" / "eval" / "dev.jsonl"

@@ -18,7 +18,7 @@ from qa.embed.factory import make_embedder
 from qa.core.errors import AnswerFailed, IndexWriteError, NotReadyError, QAError
 from qa.read.folder import SUPPORTED_SUFFIXES, parse_bytes_bounded
 from qa.answer.search import Hit, Result, search
-from qa.core.settings import MAX_QUESTION_CHARS, MAX_TOP_K, Settings, quiet_openmp
+from qa.core.settings import MAX_QUESTION_CHARS, MAX_TOP_K, Settings, no_telemetry, quiet_openmp
 from qa.index.base import Collection, DocumentInfo, StoredPassage
 from qa.index.factory import open_store
 from qa.core.text import has_words, trim_span
@@ -91,6 +91,7 @@ class Service:
                  embedder: Embedder | None = None, model: str | None = None, store: str | None = None,
                  settings: Settings | None = None):
         quiet_openmp()  # before the store loads faiss
+        no_telemetry()  # before the embedder or the reader loads onnxruntime
         settings = settings or Settings()
         self.settings = replace(settings, model=model or settings.model, store=store or settings.store)
         self.data_dir = Path(data_dir)

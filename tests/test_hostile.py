@@ -5,10 +5,13 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -25,7 +28,7 @@ from qa.index.faiss_store import FaissVectors
 from qa.surfaces.page.handlers import add_files, neighbour_texts
 from qa.surfaces.web import create_app
 from tests.conftest import DATA, LIBRARY, PARTY, ROOT, FakeEmbedder
-from tests.live import serving_app
+from tests.live import free_port, serving_app
 from tests.make_docs import crafted_docx, crafted_pdf, pdf_file, real_article
 
 QUICK = Settings(read_seconds=3)  # crafted files are stopped after 3 s instead of 20
@@ -338,6 +341,89 @@ def test_the_app_opens_no_connection_outside_the_machine(service, monkeypatch):
         assert httpx.get(f"{url}/config", timeout=60).json()["analytics_enabled"] is False
         assert httpx.post(f"{url}/api/ask", json={"question": "党员"}, timeout=60).status_code == 200
     assert outside == []
+
+
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+# onnxruntime's telemetry looked its host up ~9 s after it loaded, then every 6 to 9 s: 20 s sees two of them
+WATCH_SECONDS = 20
+
+
+def strace_unavailable() -> str | None:
+    """Why strace cannot watch a process here, or None when it can."""
+    if not shutil.which("strace"):
+        return "strace is not installed (apt-get install strace)"
+    probe = subprocess.run(["strace", "-f", "-e", "trace=connect", "-o", os.devnull, "true"], capture_output=True,
+                           text=True)
+    return f"strace cannot trace here: {probe.stderr.strip()}" if probe.returncode else None
+
+
+def outside_addresses(trace: str) -> list[str]:
+    """The connect and sendto calls of an strace log that name an IP address other than loopback.
+
+    Local sockets (AF_UNIX, AF_NETLINK) are fine; a sendto without an address goes where its socket's connect did.
+    """
+    outside = []
+    for line in trace.splitlines():
+        if ("connect(" in line or "sendto(" in line) and re.search(r"sa_family=AF_INET6?\b", line):
+            addresses = re.findall(r'inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)"', line)
+            if not addresses or any((v4 or v6) not in LOOPBACK for v4, v6 in addresses):
+                outside.append(line)
+    return outside
+
+
+def test_outside_addresses_reads_strace_lines():
+    trace = """\
+1 connect(8, {sa_family=AF_UNIX, sun_path="/var/run/nscd/socket"}, 110) = -1 ENOENT (No such file or directory)
+2 connect(8, {sa_family=AF_INET, sin_port=htons(53), sin_addr=inet_addr("10.255.255.53")}, 16) = 0
+3 sendto(8, "\\333m\\1\\0\\0\\1"..., 50, MSG_NOSIGNAL, NULL, 0) = 50
+4 connect(9, {sa_family=AF_INET, sin_port=htons(7860), sin_addr=inet_addr("127.0.0.1")}, 16 <unfinished ...>
+5 connect(9, {sa_family=AF_INET6, sin6_port=htons(80), inet_pton(AF_INET6, "::1", &sin6_addr)}, 28) = 0
+6 connect(9, {sa_family=AF_INET6, sin6_port=htons(443), inet_pton(AF_INET6, "2606:4700::1", &sin6_addr)}, 28) = 0
+7 sendto(3, [{nlmsg_len=20, nlmsg_type=RTM_GETADDR}], 20, 0, {sa_family=AF_NETLINK, nl_pid=0}, 12) = 20
+8 connect(9, {sa_family=AF_INET, sin_port=htons(53), sin_addr=inet_addr("127.0.0.53")}, 16) = 0
+"""
+    assert [line.split()[0] for line in outside_addresses(trace)] == ["2", "6", "8"]
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("real_embedder")  # the model converted and the reader exported once, before the timed run
+def test_qa_serve_opens_no_connection_outside_the_machine_under_strace(tmp_path):
+    """Every connect and sendto of `qa serve`, its libraries' threads too, while it builds, answers and then idles."""
+    reason = strace_unavailable()
+    if reason:
+        if os.environ.get("QA_REQUIRE_STRACE") == "1":
+            pytest.fail(f"QA_REQUIRE_STRACE=1 but {reason}")
+        pytest.skip(reason)
+    shutil.copytree(DATA, tmp_path / "data")
+    port, trace, log = free_port(), tmp_path / "strace.log", tmp_path / "serve.log"
+    # as a user starts it: without this session's own switches (conftest turns telemetry off for the tests)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ORT_", "GRADIO_"))}
+    command = ["strace", "-f", "-e", "trace=connect,sendto", "-o", str(trace), sys.executable, "-m", "qa", "serve",
+               "--data", str(tmp_path / "data"), "--index", str(tmp_path / "index"), "--port", str(port)]
+    with open(log, "wb") as out:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        url, deadline, status = f"http://127.0.0.1:{port}", time.monotonic() + 300, None
+        while status != 200 and time.monotonic() < deadline and server.poll() is None:
+            time.sleep(1)
+            try:  # 503 while the index is built; the answer loads onnxruntime (the embedder, the reader)
+                status = httpx.post(f"{url}/api/ask", json={"question": "党员", "top_k": 1}, timeout=60).status_code
+            except httpx.TransportError:
+                pass
+        assert status == 200, log.read_text(errors="replace")
+        assert httpx.get(f"{url}/", timeout=60).status_code == 200
+        time.sleep(WATCH_SECONDS)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+    written = trace.read_text(errors="replace")
+    assert "+++ exited" in written or "+++ killed" in written  # strace followed the server's threads
+    assert outside_addresses(written) == []
 
 
 def test_app_py_says_user_errors_in_one_line(tmp_path):

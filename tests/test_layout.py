@@ -85,7 +85,7 @@ def test_importing_qa_changes_nothing_in_the_environment():
 
     code = ("import os; before = dict(os.environ); import qa, qa.service, qa.surfaces.cli; "
             "print(dict(os.environ) == before)")
-    env = {k: v for k, v in __import__("os").environ.items() if k != "OMP_WAIT_POLICY"}
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("OMP_WAIT_POLICY", "ORT_DISABLE_TELEMETRY")}
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
     assert run.stdout.strip() == "True", run.stderr
 
@@ -101,6 +101,19 @@ def test_a_service_makes_openmp_wait_passively_unless_told_otherwise(tmp_path, m
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     Service(tmp_path / "data", tmp_path / "index", embedder=fake_embedder)
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_a_service_turns_onnxruntime_telemetry_off_unless_told_otherwise(tmp_path, monkeypatch, fake_embedder):
+    import os
+
+    from qa.service import Service
+
+    monkeypatch.delenv("ORT_DISABLE_TELEMETRY", raising=False)
+    Service(tmp_path / "data", tmp_path / "index", embedder=fake_embedder)
+    assert os.environ["ORT_DISABLE_TELEMETRY"] == "1"
+    monkeypatch.setenv("ORT_DISABLE_TELEMETRY", "0")
+    Service(tmp_path / "data", tmp_path / "index", embedder=fake_embedder)
+    assert os.environ["ORT_DISABLE_TELEMETRY"] == "0"
 
 
 def test_every_name_imported_from_qa_exists_also_in_lazy_imports():

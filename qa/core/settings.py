@@ -112,6 +112,16 @@ def quiet_openmp() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def no_telemetry() -> None:
+    """Keep onnxruntime from calling home, unless the environment says otherwise.
+
+    Its official builds send usage events to Microsoft: seconds after `import onnxruntime` a background thread looks
+    up mobile.events.data.microsoft.com, and again every few seconds. `disable_telemetry_events()` does not stop it;
+    ORT_DISABLE_TELEMETRY=1 does, but only before onnxruntime loads, so it is set where quiet_openmp() is.
+    """
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+
 def _switch(value: str | None, name: str, default: bool) -> bool:
     """An on/off setting: on, off (also 1/0, true/false, yes/no); unset keeps the default."""
     if value is None or not value.strip():

@@ -66,9 +66,10 @@ class _Group(click.Group):
 def main(verbose: bool) -> None:
     """Semantic question answering over a folder of documents."""
     from qa.core.logs import configure_logging
-    from qa.core.settings import quiet_openmp
+    from qa.core.settings import no_telemetry, quiet_openmp
 
     quiet_openmp()
+    no_telemetry()
     configure_logging(verbose)
 
 
