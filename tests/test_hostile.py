@@ -237,7 +237,7 @@ def test_requests_are_bounded_before_anything_reads_them(service):
             response = httpx.post(f"{url}/api/ask", content=raw, auth=auth, timeout=60,
                                   headers={"content-type": "application/json"})
             assert response.status_code == 400 and "请输入问题" in response.json()["detail"]
-        for top_k in (b"NaN", b"Infinity", b"1e400", b"-1", b'"five"'):
+        for top_k in (b"NaN", b"Infinity", b"1e400", b"-1", b'"five"', b'"5"', b'"1_0"', b"true", b"5.0"):
             response = httpx.post(f"{url}/api/ask", content=b'{"question": "x", "top_k": ' + top_k + b"}", auth=auth,
                                   headers={"content-type": "application/json"}, timeout=60)
             assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "top_k"]
@@ -245,6 +245,18 @@ def test_requests_are_bounded_before_anything_reads_them(service):
         ok = httpx.post(f"{url}/api/ask", content=surrogate, auth=auth, timeout=60,
                         headers={"content-type": "application/json"})
         assert ok.status_code == 200 and ok.json()["question"] == "横沥镇党员"
+
+
+def test_the_gradio_endpoint_says_what_is_wrong_with_top_k_or_documents(service):
+    with serving_app(create_app(service)) as url:
+        for data, problem in [(b'["x", NaN, []]', "top_k"), (b'["x", 3, 7]', "documents"),
+                              (b'["x", 3, ["a", 3]]', "documents")]:
+            call = httpx.post(f"{url}/gradio_api/call/ask", content=b'{"data": ' + data + b"}", timeout=60,
+                              headers={"content-type": "application/json"})
+            events = httpx.get(f"{url}/gradio_api/call/ask/{call.json()['event_id']}", timeout=60).text
+            assert "event: complete" in events, events
+            result = json.loads(events.split("data: ", 1)[1].splitlines()[0])[0]
+            assert problem in result["error"] and result["hits"] == [], result
 
 
 def test_an_upload_over_the_limit_is_refused_before_it_is_read(service, tmp_path):

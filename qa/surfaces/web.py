@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from qa.core.errors import AnswerFailed, NotReadyError, QAError, StoreUnavailable
 from qa.answer.search import Hit
@@ -26,6 +26,8 @@ UPLOAD_ROUTE = "/gradio_api/upload"
 
 class AskRequest(BaseModel):
     """A question for `POST /api/ask`."""
+
+    model_config = ConfigDict(strict=True)  # top_k "5", "1_0" or true is a mistake to report, not to guess at
 
     question: str = Field(description="The question, in Chinese or another language.", examples=["横沥镇有多少名党员？"])
     top_k: int = Field(5, ge=1, le=MAX_TOP_K, description="How many passages to return.")

@@ -46,9 +46,27 @@ def bind(handler: Callable, service: Service) -> partial:
 def answer(service: Service, question: str, top_k: int, documents: list[str] | None = None) -> Result:
     """The service's result (from `documents` only, if any); one it cannot give has the reason in `error`."""
     try:
-        return service.answer(question, int(top_k), documents or None)
+        return service.answer(question, whole_top_k(top_k), document_names(documents))
     except QAError as e:
         return Result(question, None, [], str(e))
+
+
+def whole_top_k(value: object) -> int:
+    """`top_k` as the endpoint `/ask` got it: a whole number (the slider sends 5.0), not NaN, a string or a bool."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise QAError(f"top_k 必须是整数。/ top_k must be a whole number, not {value!r}.")
+
+
+def document_names(value: object) -> list[str] | None:
+    """`documents` as the endpoint `/ask` got it: a list of names, or None or [] for every document."""
+    if value is None or value == []:
+        return None
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise QAError(f"documents 必须是文档名的列表。/ documents must be a list of document names, not {value!r}.")
+    return value
 
 
 def ask(service: Service, question: str, top_k: int, documents: list[str] | None = None) -> dict:
