@@ -28,10 +28,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving_app(app) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn in a thread; yields its base URL."""
+def serving_app(app, **options) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn (and its `options`) in a thread; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + STARTUP_SECONDS

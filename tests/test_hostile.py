@@ -26,7 +26,8 @@ from qa.read.folder import list_files, read_documents
 from qa.read.plaintext import parse_document
 from qa.index.faiss_store import FaissVectors
 from qa.surfaces.page.handlers import add_files, neighbour_texts
-from qa.surfaces.web import create_app
+from qa.surfaces import web
+from qa.surfaces.web import HEADER_SECONDS, create_app, server_options
 from tests.conftest import DATA, LIBRARY, PARTY, ROOT, FakeEmbedder
 from tests.live import free_port, serving_app
 from tests.make_docs import crafted_docx, crafted_pdf, pdf_file, real_article
@@ -257,6 +258,45 @@ def test_the_gradio_endpoint_says_what_is_wrong_with_top_k_or_documents(service)
             assert "event: complete" in events, events
             result = json.loads(events.split("data: ", 1)[1].splitlines()[0])[0]
             assert problem in result["error"] and result["hits"] == [], result
+
+
+def test_a_client_that_never_finishes_its_headers_is_dropped_and_others_are_served(service):
+    with serving_app(create_app(service), **server_options()) as url:
+        address = ("127.0.0.1", int(url.rsplit(":", 1)[1]))
+        started = time.monotonic()
+        halfway = socket.create_connection(address)
+        halfway.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Sl")
+        trickle = socket.create_connection(address)
+        trickle.sendall(b"GET / HTTP/1.1\r\n")
+        assert httpx.get(f"{url}/", timeout=30).status_code == 200  # served meanwhile
+        cut = None
+        while cut is None and time.monotonic() - started < HEADER_SECONDS + 10:
+            try:  # a header line a second: each byte used to restart uvicorn's only timer
+                trickle.sendall(b"X-More: 1\r\n")
+            except OSError:
+                cut = time.monotonic() - started
+            time.sleep(1)
+        assert cut is not None and HEADER_SECONDS - 1 <= cut <= HEADER_SECONDS + 5, cut
+        halfway.settimeout(5)
+        assert halfway.recv(1024) == b""  # closed, without an answer
+        assert httpx.get(f"{url}/", timeout=30).status_code == 200
+        halfway.close()
+        trickle.close()
+
+
+def test_connections_past_the_limit_are_closed_at_once(service, monkeypatch):
+    monkeypatch.setattr(web, "MAX_CONNECTIONS", 4)
+    with serving_app(create_app(service), **server_options()) as url:
+        address = ("127.0.0.1", int(url.rsplit(":", 1)[1]))
+        held = [socket.create_connection(address) for _ in range(3)]
+        extra = socket.create_connection(address)
+        extra.settimeout(5)
+        assert extra.recv(1024) == b""  # closed at once, not held until its headers are late
+        for s in held:
+            s.close()
+        time.sleep(0.5)
+        assert httpx.get(f"{url}/", timeout=30).status_code == 200
+        extra.close()
 
 
 def test_an_upload_over_the_limit_is_refused_before_it_is_read(service, tmp_path):

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import resource
 import secrets
 from contextlib import asynccontextmanager
 
 import gradio as gr
+import h11
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pydantic import BaseModel, ConfigDict, Field
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from qa.core.errors import AnswerFailed, NotReadyError, QAError, StoreUnavailable
 from qa.answer.search import Hit
@@ -22,6 +25,9 @@ from qa.surfaces.page import FOOTER_LINKS, build_demo, theme
 
 PAGE_REQUEST_BYTES = 1 << 20  # the page's own requests carry a question, or a result back to render
 UPLOAD_ROUTE = "/gradio_api/upload"
+HEADER_SECONDS = 10  # for a request line and its headers: a slow phone needs one or two
+KEEP_ALIVE_SECONDS = 5  # an idle connection between requests
+MAX_CONNECTIONS = 1000  # open at once; far beyond a private service's readers, far below the open-file limit
 
 
 class AskRequest(BaseModel):
@@ -95,7 +101,62 @@ def create_app(service: Service, page_path: str = "/", demo: gr.Blocks | None = 
 
 def serve(service: Service, host: str, port: int, auth: Credentials | None = None) -> None:
     """Serve the page and `POST /api/ask` until stopped; the port answers at once while the index builds."""
-    uvicorn.run(create_app(service, auth=auth, warm_up=True), host=host, port=port)
+    uvicorn.run(create_app(service, auth=auth, warm_up=True), host=host, port=port, **server_options())
+
+
+def server_options() -> dict:
+    """uvicorn's settings that keep slow or many clients from holding the server: HeaderDeadline, and past
+    connection_limit() connections new ones are closed and new requests get a 503."""
+    return {"http": HeaderDeadline, "timeout_keep_alive": KEEP_ALIVE_SECONDS, "limit_concurrency": connection_limit()}
+
+
+def connection_limit() -> int:
+    """MAX_CONNECTIONS, or half the files this process may open if that is fewer (the index and model need some)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return MAX_CONNECTIONS if soft == resource.RLIM_INFINITY else max(1, min(MAX_CONNECTIONS, soft // 2))
+
+
+class HeaderDeadline(H11Protocol):
+    """uvicorn's HTTP/1.1 connection, closed when its request line and headers take over HEADER_SECONDS.
+
+    uvicorn has no such timeout: its keep-alive timer starts only after a response and stops at each byte received,
+    so a client sending half a request, or a byte now and then, held its connection (and a file) for ever. A
+    connection opened past connection_limit() is closed at once.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.header_timer = None
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        limit = self.config.limit_concurrency
+        if limit is not None and len(self.connections) >= limit:  # it counts itself: the others stay served
+            transport.close()
+            return
+        self._start_header_timer()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._start_header_timer()  # the next request on this connection has as long
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_header_timer()
+        super().connection_lost(exc)
+
+    def _start_header_timer(self) -> None:
+        self._stop_header_timer()
+        self.header_timer = self.loop.call_later(HEADER_SECONDS, self._headers_late)
+
+    def _stop_header_timer(self) -> None:
+        if self.header_timer is not None:
+            self.header_timer.cancel()
+            self.header_timer = None
+
+    def _headers_late(self) -> None:
+        self.header_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():  # no whole request yet
+            self.transport.close()
 
 
 class BodyLimit:
