@@ -27,7 +27,7 @@ from qa.read.plaintext import parse_document
 from qa.index.faiss_store import FaissVectors
 from qa.surfaces.page.handlers import add_files, neighbour_texts
 from qa.surfaces import web
-from qa.surfaces.web import HEADER_SECONDS, create_app, server_options
+from qa.surfaces.web import HEADER_SECONDS, UPLOAD_ROUTE, create_app, server_options, upload_folder
 from tests.conftest import DATA, LIBRARY, PARTY, ROOT, FakeEmbedder
 from tests.live import free_port, serving_app
 from tests.make_docs import crafted_docx, crafted_pdf, pdf_file, real_article
@@ -297,6 +297,38 @@ def test_connections_past_the_limit_are_closed_at_once(service, monkeypatch):
         time.sleep(0.5)
         assert httpx.get(f"{url}/", timeout=30).status_code == 200
         extra.close()
+
+
+def upload(url: str, data: bytes, **headers) -> httpx.Response:
+    return httpx.post(url + UPLOAD_ROUTE, files={"files": ("notes.txt", data)}, headers=headers, timeout=60)
+
+
+def test_requests_from_another_sites_page_are_refused(service):
+    with upload_folder() as folder, serving_app(create_app(service)) as url:
+        assert upload(url, b"from elsewhere", origin="http://evil.example").status_code == 403
+        assert upload(url, b"from null", origin="null").status_code == 403
+        question = httpx.post(f"{url}/api/ask", json={"question": "党员"}, headers={"origin": "http://evil.example"},
+                              timeout=60)
+        assert question.status_code == 403 and question.json()["detail"]
+        assert held(folder) == []
+        assert upload(url, b"from the page", origin=url).status_code == 200  # the page's own
+        assert upload(url, b"from a script").status_code == 200  # no Origin: curl, gradio_client
+        assert len(held(folder)) == 2
+
+
+def test_uploads_held_are_bounded_and_go_when_the_server_stops(service, monkeypatch):
+    monkeypatch.setattr(web, "UPLOADS_HELD", 1)  # one upload of the largest size: 5 MB
+    before = os.environ.get("GRADIO_TEMP_DIR")
+    with upload_folder() as folder, serving_app(create_app(service)) as url:
+        assert os.environ["GRADIO_TEMP_DIR"] == str(folder)
+        sizes = [upload(url, bytes([n]) * (2 << 20)).status_code for n in range(4)]
+        assert sizes == [200, 200, 507, 507]
+        assert sum(f.stat().st_size for f in held(folder)) == 4 << 20
+    assert not folder.exists() and os.environ.get("GRADIO_TEMP_DIR") == before
+
+
+def held(folder) -> list:
+    return [f for f in folder.rglob("*") if f.is_file()]
 
 
 def test_an_upload_over_the_limit_is_refused_before_it_is_read(service, tmp_path):

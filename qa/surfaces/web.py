@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import secrets
-from contextlib import asynccontextmanager
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import gradio as gr
 import h11
@@ -14,6 +20,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from gradio.utils import get_upload_folder
 from pydantic import BaseModel, ConfigDict, Field
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -28,6 +35,9 @@ UPLOAD_ROUTE = "/gradio_api/upload"
 HEADER_SECONDS = 10  # for a request line and its headers: a slow phone needs one or two
 KEEP_ALIVE_SECONDS = 5  # an idle connection between requests
 MAX_CONNECTIONS = 1000  # open at once; far beyond a private service's readers, far below the open-file limit
+UPLOADS_HELD = 20  # uploads (of the largest size) Gradio may hold before it hands them to the page's handler
+MAX_UPLOAD_FILES = 200  # files it may hold, however small
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 class AskRequest(BaseModel):
@@ -72,8 +82,11 @@ def create_app(service: Service, page_path: str = "/", demo: gr.Blocks | None = 
 
     app = FastAPI(title="qa", summary="Semantic question answering over a folder of documents.", lifespan=lifespan)
     upload_bytes = service.settings.max_upload_mb << 20
-    app.add_middleware(BodyLimit, limits={"/api/ask": MAX_REQUEST_BYTES, UPLOAD_ROUTE: upload_bytes + (1 << 20)},
+    upload_request_bytes = upload_bytes + (1 << 20)
+    app.add_middleware(UploadQuota, limit=UPLOADS_HELD * upload_bytes, unknown_size=upload_request_bytes)
+    app.add_middleware(BodyLimit, limits={"/api/ask": MAX_REQUEST_BYTES, UPLOAD_ROUTE: upload_request_bytes},
                        default=PAGE_REQUEST_BYTES)
+    app.add_middleware(SameOrigin)  # outermost: another site's request is read no further
     app.add_exception_handler(RequestValidationError, _invalid_request)
     guard = [Depends(_basic_auth(auth))] if auth else []
 
@@ -101,7 +114,25 @@ def create_app(service: Service, page_path: str = "/", demo: gr.Blocks | None = 
 
 def serve(service: Service, host: str, port: int, auth: Credentials | None = None) -> None:
     """Serve the page and `POST /api/ask` until stopped; the port answers at once while the index builds."""
-    uvicorn.run(create_app(service, auth=auth, warm_up=True), host=host, port=port, **server_options())
+    with upload_folder():
+        uvicorn.run(create_app(service, auth=auth, warm_up=True), host=host, port=port, **server_options())
+
+
+@contextmanager
+def upload_folder() -> Iterator[Path]:
+    """A folder of the server's own for Gradio's uploads (GRADIO_TEMP_DIR, inside the one set if any) while it
+    runs, removed when it stops: uploads never outlive the server, nor mix with another's."""
+    before = os.environ.get("GRADIO_TEMP_DIR")
+    folder = Path(tempfile.mkdtemp(prefix="qa-uploads-", dir=before))
+    os.environ["GRADIO_TEMP_DIR"] = str(folder)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if before is None:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+        else:
+            os.environ["GRADIO_TEMP_DIR"] = before
 
 
 def server_options() -> dict:
@@ -201,9 +232,80 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+class SameOrigin:
+    """Refuse with a 403 a request that could change something (a POST: an upload, a question, a removal) sent from
+    a page of another site: one whose Origin is not the host it was sent to.
+
+    Browsers send Origin with every such request, and Gradio's CORS rules only hide the answer from the other
+    site, after the request did its work. Scripts and gradio_client send no Origin and are not affected.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
+            headers = dict(scope["headers"])
+            origin = headers.get(b"origin")
+            if origin is not None and not same_origin(origin, headers.get(b"host", b"")):
+                return await _refuse(send, 403, "请从本站页面发送请求。/ Requests from another site's page are refused.")
+        return await self.app(scope, receive, send)
+
+
+def same_origin(origin: bytes, host: bytes) -> bool:
+    """Whether an Origin header names the host and port a request was sent to (its Host header)."""
+    netloc = urlsplit(origin.decode("latin-1").strip()).netloc.lower()
+    return bool(netloc) and netloc == host.decode("latin-1").strip().lower()
+
+
+class UploadQuota:
+    """Refuse an upload with a 507 while those Gradio holds (in its upload folder, and arriving) would pass `limit`
+    bytes or MAX_UPLOAD_FILES files; an upload without a declared length counts as `unknown_size`.
+
+    The page's handler copies an upload into the data folder at once; the page deletes held ones after a while
+    (its Blocks' delete_cache), and the server's upload folder goes when it stops (upload_folder).
+    """
+
+    def __init__(self, app, limit: int, unknown_size: int):
+        self.app, self.limit, self.unknown_size, self.arriving = app, limit, unknown_size, 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith(UPLOAD_ROUTE):
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        size = int(declared) if declared.isdigit() else self.unknown_size
+        files, held = held_uploads(Path(get_upload_folder()))
+        if files >= MAX_UPLOAD_FILES or held + self.arriving + size > self.limit:
+            return await _refuse(send, 507, "暂存的上传过多，请几分钟后再试。/ Too many uploads are held; try again in a "
+                                            "few minutes.")
+        self.arriving += size
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.arriving -= size
+
+
+def held_uploads(folder: Path) -> tuple[int, int]:
+    """The number of files under `folder` and their bytes (0, 0 when it does not exist)."""
+    files = total = 0
+    for root, _, names in os.walk(folder):
+        for name in names:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:  # deleted meanwhile
+                continue
+            files += 1
+    return files, total
+
+
 async def _too_large(send, limit: int) -> None:
-    body = json.dumps({"detail": f"请求过大。/ The request body is over {limit} bytes."}).encode()
-    await send({"type": "http.response.start", "status": 413,
+    await _refuse(send, 413, f"请求过大。/ The request body is over {limit} bytes.")
+
+
+async def _refuse(send, status: int, detail: str) -> None:
+    """Answer with `status` and `{"detail": ...}` without reading the request."""
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 

@@ -10,6 +10,7 @@ from qa.surfaces.page.handlers import bind
 from qa.surfaces.page.layout import DEFAULT_EXAMPLES, Page, layout
 from qa.surfaces.page.render import render_searching
 
+UPLOAD_SECONDS = 300  # how long Gradio keeps an upload, checked as often
 ASK_CONCURRENCY = 4  # questions are short; builds run in their own queue and never hold these up
 FOOTER_LINKS = ["api", "gradio"]  # no "runs" or "settings" (developer settings: PWA, screen recording) for readers
 # No Gradio progress overlays or timers anywhere: the page shows its own states (正在查找…, progress bars).
@@ -33,8 +34,9 @@ def theme() -> gr.themes.Base:
 
 def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks:
     """A new Blocks page answering questions with `service`."""
-    # analytics_enabled=False: a private document service calls no one home
-    with gr.Blocks(title="文档问答", analytics_enabled=False) as demo:
+    # analytics_enabled=False: a private document service calls no one home. delete_cache: uploads are copied into
+    # the data folder at once; Gradio's own copies go after UPLOAD_SECONDS (and all of them when the server stops)
+    with gr.Blocks(title="文档问答", analytics_enabled=False, delete_cache=(UPLOAD_SECONDS, UPLOAD_SECONDS)) as demo:
         server_functions = [bind(handlers.neighbour_texts, service), bind(handlers.document_html, service)]
         page = layout(service, examples or DEFAULT_EXAMPLES, server_functions)
         wire_questions(page, service)
