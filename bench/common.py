@@ -172,10 +172,11 @@ def synthetic_rows(n: int, per_document: int, seed: int = 2) -> tuple[list, list
     """(passages, document rows) of a synthetic collection of n passages, per_document to a document."""
     from qa.passages.chunking import Passage
     from qa.index.base import DocumentRow
+    from qa.read.documents import DocumentMeta
 
     texts = synthetic_passages(n, seed=seed, clauses=3)
-    passages = [Passage(id=i, doc=f"doc{i // per_document:05d}.txt", position=i % per_document, text=t, start=0,
-                        end=len(t)) for i, t in enumerate(texts)]
-    documents = [DocumentRow(path=f"doc{d:05d}.txt", title=f"文档{d}", source="", author="", editor="", date="",
-                             sha256="0" * 64) for d in range((n + per_document - 1) // per_document)]
+    passages = [Passage(id=i, document=f"doc{i // per_document:05d}.txt", position=i % per_document, text=t,
+                        start=0, end=len(t)) for i, t in enumerate(texts)]
+    documents = [DocumentRow(f"doc{d:05d}.txt", DocumentMeta(title=f"文档{d}"), sha256="0" * 64)
+                 for d in range((n + per_document - 1) // per_document)]
     return passages, documents

@@ -77,9 +77,9 @@ def build_milvus(x: np.ndarray, out: Path) -> None:
 
     documents = load_documents(DATA).documents
     real = [p for d in documents for p in split_passages(d)]
-    rows = [DocumentRow(path=d.path, title=d.title, source=d.source, author=d.author, editor=d.editor, date=d.date,
-                        sha256="") for d in documents]
-    passages = [Passage(id=i, doc=real[i % len(real)].doc, position=i, text=real[i % len(real)].text, start=0, end=0)
+    rows = [DocumentRow(d.document, d.meta, sha256="") for d in documents]
+    passages = [Passage(id=i, document=real[i % len(real)].document, position=i, text=real[i % len(real)].text,
+                        start=0, end=0)
                 for i in range(len(x))]
     store = milvus_store(str(out / "milvus.db"), out / "index")
     store.commit(Change(full=True, spec=BuildSpec(model="bench", dim=DIM, fingerprint="", pipeline=0), documents=rows,

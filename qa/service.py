@@ -237,7 +237,7 @@ class Service:
             return Result(question, False, [])
         index = self.open()
         if documents is not None:
-            known = {d.path for d in index.documents()}
+            known = {d.document for d in index.documents()}
             unknown = [d for d in documents if d not in known]
             if unknown:
                 raise QAError(f"资料库中没有这些文档：{'、'.join(unknown)}。/ Not in the collection: {', '.join(unknown)}.")
@@ -271,7 +271,7 @@ class Service:
     def remove_document(self, document: str, progress: sync.Progress | None = None) -> BuildReport:
         """Take an indexed document out of the data folder and the index; the file is kept in index/removed/."""
         self.check_ready()
-        documents = {d.path for d in self.open().documents()}
+        documents = {d.document for d in self.open().documents()}
         if document not in documents:
             raise QAError(f"资料库中没有文档 {document}。/ {document} is not in the collection.")
         if len(documents) == 1:

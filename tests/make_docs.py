@@ -27,11 +27,11 @@ class Article:
 
 def real_article(name: str = "hengli-2016-party-building.txt", sections: int = 3) -> Article:
     """The first sections of one of the real articles in data/."""
-    doc = next(d for d in load_documents(DATA).documents if d.path == name)
+    doc = next(d for d in load_documents(DATA).documents if d.document == name)
     grouped: dict[str, list[str]] = {}
     for p in doc.paragraphs:
         grouped.setdefault(p.heading, []).append(p.text)
-    return Article(doc.title, "东莞日报", "李明", "2016-12-19", list(grouped.items())[:sections])
+    return Article(doc.meta.title, "东莞日报", "李明", "2016-12-19", list(grouped.items())[:sections])
 
 
 def html_page(article: Article, charset: str = "utf-8") -> bytes:

@@ -449,7 +449,7 @@ def test_a_hit_opens_its_document_at_the_passage(new_page, app_url, page_service
 def test_a_pdf_hit_opens_at_its_page(new_page, app_url, page_service, tmp_path):
     from playwright.sync_api import expect
 
-    if "bus.pdf" not in {d.path for d in page_service.documents()}:  # run alone: add it here
+    if "bus.pdf" not in {d.document for d in page_service.documents()}:  # run alone: add it here
         (page_service.data_dir / "bus.pdf").write_bytes(pdf_file(BUS, running_header=False))
         page_service.build()
     page = new_page()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa.passages.chunking import Passage, split_passages
-from qa.read.documents import Document, Paragraph
+from qa.read.documents import Document, DocumentMeta, Paragraph
 from qa.read.folder import load_documents
 from qa.core.text import SENTENCE_END, split_sentences
 
@@ -30,13 +30,13 @@ def make_doc(parts: list[tuple[str, str]], path: str = "t.txt") -> Document:
         start = len(text)
         text += para + "\n"
         paragraphs.append(Paragraph(para, start, start + len(para), heading))
-    return Document(path=path, text=text, title="t", paragraphs=paragraphs)
+    return Document(document=path, text=text, meta=DocumentMeta(title="t"), paragraphs=paragraphs)
 
 
 def assert_well_formed(doc: Document, passages: list[Passage], max_chars: int) -> None:
     assert [p.position for p in passages] == list(range(len(passages)))
     for p in passages:
-        assert p.doc == doc.path
+        assert p.document == doc.document
         assert doc.text[p.start : p.end] == p.text
         assert 0 < len(p.text) <= max_chars
         assert p.text == p.text.strip()
@@ -113,9 +113,9 @@ def test_join_never_swallows_text_between_paragraphs():
     first_end = text.index("\n")
     second_start = text.index("这一段")
     doc = Document(
-        path="t.txt",
+        document="t.txt",
         text=text,
-        title="t",
+        meta=DocumentMeta(title="t"),
         paragraphs=[
             Paragraph(text[:first_end], 0, first_end),
             Paragraph(text[second_start:-1], second_start, len(text) - 1),

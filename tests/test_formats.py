@@ -46,7 +46,8 @@ def test_html_main_text_metadata_and_no_furniture(article, charset):
     if charset == "big5":  # Big5 has no simplified characters: use a traditional-Chinese article
         article.title, article.source, article.sections = "橫瀝鎮黨建工作會議", "東莞日報", TRADITIONAL_SECTIONS
     doc = read(html_page(article, charset), "news/page.html")
-    assert (doc.title, doc.source, doc.author, doc.date) == (article.title, article.source, "李明", "2016-12-19")
+    meta = doc.meta
+    assert (meta.title, meta.source, meta.author, meta.date) == (article.title, article.source, "李明", "2016-12-19")
     assert [p.text for p in doc.paragraphs] == article.paragraphs
     assert [p.heading for p in doc.paragraphs] == [h for h, paras in article.sections for _ in paras]
     assert_clean(doc)
@@ -54,7 +55,7 @@ def test_html_main_text_metadata_and_no_furniture(article, charset):
 
 def test_pdf_text_pages_and_metadata(article):
     doc = read(pdf_file(article), "report.pdf")
-    assert (doc.title, doc.author) == (article.title, article.author)
+    assert (doc.meta.title, doc.meta.author) == (article.title, article.author)
     # Wrapped lines are rejoined without a character lost or added; headings are not body text.
     assert "".join(p.text for p in doc.paragraphs) == "".join(article.paragraphs)
     # One section per page: every paragraph knows its page, and so does every passage cut from it.
@@ -89,7 +90,7 @@ def test_a_pdf_of_one_short_sentence_per_page_keeps_them_as_its_body(sentences):
 
 def test_docx_headings_paragraphs_and_table(article):
     doc = read(docx_file(article, table=[["项目", "数量"], ["党员", "1724名"]]), "summary.docx")
-    assert (doc.title, doc.author) == (article.title, article.author)
+    assert (doc.meta.title, doc.meta.author) == (article.title, article.author)
     assert [p.text for p in doc.paragraphs] == article.paragraphs + ["项目 数量", "党员 1724名"]
     headings = [h for h, paras in article.sections for _ in paras]
     assert [p.heading for p in doc.paragraphs] == headings + [headings[-1]] * 2
@@ -112,7 +113,7 @@ def test_text_files_in_every_chinese_encoding(tmp_path, encoding):
         title, marker = real_article().title, "全镇共有基层党党支部154个"
     (tmp_path / "article.txt").write_bytes(text.encode(encoding))
     doc = read_document(tmp_path / "article.txt", tmp_path)
-    assert doc.title == title and doc.date == "2016-12-19"
+    assert doc.meta.title == title and doc.meta.date == "2016-12-19"
     assert any(marker in p.text for p in doc.paragraphs)
     assert doc.text == text.replace("\r\n", "\n")
 
@@ -159,7 +160,7 @@ def test_unreadable_files_are_skipped_with_one_warning_each(tmp_path, article):
 
     reading = load_documents(tmp_path)
 
-    assert sorted(d.path for d in reading.documents) == sorted(good)
+    assert sorted(d.document for d in reading.documents) == sorted(good)
     assert sorted(s.path for s in reading.skipped) == sorted(bad)
     assert all(s.reason.startswith(s.path) for s in reading.skipped)
     assert "password" in next(s.reason for s in reading.skipped if s.path == "encrypted.pdf")
@@ -204,7 +205,7 @@ def test_html_declared_charset_is_honoured(article):
               "Les élus ont présenté un programme détaillé pour les trois prochaines années.</p>" * 3
               + "</article></body></html>").encode("latin-1")
     doc = read(french, "fr.html")
-    assert doc.title == "Réunion à Hengli" and "a été consacrée" in doc.paragraphs[0].text
+    assert doc.meta.title == "Réunion à Hengli" and "a été consacrée" in doc.paragraphs[0].text
 
 
 def test_a_pdf_line_repeated_inside_pages_is_text_and_english_sentences_are_not_headings():
@@ -231,7 +232,7 @@ def test_a_pdf_creation_date_pypdf_cannot_parse_does_not_lose_the_file(article, 
     out = io.BytesIO()
     writer.write(out)
     doc = read(out.getvalue(), "dated.pdf")
-    assert doc.date == date and "".join(p.text for p in doc.paragraphs) == "".join(article.paragraphs)
+    assert doc.meta.date == date and "".join(p.text for p in doc.paragraphs) == "".join(article.paragraphs)
 
 
 def test_an_upload_that_cannot_be_read_is_one_error_naming_it():
@@ -247,4 +248,4 @@ def test_html_text_nested_past_the_parser_depth_limit_is_read(depth):
             "<nav><a href='/'>首页</a> | <a href='/news'>新闻</a></nav>" + "<div>" * depth
             + "".join(f"<p>{p}</p>" for p in body) + "</div>" * depth + "<p>版权所有 © 2016 东莞日报</p></body></html>")
     doc = read(page.encode(), "deep.html")
-    assert doc.title == "图书馆新闻" and [p.text for p in doc.paragraphs] == body
+    assert doc.meta.title == "图书馆新闻" and [p.text for p in doc.paragraphs] == body

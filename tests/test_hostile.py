@@ -78,7 +78,7 @@ def test_a_splitting_failure_skips_that_document_only(folders, monkeypatch):
 
     real = qa.index.sync.split_passages
     monkeypatch.setattr(qa.index.sync, "split_passages",
-                        lambda doc: (_ for _ in ()).throw(IndexError("chunking bug")) if doc.path == PARTY
+                        lambda doc: (_ for _ in ()).throw(IndexError("chunking bug")) if doc.document == PARTY
                         else real(doc))
     report = quick_service(folders).build()
     assert report.documents == 1 and [w for w in report.warnings if PARTY in w and "split" in w]

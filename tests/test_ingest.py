@@ -94,7 +94,7 @@ def find(documents: list[Document], marker: str) -> Document:
 @pytest.mark.parametrize("expected", CORPUS_EXPECTED, ids=lambda e: e["title"])
 def test_corpus_metadata(corpus, expected):
     doc = find(corpus, expected["marker"])
-    assert (doc.title, doc.source, doc.author, doc.editor, doc.date) == (
+    assert (doc.meta.title, doc.meta.source, doc.meta.author, doc.meta.editor, doc.meta.date) == (
         expected["title"],
         expected["source"],
         expected["author"],
@@ -107,7 +107,7 @@ def test_corpus_has_no_furniture(corpus):
     for doc in corpus:
         for p in doc.paragraphs:
             for junk in CORPUS_FURNITURE:
-                assert junk not in p.text and junk not in p.heading, (doc.path, junk)
+                assert junk not in p.text and junk not in p.heading, (doc.document, junk)
 
 
 def test_corpus_offsets_are_true(corpus):
@@ -135,7 +135,7 @@ def test_scraped_page_keeps_only_prose():
     doc = parse_document(SCRAPED_PAGE, "news/keji.txt")
     assert [p.text for p in doc.paragraphs] == SCRAPED_PROSE
     assert [p.heading for p in doc.paragraphs] == ["", "一、展品亮点", "一、展品亮点", "一、展品亮点"]
-    assert (doc.title, doc.source, doc.author, doc.editor, doc.date) == (
+    assert (doc.meta.title, doc.meta.source, doc.meta.author, doc.meta.editor, doc.meta.date) == (
         "某某市举办第五届科技节",
         "某某日报",
         "李四",
@@ -164,21 +164,21 @@ def test_lead_with_prose_is_a_paragraph():
 
 def test_title_without_header_and_stem_fallback():
     body = "这是一段足够长的正文内容，用来说明没有页眉时标题如何确定。"
-    assert parse_document(f"网站导航 | 首页\n某镇召开年度工作会议\n{body}\n", "x.txt").title == "某镇召开年度工作会议"
-    assert parse_document(body, "dir/only-body.txt").title == "only-body"
+    assert parse_document(f"网站导航 | 首页\n某镇召开年度工作会议\n{body}\n", "x.txt").meta.title == "某镇召开年度工作会议"
+    assert parse_document(body, "dir/only-body.txt").meta.title == "only-body"
 
 
 def test_byline_after_the_article_is_not_a_header():
     body = ["第一段正文讲述了会议的主要内容，参会人员进行了充分讨论。", "第二段正文介绍了下一步的工作安排，要求各部门抓好落实。"]
     doc = parse_document("某镇召开工作会议\n" + "\n".join(body) + "\n责任编辑：王五\n", "m.txt")
     assert [p.text for p in doc.paragraphs] == body
-    assert (doc.title, doc.editor) == ("某镇召开工作会议", "王五")
+    assert (doc.meta.title, doc.meta.editor) == ("某镇召开工作会议", "王五")
 
 
 def test_markdown_headings_and_title():
     text = "# 年度工作总结\n\n## 一、主要成绩\n\n全年完成各项任务，群众满意度明显提升，经济保持平稳增长。\n\n## 二、存在问题\n\n部分工作推进较慢，基层力量仍然薄弱，需要进一步加强。\n"
     doc = parse_document(text, "report.md")
-    assert doc.title == "年度工作总结"
+    assert doc.meta.title == "年度工作总结"
     assert [p.heading for p in doc.paragraphs] == ["一、主要成绩", "二、存在问题"]
     assert_offsets_true(doc)
 
@@ -194,9 +194,9 @@ def test_markdown_headings_and_title():
 def test_header_variants(header, fields):
     text = f"某镇新闻标题\n{header}\n这是一段足够长的正文内容，用来检验页眉里的各项信息是否被正确读出。\n"
     doc = parse_document(text, "h.txt")
-    assert doc.title == "某镇新闻标题"
+    assert doc.meta.title == "某镇新闻标题"
     for name, value in fields.items():
-        assert getattr(doc, name) == value
+        assert getattr(doc.meta, name) == value
     assert len(doc.paragraphs) == 1
 
 
@@ -242,7 +242,7 @@ def test_load_documents_skips_bad_files(tmp_path):
 
     reading = load_documents(tmp_path)
 
-    assert [d.path for d in reading.documents] == ["b-good.txt", "sub/a.md"]
+    assert [d.document for d in reading.documents] == ["b-good.txt", "sub/a.md"]
     assert [p.text for p in reading.documents[0].paragraphs] == SCRAPED_PROSE
     assert [s.path for s in reading.skipped] == ["empty.txt", "junk.txt", "notes.pdf"]
     assert all(s.reason.startswith(s.path) and str(s).endswith(". The file was skipped.") for s in reading.skipped)
@@ -253,7 +253,7 @@ def test_read_document_uses_relative_posix_path(tmp_path):
     path = tmp_path / "a" / "b" / "page.txt"
     path.write_bytes(SCRAPED_PAGE.encode("utf-8-sig"))
     doc = read_document(path, tmp_path)
-    assert doc.path == "a/b/page.txt"
+    assert doc.document == "a/b/page.txt"
     assert not doc.text.startswith("\ufeff")
 
 
@@ -266,9 +266,9 @@ def test_english_sentences_are_text_not_titles_or_headings():
     first = "Hengli is a town in Dongguan. It is known for mould making and has many factories."
     text = f"{first}\nThe town hall opens at nine.\nFerries leave every hour.\nMarkets open on Sundays.\n"
     doc = parse_document(text, "town.txt")
-    assert [p.text for p in doc.paragraphs][0] == first and doc.title == "town"
+    assert [p.text for p in doc.paragraphs][0] == first and doc.meta.title == "town"
     assert [p.heading for p in doc.paragraphs] == ["", "", "", ""]
     assert_offsets_true(doc)
     # a short line without a sentence end still titles the text and heads what follows
     doc = parse_document("Opening hours\nThe town hall opens at nine on weekdays, and at ten on Saturdays.\n", "h.txt")
-    assert doc.title == "Opening hours" and len(doc.paragraphs) == 1
+    assert doc.meta.title == "Opening hours" and len(doc.paragraphs) == 1

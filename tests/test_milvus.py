@@ -252,7 +252,7 @@ def test_replicas_share_a_server_index_and_never_build_it(folders, fake_embedder
     (data / PARTY).unlink()
     builder.build()
     assert all(h.document != PARTY for h in replica.ask(question, top_k=20))
-    assert [d.path for d in replica.documents()] == [DEVELOPMENT]
+    assert [d.document for d in replica.documents()] == [DEVELOPMENT]
 
 
 def test_an_unreachable_server_is_a_clear_error(folders, fake_embedder):

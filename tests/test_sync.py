@@ -32,7 +32,7 @@ def passages_by_doc(service) -> dict[str, list[tuple[int, str]]]:
     stored = service.open().passages(list(range(service.store.next_id())))
     out: dict[str, list[tuple[int, str]]] = {}
     for pid in sorted(stored):
-        out.setdefault(stored[pid].doc, []).append((pid, stored[pid].text))
+        out.setdefault(stored[pid].document, []).append((pid, stored[pid].text))
     return out
 
 
@@ -70,7 +70,7 @@ def test_change_add_delete_cycle_keeps_answers_right(service, data, fake_embedde
     assert report.reason == "documents changed: 0 new, 0 changed, 1 removed"
     assert (report.read, report.removed, report.embedded, report.documents) == (0, 1, 0, 2)
     assert all(h.document != PARTY for h in everything(service))
-    assert {d.path for d in service.documents()} == {DEVELOPMENT, "library.txt"}
+    assert {d.document for d in service.documents()} == {DEVELOPMENT, "library.txt"}
 
     # and a fresh service over the same folders sees the same
     fresh = Service(data, service.index_dir, embedder=fake_embedder, store=store)
@@ -324,7 +324,7 @@ def test_watch_follows_a_data_folder_that_is_replaced(service, data, how):
         (data / "library.txt").write_text(LIBRARY, encoding="utf-8")  # a change after the new folder came
         indexed = set()  # read from the store, which builds nothing (a question would bring the index up to date)
         for _ in range(300):
-            indexed = {row.path for row in service.store.document_rows()}
+            indexed = {row.document for row in service.store.document_rows()}
             if indexed == {PARTY, "library.txt"}:
                 break
             threading.Event().wait(0.1)

@@ -13,6 +13,7 @@ from qa import Answer, Hit, Result
 from qa.core.errors import NotReadyError
 from qa.service import WarmUp
 from qa.index.base import DocumentInfo, StoredPassage
+from qa.read.documents import DocumentMeta
 from qa.surfaces.page.demo import build_demo
 from qa.surfaces.page.handlers import (
     add_files,
@@ -149,8 +150,8 @@ def test_everything_from_documents_is_escaped():
 
 
 def passage(position: int, text: str, page: int | None = None, heading: str = "", **fields) -> StoredPassage:
-    base = dict(doc="report.pdf", position=position, text=text, start=0, end=len(text), heading=heading, page=page,
-                title="年度报告", source="镇政府", date="2024-01-01")
+    base = dict(document="report.pdf", position=position, text=text, start=0, end=len(text), heading=heading,
+                page=page, meta=DocumentMeta(title="年度报告", source="镇政府", date="2024-01-01"))
     return StoredPassage(**base | fields)
 
 
@@ -165,7 +166,7 @@ def test_the_document_viewer_shows_pages_sections_and_marks_the_passage():
 
 
 def test_the_document_viewer_escapes_everything():
-    passages = [passage(0, EVIL, heading=EVIL, title=EVIL, source=EVIL, date=EVIL, doc=EVIL)]
+    passages = [passage(0, EVIL, heading=EVIL, meta=DocumentMeta(EVIL, source=EVIL, date=EVIL), document=EVIL)]
     page = render_document(passages, 0)
     assert "<script" not in page and "<img" not in page and page.count("&lt;script&gt;") >= 5
 
@@ -189,8 +190,8 @@ def html_text(text: str) -> str:
 
 
 def test_document_choices_are_titles_with_the_file_when_needed():
-    docs = [DocumentInfo("a.txt", "同名", "", "", "", 1), DocumentInfo("b.txt", "同名", "", "", "", 1),
-            DocumentInfo("c.txt", "", "", "", "", 1), DocumentInfo("d.txt", EVIL, "", "", "", 1)]
+    docs = [DocumentInfo("a.txt", DocumentMeta("同名"), 1), DocumentInfo("b.txt", DocumentMeta("同名"), 1),
+            DocumentInfo("c.txt", DocumentMeta(), 1), DocumentInfo("d.txt", DocumentMeta(EVIL), 1)]
     assert document_choices(docs) == [("同名（a.txt）", "a.txt"), ("同名（b.txt）", "b.txt"), ("c.txt", "c.txt"),
                                       (EVIL, "d.txt")]  # plain text: the dropdown shows it as text
 
@@ -276,7 +277,7 @@ def test_remove_file_takes_a_document_out_for_good(service):
     reports = []
     status = remove_file(service, PARTY, lambda share, desc: reports.append(desc))
     assert "已从资料库移除" in status and PARTY in status and reports
-    assert {d.path for d in service.documents()} == {DEVELOPMENT}
+    assert {d.document for d in service.documents()} == {DEVELOPMENT}
     assert all(h.document != PARTY for h in answer(service, "全镇共有基层党党支部154个", 10).hits)
     assert "qa-error" in remove_file(service, PARTY) and "资料库中没有文档" in remove_file(service, PARTY)
 

@@ -59,7 +59,7 @@ def test_neighbours_are_the_passages_around_a_hit(service):
     hit = service.ask("全镇共有基层党党支部154个", top_k=1)[0]
     around = service.neighbours(hit.document, hit.position)
     assert [p.position for p in around] == [hit.position - 1, hit.position + 1]
-    assert all(p.doc == hit.document and p.text and p.text != hit.text for p in around)
+    assert all(p.document == hit.document and p.text and p.text != hit.text for p in around)
     assert [p.position for p in service.neighbours(hit.document, 0, radius=2)] == [1, 2]
     assert service.neighbours("no-such-document.txt", 3) == []
 
@@ -68,8 +68,8 @@ def test_neighbours_are_the_passages_around_a_hit(service):
 def test_info_lists_documents_model_and_index_size(service):
     info = service.info()
     paths = ["hengli-2016-party-building.txt", "hengli-2023-high-quality-development.txt"]
-    assert [d.path for d in info.documents] == paths
-    assert info.documents[0].title == "根基扎牢 枝繁叶茂" and info.documents[0].passages > 0
+    assert [d.document for d in info.documents] == paths
+    assert info.documents[0].meta.title == "根基扎牢 枝繁叶茂" and info.documents[0].passages > 0
     assert info.passages == sum(d.passages for d in info.documents)
     assert info.model == "fake-bigram-64" and info.index_bytes > 0 and info.built
 
@@ -149,7 +149,7 @@ def test_an_index_folder_inside_the_data_folder_is_not_read_as_documents(tmp_pat
     service.remove_document(PARTY)  # kept aside in index/removed/, inside the data folder
     assert (data / "index" / "removed").is_dir()
     assert not service.build().built
-    assert {d.path for d in service.documents()} == {p.name for p in DATA.glob("*.txt")} - {PARTY}
+    assert {d.document for d in service.documents()} == {p.name for p in DATA.glob("*.txt")} - {PARTY}
     hits = service.ask("横沥镇有多少名党员？", top_k=20)
     assert all(h.document != PARTY and not h.document.startswith("index/") for h in hits)
 
@@ -159,7 +159,7 @@ def test_removing_a_link_removes_the_link_not_the_file_it_points_to(service):
 
     (service.data_dir / "link.txt").symlink_to(PARTY)
     service.build()
-    assert "link.txt" in {d.path for d in service.info().documents}
+    assert "link.txt" in {d.document for d in service.info().documents}
     report = service.remove_document("link.txt")
     assert report.documents == 2 and not report.warnings
     assert not (service.data_dir / "link.txt").is_symlink() and (service.data_dir / PARTY).is_file()

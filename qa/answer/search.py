@@ -45,7 +45,8 @@ _LATIN_WORD = re.compile(r"[A-Za-z]+")
 
 @dataclass
 class Hit:
-    """One retrieved passage, best first in a result list. `document` is its file in the data folder."""
+    """One retrieved passage, best first in a result list. `document` is its file in the data folder; its metadata
+    is flat here, as the JSON answer has it."""
 
     text: str
     score: float
@@ -65,8 +66,9 @@ class Hit:
     @classmethod
     def of(cls, passage: StoredPassage, score: float) -> Hit:
         """The hit for a stored passage."""
-        return cls(text=passage.text, score=round(score, 4), document=passage.doc, title=passage.title,
-                   source=passage.source, author=passage.author, date=passage.date, position=passage.position,
+        meta = passage.meta
+        return cls(text=passage.text, score=round(score, 4), document=passage.document, title=meta.title,
+                   source=meta.source, author=meta.author, date=meta.date, position=passage.position,
                    start=passage.start, end=passage.end, heading=passage.heading, page=passage.page)
 
 

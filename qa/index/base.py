@@ -13,8 +13,10 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from qa.passages.chunking import Passage
+from qa.read.documents import DocumentMeta
 
 FORMAT_VERSION = 6  # 5: clauses carry their answer kinds; 6: every file's checksum covers all of it
+META_FIELDS = [f.name for f in fields(DocumentMeta)]  # a document's metadata, as both stores keep it
 _SCALARS = {"str": str, "int": int, "bool": bool}  # a manifest field's annotation -> the type its value must have
 
 
@@ -78,14 +80,10 @@ class Manifest:
 
 @dataclass
 class DocumentRow:
-    """One indexed document as stored: its metadata and the sha256 of its file's bytes."""
+    """One indexed document as stored: its key, metadata and the sha256 of its file's bytes."""
 
-    path: str
-    title: str
-    source: str
-    author: str
-    editor: str
-    date: str
+    document: str
+    meta: DocumentMeta
     sha256: str
 
 
@@ -93,21 +91,15 @@ class DocumentRow:
 class StoredPassage(Passage):
     """A passage as stored, with its document's metadata."""
 
-    title: str = ""
-    source: str = ""
-    author: str = ""
-    date: str = ""
+    meta: DocumentMeta = field(default_factory=DocumentMeta)
 
 
 @dataclass
 class DocumentInfo:
-    """One indexed document as listed in the collection."""
+    """One indexed document as listed in the collection: its key, metadata and number of passages."""
 
-    path: str
-    title: str
-    source: str
-    author: str
-    date: str
+    document: str
+    meta: DocumentMeta
     passages: int
 
 
@@ -186,12 +178,12 @@ class Collection(ABC):
         """Passages by id, with their document metadata."""
 
     @abstractmethod
-    def around(self, doc: str, position: int, radius: int) -> list[StoredPassage]:
-        """The passages of `doc` within `radius` positions of `position`, itself excluded, in order."""
+    def around(self, document: str, position: int, radius: int) -> list[StoredPassage]:
+        """The passages of `document` within `radius` positions of `position`, itself excluded, in order."""
 
     @abstractmethod
-    def document_passages(self, doc: str) -> list[StoredPassage]:
-        """Every passage of `doc`, in order (none for a document not in the index)."""
+    def document_passages(self, document: str) -> list[StoredPassage]:
+        """Every passage of `document`, in order (none for a document not in the index)."""
 
     @abstractmethod
     def documents(self) -> list[DocumentInfo]:

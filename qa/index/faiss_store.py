@@ -22,7 +22,7 @@ import os
 import shutil
 import sqlite3
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from qa.core.settings import DEFAULT_INDEX_MEMORY_MB
 from qa.index.ann import IndexChoice, choose_faiss_index, index_choice, make_faiss_index, train_if_needed
 from qa.index.base import (
     FORMAT_VERSION,
+    META_FIELDS,
     Change,
     Clauses,
     Collection,
@@ -48,6 +49,7 @@ from qa.index.base import (
 )
 from qa.index.lexical import FOLDER as LEXICAL_FOLDER
 from qa.index.lexical import LexicalIndex
+from qa.read.documents import DocumentMeta
 
 MANIFEST = "manifest.json"
 # Clause vectors are read into memory as float32 up to this size; larger sets stay float16, memory-mapped.
@@ -128,7 +130,10 @@ CREATE TABLE passages (
 );
 CREATE INDEX passages_doc ON passages(doc, position);
 """
-_PASSAGE_SELECT = "SELECT p.*, d.title, d.source, d.author, d.date FROM passages p JOIN documents d ON d.path = p.doc"
+# The tables keep their column names (a document's key is `path` in documents, `doc` in passages); rows become
+# records, and records rows, in _stored, _passage, _document_row and _passage_row.
+_PASSAGE_SELECT = ("SELECT p.*, d.title, d.source, d.author, d.editor, d.date "
+                   "FROM passages p JOIN documents d ON d.path = p.doc")
 _DOCUMENT_COLUMNS = "path, title, source, author, editor, date, sha256"
 _PASSAGE_COLUMNS = 'id, doc, position, text, start, "end", heading, page'
 
@@ -150,18 +155,19 @@ class PassageStore:
             db.executescript(_SCHEMA)
             db.execute("INSERT INTO meta VALUES ('build', ?)", (build,))
             db.executemany(f"INSERT INTO documents ({_DOCUMENT_COLUMNS}) VALUES ({_placeholders(_DOCUMENT_COLUMNS)})",
-                           [asdict(d) for d in documents])
+                           [_document_row(d) for d in documents])
             db.executemany(f"INSERT INTO passages ({_PASSAGE_COLUMNS}) VALUES ({_placeholders(_PASSAGE_COLUMNS)})",
-                           [asdict(p) for p in passages])
+                           [_passage_row(p) for p in passages])
         db.close()
 
     def document_rows(self) -> list[DocumentRow]:
         """Every document as stored, by path."""
-        return [DocumentRow(**row) for row in self.db.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents ORDER BY path")]
+        rows = self.db.execute(f"SELECT {_DOCUMENT_COLUMNS} FROM documents ORDER BY path")
+        return [DocumentRow(row["path"], _meta(row), row["sha256"]) for row in rows]
 
     def passage_rows(self) -> list[Passage]:
         """Every passage as stored, by id."""
-        return [Passage(**row) for row in self.db.execute(f"SELECT {_PASSAGE_COLUMNS} FROM passages ORDER BY id")]
+        return [_passage(row) for row in self.db.execute(f"SELECT {_PASSAGE_COLUMNS} FROM passages ORDER BY id")]
 
     def build_id(self) -> str:
         """The build this database belongs to."""
@@ -175,16 +181,16 @@ class PassageStore:
         for i in range(0, len(ids), SQLITE_IDS_PER_QUERY):
             chunk = ids[i : i + SQLITE_IDS_PER_QUERY]
             rows = self.db.execute(f"{_PASSAGE_SELECT} WHERE p.id IN ({','.join('?' * len(chunk))})", chunk)
-            found.update((row["id"], StoredPassage(**row)) for row in rows)
+            found.update((row["id"], _stored(row)) for row in rows)
         return found
 
-    def around(self, doc: str, position: int, radius: int) -> list[StoredPassage]:
-        """The passages of `doc` within `radius` positions of `position`, itself excluded, in order."""
+    def around(self, document: str, position: int, radius: int) -> list[StoredPassage]:
+        """The passages of `document` within `radius` positions of `position`, itself excluded, in order."""
         rows = self.db.execute(
             f"{_PASSAGE_SELECT} WHERE p.doc = ? AND p.position BETWEEN ? AND ? AND p.position != ? ORDER BY p.position",
-            (doc, position - radius, position + radius, position),
+            (document, position - radius, position + radius, position),
         ).fetchall()
-        return [StoredPassage(**row) for row in rows]
+        return [_stored(row) for row in rows]
 
     def of_documents(self, docs: list[str]) -> list[StoredPassage]:
         """Every passage of these documents, by document and position."""
@@ -193,7 +199,7 @@ class PassageStore:
             chunk = docs[i : i + SQLITE_IDS_PER_QUERY]
             rows = self.db.execute(f"{_PASSAGE_SELECT} WHERE p.doc IN ({','.join('?' * len(chunk))}) "
                                    "ORDER BY p.doc, p.position", chunk)
-            found += [StoredPassage(**row) for row in rows]
+            found += [_stored(row) for row in rows]
         return found
 
     def ids_of(self, docs: list[str]) -> np.ndarray:
@@ -216,10 +222,10 @@ class PassageStore:
     def documents(self) -> list[DocumentInfo]:
         """Every indexed document with its passage count."""
         rows = self.db.execute(
-            """SELECT d.path, d.title, d.source, d.author, d.date, COUNT(p.id) AS passages
+            """SELECT d.path, d.title, d.source, d.author, d.editor, d.date, COUNT(p.id) AS passages
                FROM documents d LEFT JOIN passages p ON p.doc = d.path GROUP BY d.path ORDER BY d.path"""
         ).fetchall()
-        return [DocumentInfo(**row) for row in rows]
+        return [DocumentInfo(row["path"], _meta(row), row["passages"]) for row in rows]
 
     def close(self) -> None:
         self.db.close()
@@ -274,11 +280,11 @@ class FolderCollection(Collection):
     def passages(self, ids: list[int]) -> dict[int, StoredPassage]:
         return self.store.get(ids)
 
-    def around(self, doc: str, position: int, radius: int) -> list[StoredPassage]:
-        return self.store.around(doc, position, radius)
+    def around(self, document: str, position: int, radius: int) -> list[StoredPassage]:
+        return self.store.around(document, position, radius)
 
-    def document_passages(self, doc: str) -> list[StoredPassage]:
-        return self.store.of_documents([doc])
+    def document_passages(self, document: str) -> list[StoredPassage]:
+        return self.store.of_documents([document])
 
     def documents(self) -> list[DocumentInfo]:
         return self.store.documents()
@@ -365,12 +371,12 @@ class FolderStore(Store):
             rows = current.store.passage_rows()
         finally:
             current.close()
-        gone = np.array([p.id for p in rows if p.doc in removed], dtype=np.int64)
+        gone = np.array([p.id for p in rows if p.document in removed], dtype=np.int64)
         current.vectors.remove(gone)
         keep = ~np.isin(current.clause_table[:, 0], gone)
         # Kept as stored (float16): they are written back as they are.
         clauses = Clauses.from_table(current.clause_table[keep], current.clause_vectors[keep])
-        return [p for p in rows if p.doc not in removed], current.vectors, clauses
+        return [p for p in rows if p.document not in removed], current.vectors, clauses
 
     def _write(self, change: Change, passages: list[Passage], vectors: FaissVectors, clauses: Clauses) -> Manifest:
         ids = sorted(p.id for p in passages)
@@ -483,6 +489,28 @@ def _rechosen(vectors: FaissVectors, choice: IndexChoice) -> FaissVectors:
     moved = FaissVectors(vectors.dim, choice=choice)
     moved.add(ids, vectors.vectors(ids))
     return moved
+
+
+def _meta(row: sqlite3.Row) -> DocumentMeta:
+    return DocumentMeta(**{name: row[name] or "" for name in META_FIELDS})
+
+
+def _passage(row: sqlite3.Row) -> Passage:
+    values = {name: row[name] for name in row.keys() if name not in META_FIELDS}
+    return Passage(document=values.pop("doc"), **values)
+
+
+def _stored(row: sqlite3.Row) -> StoredPassage:
+    passage = _passage(row)
+    return StoredPassage(**{f.name: getattr(passage, f.name) for f in fields(Passage)}, meta=_meta(row))
+
+
+def _document_row(d: DocumentRow) -> dict:
+    return {"path": d.document, **asdict(d.meta), "sha256": d.sha256}
+
+
+def _passage_row(p: Passage) -> dict:
+    return {"doc": p.document, **{f.name: getattr(p, f.name) for f in fields(Passage) if f.name != "document"}}
 
 
 def _placeholders(columns: str) -> str:

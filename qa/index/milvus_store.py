@@ -28,7 +28,7 @@ import logging
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
@@ -40,6 +40,7 @@ from qa.core.settings import DEFAULT_INDEX_MEMORY_MB
 from qa.index.ann import IndexChoice, choose_faiss_index
 from qa.index.base import (
     FORMAT_VERSION,
+    META_FIELDS,
     Change,
     Clauses,
     Collection,
@@ -50,6 +51,7 @@ from qa.index.base import (
     StoredPassage,
 )
 from qa.index.lexical import tokenize
+from qa.read.documents import DocumentMeta
 
 METRIC = "IP"  # inner product over normalized vectors, i.e. cosine, as in the FAISS store
 MANIFEST_KEY = "qa.manifest"
@@ -71,8 +73,11 @@ BUILD_SECONDS = 600  # ... and of each call a build makes (creating, filling and
 _UNAVAILABLE_CODES = {2, 8, 101}
 NO_PAGE = -1  # `page` of a passage without one: Milvus < 2.5 has no nullable fields (2.3 drops nullable=True silently)
 _MILVUS_INDEX = {"flat": "FLAT", "ivf-flat": "IVF_FLAT", "ivf-sq8": "IVF_SQ8", "ivf-pq": "IVF_PQ"}
-_PASSAGE_FIELDS = [f.name for f in fields(StoredPassage) if f.name != "id"]
-_DOCUMENT_FIELDS = [f.name for f in fields(DocumentRow)]
+# The collections' field names: a document's key is `doc` in passages and clauses, `path` in documents;
+# passages carry their document's metadata but its editor.
+_PASSAGE_META = [name for name in META_FIELDS if name != "editor"]
+_PASSAGE_FIELDS = ["doc", "position", "text", "start", "end", "heading", "page", *_PASSAGE_META]
+_DOCUMENT_FIELDS = ["path", *META_FIELDS, "sha256"]
 
 
 def _version(version: str) -> tuple[int, int]:
@@ -271,24 +276,23 @@ class MilvusCollection(Collection):
                 found[r["id"]] = _stored(r)
         return found
 
-    def around(self, doc: str, position: int, radius: int) -> list[StoredPassage]:
+    def around(self, document: str, position: int, radius: int) -> list[StoredPassage]:
         rows = self.client.query(
             self.passages_name, output_fields=_PASSAGE_FIELDS, limit=MAX_LIMIT,
-            filter=f"doc == {_quote(doc)} and position >= {position - radius} and position <= {position + radius} "
-                   f"and position != {position}",
+            filter=f"doc == {_quote(document)} and position >= {position - radius} "
+                   f"and position <= {position + radius} and position != {position}",
         )
         return sorted((_stored(r) for r in rows), key=lambda p: p.position)
 
-    def document_passages(self, doc: str) -> list[StoredPassage]:
+    def document_passages(self, document: str) -> list[StoredPassage]:
         rows = self.client.query(self.passages_name, output_fields=_PASSAGE_FIELDS, limit=MAX_LIMIT,
-                                 filter=f"doc == {_quote(doc)}")
+                                 filter=f"doc == {_quote(document)}")
         return sorted((_stored(r) for r in rows), key=lambda p: p.position)
 
     def documents(self) -> list[DocumentInfo]:
-        rows = _all_rows(self.client, self.documents_name, ["path", "title", "source", "author", "date", "passages"],
-                         DOCUMENTS_ONLY)
-        return sorted((DocumentInfo(**{f.name: r[f.name] for f in fields(DocumentInfo)}) for r in rows),
-                      key=lambda d: d.path)
+        rows = _all_rows(self.client, self.documents_name, ["path", *_PASSAGE_META, "passages"], DOCUMENTS_ONLY)
+        return sorted((DocumentInfo(r["path"], _meta(r, _PASSAGE_META), r["passages"]) for r in rows),
+                      key=lambda d: d.document)
 
     def size_bytes(self) -> int:
         return self._size
@@ -379,7 +383,8 @@ class MilvusStore(Store):
     def document_rows(self) -> list[DocumentRow]:
         documents = f"{self._loaded(self._require_manifest().build)}__documents"
         rows = _all_rows(self.client, documents, _DOCUMENT_FIELDS, DOCUMENTS_ONLY)
-        return sorted((DocumentRow(**{f: r[f] for f in _DOCUMENT_FIELDS}) for r in rows), key=lambda d: d.path)
+        return sorted((DocumentRow(r["path"], _meta(r, META_FIELDS), r["sha256"]) for r in rows),
+                      key=lambda d: d.document)
 
     def next_id(self) -> int:
         documents = f"{self._loaded(self._require_manifest().build)}__documents"
@@ -417,11 +422,11 @@ class MilvusStore(Store):
         """The current build changed in place: the removed documents' rows out, the new ones in, the manifest last."""
         current = self._require_manifest()
         build = self._loaded(current.build)
-        documents = {d.path: d for d in change.documents}
+        documents = {d.document: d for d in change.documents}
         before = {r["path"]: r for r in _all_rows(self.client, f"{build}__documents", ["path", "passages", "last_id"],
                                                   DOCUMENTS_ONLY)}
         first_new = max((r["last_id"] for r in before.values()), default=-1) + 1
-        written = set(change.removed) | {p.doc for p in change.passages} | (documents.keys() - before.keys())
+        written = set(change.removed) | {p.document for p in change.passages} | (documents.keys() - before.keys())
         # Also whatever an interrupted update left past the ids in use, so this update can be repeated.
         gone = _quote(sorted(written))
         self.client.delete(build, filter=f"doc in {gone} or id >= {first_new}")
@@ -439,15 +444,14 @@ class MilvusStore(Store):
 
     def _insert(self, build: str, change: Change, counts: dict[str, "_Count"], only: set[str] | None = None):
         """Write the change's passages and clauses, and its documents (those in `only`, if given)."""
-        docs = {d.path: d for d in change.documents}
+        meta = {d.document: asdict(d.meta) for d in change.documents}
         passage_rows = [
-            {"id": p.id, "vector": v.tolist(), "doc": p.doc, "position": p.position, "text": p.text, "start": p.start,
-             "end": p.end, "heading": p.heading, "page": NO_PAGE if p.page is None else p.page,
-             "title": docs[p.doc].title,
-             "source": docs[p.doc].source, "author": docs[p.doc].author, "date": docs[p.doc].date}
+            {"id": p.id, "vector": v.tolist(), "doc": p.document, "position": p.position, "text": p.text,
+             "start": p.start, "end": p.end, "heading": p.heading, "page": NO_PAGE if p.page is None else p.page,
+             **{name: meta[p.document][name] for name in _PASSAGE_META}}
             for p, v in zip(change.passages, np.asarray(change.vectors, dtype=np.float32))
         ]
-        doc_of = {p.id: p.doc for p in change.passages}
+        doc_of = {p.id: p.document for p in change.passages}
         # Rounded to float16, as the FAISS store keeps clause vectors: both stores then score alike.
         clause_vectors = np.asarray(change.clauses.vectors, dtype=np.float16).astype(np.float32)
         clause_rows = [
@@ -456,8 +460,9 @@ class MilvusStore(Store):
             for (pid, a, b, kinds), v in zip(change.clauses.table(), clause_vectors)
         ]
         document_rows = [
-            {**asdict(d), **asdict(counts[d.path]), "vector": [0.0] * DOCUMENT_DIM}
-            for d in change.documents if only is None or d.path in only
+            {"path": d.document, **asdict(d.meta), "sha256": d.sha256, **asdict(counts[d.document]),
+             "vector": [0.0] * DOCUMENT_DIM}
+            for d in change.documents if only is None or d.document in only
         ]
         for chunk in _chunks(passage_rows, WRITE_BATCH):
             self.client.insert(build, chunk)
@@ -591,16 +596,22 @@ class _Count:
 
 def _counts(change: Change) -> dict[str, _Count]:
     """Each document's count, from the change's new passages."""
-    counts = {d.path: _Count() for d in change.documents}
+    counts = {d.document: _Count() for d in change.documents}
     for p in change.passages:
-        count = counts[p.doc]
+        count = counts[p.document]
         count.passages, count.last_id = count.passages + 1, max(count.last_id, p.id)
     return counts
 
 
 def _stored(r: dict) -> StoredPassage:
     page = r["page"]  # None in builds made with a nullable page
-    return StoredPassage(id=r["id"], **{**{f: r[f] for f in _PASSAGE_FIELDS}, "page": None if page in (None, NO_PAGE) else page})
+    return StoredPassage(id=r["id"], document=r["doc"], position=r["position"], text=r["text"], start=r["start"],
+                         end=r["end"], heading=r["heading"], page=None if page in (None, NO_PAGE) else page,
+                         meta=_meta(r, _PASSAGE_META))
+
+
+def _meta(r: dict, names: list[str]) -> DocumentMeta:
+    return DocumentMeta(**{name: r[name] for name in names})
 
 
 def _all_rows(client: GuardedClient, collection: str, output_fields: list[str], filter: str = "") -> list[dict]:

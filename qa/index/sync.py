@@ -119,7 +119,7 @@ def plan(data_dir: Path, store: Store, model: str, force: bool = False,
         return Plan(f"the index is damaged ({damage}), so it is built again", True, files, every, skipped=skipped)
     if manifest.fingerprint == fingerprint(files):
         return None
-    indexed = {row.path: row.sha256 for row in store.document_rows()}
+    indexed = {row.document: row.sha256 for row in store.document_rows()}
     read = [p for p in every if indexed.get(p) != files[p]]
     removed = sorted(p for p, sha in indexed.items() if files.get(p) != sha)
     new = sum(p not in indexed for p in read)
@@ -142,11 +142,11 @@ def execute(plan: Plan, data_dir: Path, store: Store, cache_path: Path, embedder
     for n, doc in enumerate(documents, 1):
         try:
             passages = split_passages(doc)
-            texts[doc.path] = [p.text for p in passages] + [p.text[a:b] for p in passages
-                                                            for a, b in clause_spans(p.text)]
-            pieces[doc.path] = passages
+            texts[doc.document] = [p.text for p in passages] + [p.text[a:b] for p in passages
+                                                                for a, b in clause_spans(p.text)]
+            pieces[doc.document] = passages
         except Exception as exc:  # noqa: BLE001 - one document's failure must not sink the build
-            skipped.append(Skipped(doc.path, f"{doc.path} could not be split into passages "
+            skipped.append(Skipped(doc.document, f"{doc.document} could not be split into passages "
                                              f"({type(exc).__name__}: {exc})."))
         report("split", n, len(documents))
     cache = EmbeddingCache(cache_path, cache_key(embedder), embedder.dim)
@@ -160,13 +160,10 @@ def execute(plan: Plan, data_dir: Path, store: Store, cache_path: Path, embedder
                 del pieces[path]
         for file in skipped:
             log.warning("%s", file)
-        kept = [] if plan.full else [d for d in store.document_rows() if d.path not in set(plan.removed)]
-        new_documents = [
-            DocumentRow(path=d.path, title=d.title, source=d.source, author=d.author, editor=d.editor, date=d.date,
-                        sha256=plan.files[d.path])
-            for d in documents if d.path in pieces
-        ]
-        all_documents = sorted(kept + new_documents, key=lambda d: d.path)
+        kept = [] if plan.full else [d for d in store.document_rows() if d.document not in set(plan.removed)]
+        new_documents = [DocumentRow(d.document, d.meta, plan.files[d.document]) for d in documents
+                         if d.document in pieces]
+        all_documents = sorted(kept + new_documents, key=lambda d: d.document)
         if not all_documents:
             raise QAError(f"No readable documents in {data_dir}: put .txt, .md, .html, .pdf or .docx files there.")
         next_id = 0 if plan.full else store.next_id()

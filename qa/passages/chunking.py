@@ -24,7 +24,7 @@ _SPACE_RUN = re.compile(r"\s+")
 class Passage:
     """A retrievable piece of a document: Document.text[start:end] == text. `id` is its id in the index (-1 before)."""
 
-    doc: str
+    document: str  # its document's key (Document.document)
     position: int
     text: str
     start: int
@@ -58,7 +58,7 @@ def split_passages(doc: Document, max_chars: int = MAX_CHARS, min_chars: int = M
     ]
     pieces = _join_short(doc.text, pieces, min_chars, max_chars)
     return [
-        Passage(doc=doc.path, position=position, text=doc.text[p.start : p.end], start=p.start, end=p.end,
+        Passage(document=doc.document, position=position, text=doc.text[p.start : p.end], start=p.start, end=p.end,
                 heading=p.heading, page=p.page)
         for position, p in enumerate(pieces)
     ]

@@ -29,17 +29,24 @@ class Paragraph:
     page: int | None = None  # 1-based page of a PDF
 
 
-@dataclass
-class Document:
-    """One source file with its metadata and body paragraphs."""
+@dataclass(frozen=True)
+class DocumentMeta:
+    """What a document says of itself: its title and, where it names them, its source, author, editor and date."""
 
-    path: str
-    text: str
-    title: str
+    title: str = ""
     source: str = ""
     author: str = ""
     editor: str = ""
     date: str = ""
+
+
+@dataclass
+class Document:
+    """One source file: its key (`document`, the path under the data folder), text, metadata and body paragraphs."""
+
+    document: str
+    text: str
+    meta: DocumentMeta
     paragraphs: list[Paragraph] = field(default_factory=list)
 
 

@@ -44,7 +44,7 @@ class Reading:
 
 
 def read_document(path: Path, root: Path) -> Document:
-    """Read and parse one file by its suffix; its Document.path is relative to root."""
+    """Read and parse one file by its suffix; its key (Document.document) is its path relative to root."""
     rel = Path(path).relative_to(root).as_posix()
     try:
         with open(path, "rb") as f:
@@ -167,7 +167,7 @@ def read_documents(root: Path, paths: Iterable[Path], limits: ReadLimits = ReadL
         if isinstance(outcome, Skipped):
             reading.skipped.append(outcome)
         elif not outcome.paragraphs:
-            reading.skipped.append(Skipped(outcome.path, f"{outcome.path} has no body text."))
+            reading.skipped.append(Skipped(outcome.document, f"{outcome.document} has no body text."))
         else:
             reading.documents.append(outcome)
     return reading

@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.read.documents import Document, IngestError, Paragraph, check_text, decode_bytes
+from qa.read.documents import Document, DocumentMeta, IngestError, Paragraph, check_text, decode_bytes
 from qa.read.plaintext import HEADING_MAX_WEIGHT, byline_fields, line_kind, normalize_date, parse_document
 from qa.core.text import CLOSERS, SENTENCE_END
 
@@ -179,8 +179,8 @@ def assemble(path: str, blocks: list[Block], title: str, source: str = "", autho
             heading = "" if content == title else content
         else:
             paragraphs.append(Paragraph(content, start, start + len(content), heading, block.page))
-    return Document(path=path, text=text, title=" ".join(title.split()), source=source, author=author, date=date,
-                    paragraphs=paragraphs)
+    meta = DocumentMeta(title=" ".join(title.split()), source=source, author=author, date=date)
+    return Document(document=path, text=text, meta=meta, paragraphs=paragraphs)
 
 
 def _decode_html(data: bytes, path: str) -> str:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.read.documents import Document, Paragraph
+from qa.read.documents import Document, DocumentMeta, Paragraph
 from qa.core.text import ends_sentence, has_punctuation, has_sentence_end, trim_span, weight
 
 PROSE_MIN_WEIGHT = 15  # a body paragraph has at least this many CJK characters / words
@@ -99,7 +99,7 @@ def parse_document(text: str, path: str) -> Document:
     if not paragraphs:
         paragraphs, title_index = _plain_paragraphs(lines)
     title = _heading_text(lines[title_index].text) if title_index is not None else Path(path).stem
-    return Document(path=path, text=text, title=title, paragraphs=paragraphs, **_metadata(lines))
+    return Document(document=path, text=text, meta=DocumentMeta(title=title, **_metadata(lines)), paragraphs=paragraphs)
 
 
 def _classify_lines(text: str, is_markdown: bool) -> list[_Line]:

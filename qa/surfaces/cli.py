@@ -276,7 +276,7 @@ def evaluate(file: str | None, beir: str | None, split: str, top_k: int, as_json
                        f"not confident; {held.kept_confident_right:.2f} of the other {held.kept} confident with their "
                        "document first.")
         return
-    indexed = {d.path for d in service.info().documents}
+    indexed = {d.document for d in service.info().documents}
     if missing := sorted({d for q in questions for d in q.relevant} - indexed):
         click.echo(f"warning: {len(missing)} gold document(s) are not in the index of {data_dir} (e.g. {missing[0]}): "
                    "their questions count as misses.", err=True)

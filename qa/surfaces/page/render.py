@@ -129,7 +129,7 @@ def question_notes(question: str | None, documents: list[str] | None) -> list[st
 def render_summary(info: CollectionInfo) -> str:
     """The question tab's one line about the collection, with the documents' titles a click away."""
     e = html.escape
-    items = "".join(f"<li>{e(d.title or d.path)} <span class='qa-file'>{e(d.path)}</span></li>"
+    items = "".join(f"<li>{e(d.meta.title or d.document)} <span class='qa-file'>{e(d.document)}</span></li>"
                     for d in info.documents)
     return (f"<details class='qa-collection'><summary>资料库：{len(info.documents)} 篇文档，{info.passages} 个段落"
             f"</summary><ul>{items}</ul></details>")
@@ -142,8 +142,8 @@ def render_collection(info: CollectionInfo) -> str:
              ("索引大小", _size(info.index_bytes)), ("模型", info.model), ("更新时间", _when(info.built)),
              ("检索", "语义 + 关键词" if info.lexical else "仅语义（无关键词检索）")]
     rows = "".join(
-        f"<tr><td>{e(d.title or d.path)}<div class='qa-file'>{e(d.path)}</div></td>"
-        f"<td class='qa-nowrap'>{e(d.date)}</td><td class='qa-num qa-nowrap'>{d.passages}</td></tr>"
+        f"<tr><td>{e(d.meta.title or d.document)}<div class='qa-file'>{e(d.document)}</div></td>"
+        f"<td class='qa-nowrap'>{e(d.meta.date)}</td><td class='qa-num qa-nowrap'>{d.passages}</td></tr>"
         for d in info.documents
     )
     return (
@@ -167,8 +167,9 @@ def render_document(passages: list[StoredPassage], position: int) -> str:
             heading = p.heading
         here = " qa-here' tabindex='-1' aria-current='true" if p.position == position else ""
         rows.append(f"<p class='qa-para{here}' data-position='{int(p.position)}'>{e(p.text)}</p>")
-    about = " · ".join(e(x) for x in (first.doc, first.source and f"来源：{first.source}", first.date) if x)
-    return (f"<h2 class='qa-doc-title'>{e(first.title or first.doc)}</h2><p class='qa-file'>{about} · "
+    meta = first.meta
+    about = " · ".join(e(x) for x in (first.document, meta.source and f"来源：{meta.source}", meta.date) if x)
+    return (f"<h2 class='qa-doc-title'>{e(meta.title or first.document)}</h2><p class='qa-file'>{about} · "
             f"{len(passages)} 段</p>{''.join(rows)}")
 
 
@@ -178,8 +179,8 @@ def document_choices(documents: list[DocumentInfo]) -> list[tuple[str, str]]:
 
     Labels are plain text: the dropdown shows them as text, never as HTML.
     """
-    titles = [d.title.strip() for d in documents]
-    return [(d.path if not t else t if titles.count(t) == 1 else f"{t}（{d.path}）", d.path)
+    titles = [d.meta.title.strip() for d in documents]
+    return [(d.document if not t else t if titles.count(t) == 1 else f"{t}（{d.document}）", d.document)
             for d, t in zip(documents, titles)]
 
 
