@@ -135,8 +135,8 @@ def new_page(browser):
     """Opens pages in fresh contexts with a Chinese locale (Gradio's own labels follow it); closes them after."""
     contexts = []
 
-    def open_page(viewport: dict = DESKTOP):
-        context = browser.new_context(locale="zh-CN", viewport=viewport)
+    def open_page(viewport: dict = DESKTOP, color_scheme: str = "light"):
+        context = browser.new_context(locale="zh-CN", viewport=viewport, color_scheme=color_scheme)
         contexts.append(context)
         return context.new_page()
 
@@ -343,28 +343,37 @@ def axe_problems(page) -> list[str]:
         for v in found if v["impact"] in ("serious", "critical")]
 
 
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 @pytest.mark.parametrize("theme", ["light", "dark"])
-def test_no_serious_accessibility_problems(new_page, app_url, theme):
+def test_no_serious_accessibility_problems(new_page, app_url, theme, viewport):
+    """axe-core on each state of the page, in the browser's light and dark themes (Gradio follows the browser's
+    prefers-color-scheme), on a desktop and on a phone."""
     from playwright.sync_api import expect
 
-    page = new_page()
-    page.goto(app_url + ("?__theme=dark" if theme == "dark" else ""))
+    page = new_page(viewport, color_scheme=theme)
+    name = f"{theme}-{'phone' if viewport == PHONE else 'desktop'}"
+    page.goto(app_url)
     expect(page.locator(".qa-collection")).to_contain_text("资料库：", timeout=WAIT_MS)
+    assert page.evaluate("document.body.classList.contains('dark')") == (theme == "dark")
+    ask(page, "全镇共有多少名党员？")  # an answer: its highlight and the exact phrase in bold inside it
+    expect(page.locator(".qa-hit mark b.qa-exact").first).to_be_visible(timeout=WAIT_MS)
+    shot(page, f"accessibility-answer-{name}")
+    problems = axe_problems(page)
     ask(page, "明天天气怎么样？")  # the notice, the folded hits, every kind of label
     expect(page.locator(".qa-notice")).to_be_visible(timeout=WAIT_MS)
     page.locator(".qa-weak summary").click()
     page.locator(".qa-collection summary").click()
     page.locator(".qa-hit .qa-more").first.click()
     expect(page.locator(".qa-ctx").first).to_be_visible(timeout=WAIT_MS)
-    shot(page, f"accessibility-{theme}")
-    problems = axe_problems(page)
+    shot(page, f"accessibility-{name}")
+    problems += axe_problems(page)
     page.get_by_role("tab", name="资料库").click()
     expect(page.locator(".qa-docs")).to_be_visible(timeout=WAIT_MS)
     page.get_by_label("移除文档").click()
     page.get_by_role("option", name="根基扎牢 枝繁叶茂").click()
     page.get_by_role("button", name="移除…").click()
     expect(page.get_by_role("button", name="确认移除")).to_be_visible()
-    shot(page, f"accessibility-collection-{theme}")
+    shot(page, f"accessibility-collection-{name}")
     problems += axe_problems(page)
     page.get_by_role("button", name="取消").click()
     assert not problems, "\n".join(problems)

@@ -19,17 +19,23 @@ PRIVATE = QUIET | {"concurrency_limit": None}  # the page's own small steps: nev
 
 
 def theme() -> gr.themes.Base:
-    """Gradio's default theme with its own texts at 4.5:1 or more: the primary and stop buttons, grey text, the footer.
+    """Gradio's default theme with its own texts at 4.5:1 or more: the primary and stop buttons, grey text, the footer,
+    the selected tab's label (the accent colour).
 
     Gradio 6 takes the theme where the page is served (launch, mount_gradio_app); a host page keeps its own.
     """
-    return gr.themes.Default(primary_hue="orange").set(
+    page = gr.themes.Default(primary_hue="orange").set(
         button_primary_background_fill="*primary_700", button_primary_background_fill_hover="*primary_800",
         button_primary_background_fill_dark="*primary_700", button_primary_background_fill_hover_dark="*primary_800",
         button_cancel_background_fill="#b42318", button_cancel_background_fill_dark="#b42318",
         button_cancel_background_fill_hover="#912018", button_cancel_background_fill_hover_dark="#912018",
         button_cancel_text_color="white", button_cancel_text_color_dark="white",
-        body_text_color_subdued="*neutral_600", body_text_color_subdued_dark="*neutral_400")
+        body_text_color_subdued="*neutral_600", body_text_color_subdued_dark="*neutral_400",
+        color_accent="*primary_700")
+    # set() has no dark accent, but the theme's CSS takes every *_dark attribute for the dark theme: orange 700 is
+    # too dark on a dark page, and no one orange reaches 4.5:1 on both white and near-black
+    page.color_accent_dark = "*primary_500"
+    return page
 
 
 def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks:
