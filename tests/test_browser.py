@@ -577,6 +577,22 @@ def test_copy_puts_the_passage_and_its_citation_on_the_clipboard(browser, app_ur
         context.close()
 
 
+def test_more_settings_says_whether_it_is_open(new_page, app_url):
+    from playwright.sync_api import expect
+
+    page = new_page()
+    page.goto(app_url)
+    expect(page.locator(".qa-collection")).to_contain_text("资料库：", timeout=WAIT_MS)
+    toggle = page.get_by_role("button", name=re.compile("^更多设置"))
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(page.get_by_role("slider")).to_be_visible()
+    toggle.press("Enter")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(page.get_by_role("slider")).to_be_hidden()
+
+
 def test_keyboard_slash_enter_and_a_live_region(new_page, app_url):
     from playwright.sync_api import expect
 

@@ -72,7 +72,7 @@ def layout(service: Service, examples: list[str], server_functions: list[Callabl
             question = gr.Textbox(label="问题", placeholder="例如：全镇共有多少名党员？（按 / 键可随时回到这里）",
                                   autofocus=True, lines=1, max_lines=4, elem_classes="qa-question")
             submit = gr.Button("提问", variant="primary")
-            with gr.Accordion("更多设置：限定文档、返回段落数", open=False):
+            with gr.Accordion("更多设置：限定文档、返回段落数", open=False, elem_classes="qa-settings"):
                 # custom values: the choices arrive with the page's load event, which an API client never runs;
                 # the service checks the names
                 chosen = gr.Dropdown(choices=[], value=[], multiselect=True, allow_custom_value=True,

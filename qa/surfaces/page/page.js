@@ -10,6 +10,24 @@ const setQuery = () => {
 };
 watch('value', setQuery);
 
+// 更多设置 (a gr.Accordion, found in this page's part of the document) says whether it is open: Gradio only toggles
+// the class "open" on its button, from a click or from the server. The accordion may mount after the results do.
+function markSettings(tries) {
+  let scope = element.parentElement;
+  while (scope && !scope.querySelector('.qa-settings button.label-wrap')) scope = scope.parentElement;
+  const toggle = scope && scope.querySelector('.qa-settings button.label-wrap');
+  if (!toggle) {
+    if (tries > 0) setTimeout(() => markSettings(tries - 1), 100);
+    return;
+  }
+  if (toggle.dataset.qaMarked) return;
+  toggle.dataset.qaMarked = '1';
+  const mark = () => toggle.setAttribute('aria-expanded', String(toggle.classList.contains('open')));
+  mark();
+  new MutationObserver(mark).observe(toggle, {attributes: true, attributeFilter: ['class']});
+}
+markSettings(100);
+
 async function toggleContext(button) {
   const hit = button.closest('.qa-hit');
   if (hit.dataset.loading) return;
