@@ -191,12 +191,18 @@ def test_neighbouring_passages_on_demand(new_page, app_url, page_service):
     expect(first.locator(".qa-ctx")).to_have_count(0)
     top = page_service.ask("横沥镇有多少名党员？", top_k=1)[0]
     around = page_service.neighbours(top.document, top.position)
-    first.get_by_role("button", name="查看上下文").click()
+    about = f"根基扎牢 枝繁叶茂 第{top.position + 1}段"  # each hit's buttons name it
+    more = first.locator(".qa-more")
+    expect(more).to_have_accessible_name(f"查看上下文：{about}")
+    expect(first.locator(".qa-copy")).to_have_accessible_name(f"复制：{about}")
+    more.click()
     expect(first.locator(".qa-ctx")).to_have_text([p.text for p in around], timeout=WAIT_MS)
     expect(first.locator(".qa-ctx").first).to_be_visible()
+    expect(more).to_have_accessible_name(f"收起上下文：{about}")
     shot(page, "context-open")
     first.get_by_role("button", name="收起上下文").click()
     expect(first.locator(".qa-ctx").first).to_be_hidden()
+    expect(more).to_have_accessible_name(f"查看上下文：{about}")
 
 
 def test_upload_is_indexed_while_others_keep_asking(new_page, app_url, embedder, tmp_path):

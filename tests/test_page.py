@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,16 @@ def test_ask_and_show_an_answer(service):
     page = handlers.show(data, QUESTION, [PARTY])
     assert "只在选定的 1 篇文档中查找" in page and page.count("class='qa-hit") == 2
     assert "qa-empty" in handlers.show(None, "", None)
+
+
+def test_each_hit_button_names_its_hit(service):
+    data = handlers.ask(service, QUESTION, 5)
+    page = handlers.show(data, QUESTION, None)
+    for verb in ("查看上下文", "复制"):
+        names = re.findall(f"aria-label='{verb}：([^']*)'", page)
+        assert len(names) == len(data["hits"]) == len(set(names))
+        hit = data["hits"][0]
+        assert names[0] == f"{hit['title'] or hit['document']} 第{hit['position'] + 1}段"
 
 
 def test_a_question_in_the_address_fills_an_empty_box_and_is_asked_once_there(service):

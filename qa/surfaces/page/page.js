@@ -28,6 +28,13 @@ function markSettings(tries) {
 }
 markSettings(100);
 
+// A button's text, and its name: that text, then the hit it acts on after "：" (查看上下文：<title> 第3段).
+function say(button, text) {
+  button.textContent = text;
+  const label = button.getAttribute('aria-label');
+  if (label && label.includes('：')) button.setAttribute('aria-label', text + label.slice(label.indexOf('：')));
+}
+
 async function toggleContext(button) {
   const hit = button.closest('.qa-hit');
   if (hit.dataset.loading) return;
@@ -35,7 +42,7 @@ async function toggleContext(button) {
     // The button stays enabled while loading: disabling it would drop the keyboard focus to <body>.
     hit.dataset.loading = '1';
     button.setAttribute('aria-busy', 'true');
-    button.textContent = '加载中…';
+    say(button, '加载中…');
     try {
       const position = Number(button.dataset.position);
       const rows = await server.neighbour_texts([button.dataset.document, position]);
@@ -53,7 +60,7 @@ async function toggleContext(button) {
       }
       hit.dataset.loaded = '1';
     } catch (error) {
-      button.textContent = '加载失败，点击重试';
+      say(button, '加载失败，点击重试');
       return;
     } finally {
       delete hit.dataset.loading;
@@ -61,7 +68,7 @@ async function toggleContext(button) {
     }
   }
   const open = hit.classList.toggle('qa-open');
-  button.textContent = open ? '收起上下文' : '查看上下文';
+  say(button, open ? '收起上下文' : '查看上下文');
   button.setAttribute('aria-expanded', String(open));
 }
 
@@ -83,8 +90,8 @@ async function copyHit(button) {
     area.remove();
     button.focus();
   }
-  button.textContent = copied ? '已复制' : '复制失败';
-  setTimeout(() => { button.textContent = '复制'; }, 2000);
+  say(button, copied ? '已复制' : '复制失败');
+  setTimeout(() => say(button, '复制'), 2000);
 }
 
 async function openDocument(button) {

@@ -75,6 +75,7 @@ def _render_hit(rank: int, hit: Hit, answers: bool) -> str:
               f"data-position='{int(hit.position)}' title='在文档中查看这一段'>{e(where)}</button>")
     meta = [e(f"来源：{hit.source}") if hit.source else "", e(hit.date), opener,
             e(f"小节：{hit.heading}") if hit.heading else ""]
+    about = e(f"{hit.title or hit.document} 第{int(hit.position) + 1}段")  # names the hit each button acts on
     return (
         f"<article class='qa-hit qa-hit-{level}'><div class='qa-head'>"
         f"<h2 class='qa-title'>{rank}. {e(hit.title or hit.document)}</h2>"
@@ -83,9 +84,10 @@ def _render_hit(rank: int, hit: Hit, answers: bool) -> str:
         f"<div class='qa-meta'>{' · '.join(m for m in meta if m)}</div>"
         f"<div class='qa-before'></div><p class='qa-text'>{_highlighted(hit, answers and level != 'low')}</p>"
         f"<div class='qa-after'></div><div class='qa-actions'>"
-        f"<button type='button' class='qa-more' aria-expanded='false' data-document='{e(hit.document)}' "
-        f"data-position='{int(hit.position)}'>查看上下文</button>"
-        f"<button type='button' class='qa-copy' data-copy='{e(copy_text(hit))}'>复制</button></div></article>"
+        f"<button type='button' class='qa-more' aria-expanded='false' aria-label='查看上下文：{about}' "
+        f"data-document='{e(hit.document)}' data-position='{int(hit.position)}'>查看上下文</button>"
+        f"<button type='button' class='qa-copy' aria-label='复制：{about}' data-copy='{e(copy_text(hit))}'>复制</button>"
+        f"</div></article>"
     )
 
 
