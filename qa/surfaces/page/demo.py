@@ -16,6 +16,13 @@ FOOTER_LINKS = ["api", "gradio"]  # no "runs" or "settings" (developer settings:
 # No Gradio progress overlays or timers anywhere: the page shows its own states (正在查找…, progress bars).
 QUIET = {"show_progress": "hidden", "api_visibility": "private"}
 PRIVATE = QUIET | {"concurrency_limit": None}  # the page's own small steps: never queued behind questions
+# The focus goes back to this page's 移除… when its confirmation closes (确认移除, 取消): hiding the focused button
+# would drop it to <body>. Run in the browser only, on the click.
+BACK_TO_REMOVE = """() => {
+  let scope = document.activeElement;
+  while (scope && !scope.querySelector('.qa-propose')) scope = scope.parentElement;
+  (scope || document).querySelector('.qa-propose')?.focus();
+}"""
 
 
 def theme() -> gr.themes.Base:
@@ -92,5 +99,6 @@ def wire_collection(page: Page, service: Service) -> None:
     page.propose.click(handlers.propose_removal, inputs=page.doomed,
                        outputs=[page.status, page.confirm_box, page.confirm_text], **PRIVATE)
     page.cancel.click(handlers.hide_confirmation, outputs=page.confirm_box, **PRIVATE)
+    gr.on([page.cancel.click, page.confirm.click], None, js=BACK_TO_REMOVE, queue=False, **QUIET)
     page.confirm.click(bind(handlers.remove, service), inputs=[page.doomed, page.chosen], outputs=page.changed_parts(),
                        concurrency_limit=1, **QUIET)

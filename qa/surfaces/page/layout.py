@@ -93,7 +93,7 @@ def layout(service: Service, examples: list[str], server_functions: list[Callabl
                         f"{service.settings.max_upload_mb} MB。添加后即可就新文档提问。")
             with gr.Row():
                 doomed = gr.Dropdown(choices=[], value=None, label="移除文档", scale=3, min_width=200)
-                propose = gr.Button("移除…", scale=1, min_width=100)
+                propose = gr.Button("移除…", scale=1, min_width=100, elem_classes="qa-propose")
             with gr.Column(visible=False) as confirm_box:
                 confirm_text = gr.HTML(css_template=CSS)
                 with gr.Row():
