@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import threading
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -418,6 +419,22 @@ def test_uploads_in_every_format_show_one_chinese_progress_on_a_phone(new_page, 
     expect(page.locator(".qa-progress")).to_have_count(0)
     expect(page.locator(".qa-docs")).to_contain_text("横沥镇公交线路调整公告")
     expect(page.locator(".qa-docs")).to_contain_text("waste.docx")
+
+
+def test_the_update_time_is_shown_in_the_readers_time_zone(browser, app_url, page_service):
+    from playwright.sync_api import expect
+
+    built = datetime.fromisoformat(page_service.info().built)
+    beijing = built.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")  # no summer time there
+    context = browser.new_context(locale="zh-CN", viewport=DESKTOP, timezone_id="Asia/Shanghai")
+    try:
+        page = context.new_page()
+        page.goto(app_url)
+        page.get_by_role("tab", name="资料库").click()
+        expect(page.locator(".qa-stats")).to_contain_text(f"更新时间：{beijing}", timeout=WAIT_MS)
+        assert "UTC" not in page.locator(".qa-stats").inner_text()
+    finally:
+        context.close()
 
 
 def test_a_wrong_file_type_is_refused_in_chinese(new_page, app_url, tmp_path):

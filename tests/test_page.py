@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
+from datetime import datetime
 from importlib import resources
 from types import SimpleNamespace
 
@@ -16,7 +18,8 @@ from qa.service import WarmUp
 from qa.surfaces.page import handlers
 from qa.surfaces.page.demo import build_demo
 from qa.surfaces.page.handlers import bind
-from qa.surfaces.page.layout import CSS, RESULTS_JS, layout
+from qa.surfaces.page.layout import CSS, RESULTS_JS, TIMES_JS, layout
+from qa.surfaces.page.render import render_collection
 from tests.conftest import DEVELOPMENT, LIBRARY, PARTY, ROOT
 
 QUESTION = "全镇共有基层党党支部154个"
@@ -69,6 +72,14 @@ def test_page_state_follows_the_collection_and_a_warm_up(service):
     service.warming = None
 
 
+def test_the_update_time_is_a_time_element_for_the_browser_to_show_locally(service):
+    info = service.info()
+    collection = render_collection(info)
+    assert f"更新时间：<b><time datetime='{datetime.fromisoformat(info.built).isoformat()}'>" in collection
+    assert "更新时间：<b>昨天</b>" in render_collection(replace(info, built="昨天"))  # not a timestamp: as it is
+    assert "<time" not in render_collection(replace(info, built="2024-05-01T08:00:00"))  # no zone: no local time
+
+
 def test_removal_asks_first_and_needs_a_document(service):
     status, box, warning = handlers.propose_removal(PARTY)
     assert status == "" and box.visible and f"确定要移除 {PARTY} 吗" in warning and "qa-notice" in warning
@@ -112,6 +123,7 @@ def test_css_and_js_are_package_files_without_template_marks():
     files = resources.files("qa.surfaces.page")
     assert files.joinpath("page.css").read_text(encoding="utf-8") == CSS and ".qa-hit" in CSS
     assert files.joinpath("page.js").read_text(encoding="utf-8") == RESULTS_JS and "toggleContext" in RESULTS_JS
+    assert files.joinpath("times.js").read_text(encoding="utf-8") == TIMES_JS and "localTimes" in TIMES_JS
     # Gradio reads the CSS as a JavaScript template string: a backquote or a dollar-brace would cut it short
     assert "`" not in CSS and "${" not in CSS
 
@@ -125,4 +137,4 @@ def test_the_wheel_ships_the_css_and_js(tmp_path):
                     str(tmp_path / "wheel"), str(source)], check=True, capture_output=True, timeout=300)
     (wheel,) = (tmp_path / "wheel").glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"qa/surfaces/page/page.css", "qa/surfaces/page/page.js"} <= names
+    assert {"qa/surfaces/page/page.css", "qa/surfaces/page/page.js", "qa/surfaces/page/times.js"} <= names

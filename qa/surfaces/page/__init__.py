@@ -4,7 +4,7 @@
     handlers.py  the event handlers, one function each, given the service as their first argument
     layout.py    the components, placed and returned as a Page
     demo.py      build_demo: the layout, then its events wired to the handlers; theme()
-    page.css, page.js  the page's styles and the results' behaviour (package data)
+    page.css, page.js, times.js  the page's styles, the results' behaviour, local times (package data)
 """
 
 from qa.surfaces.page.demo import FOOTER_LINKS, build_demo, theme

@@ -17,12 +17,13 @@ READING = "正在读取资料库…"
 
 
 def asset(name: str) -> str:
-    """A text file shipped in this package: page.css, page.js."""
+    """A text file shipped in this package: page.css, page.js, times.js."""
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
 CSS = asset("page.css")  # the styles of every gr.HTML on the page
 RESULTS_JS = asset("page.js")  # the results' buttons, the question in the URL, "/" to the question box
+TIMES_JS = asset("times.js")  # the collection's times in the reader's local time
 
 
 @dataclass
@@ -85,7 +86,7 @@ def layout(service: Service, examples: list[str], server_functions: list[Callabl
             recent = gr.Dataset(components=[question], samples=[], label="最近的问题（只保存在本浏览器中）",
                                 visible=False)
         with gr.Tab("资料库") as collection_tab:
-            collection = gr.HTML(render_message("empty", READING), css_template=CSS)
+            collection = gr.HTML(render_message("empty", READING), css_template=CSS, js_on_load=TIMES_JS)
             # Any file is accepted here, so a wrong type is refused by add_files with a reason in Chinese
             # (the widget's own check would show an English notice).
             files = gr.UploadButton("添加文档…", file_count="multiple", variant="primary")

@@ -141,7 +141,7 @@ def render_collection(info: CollectionInfo) -> str:
     """HTML for the collection panel: totals, model, index size, and one row per document."""
     e = html.escape
     stats = [("文档", f"{len(info.documents)} 篇"), ("段落", f"{info.passages} 段"),
-             ("索引大小", _size(info.index_bytes)), ("模型", info.model), ("更新时间", _when(info.built)),
+             ("索引大小", _size(info.index_bytes)), ("模型", e(info.model)), ("更新时间", _when(info.built)),
              ("检索", "语义 + 关键词" if info.lexical else "仅语义（无关键词检索）")]
     rows = "".join(
         f"<tr><td>{e(d.meta.title or d.document)}<div class='qa-file'>{e(d.document)}</div></td>"
@@ -149,7 +149,7 @@ def render_collection(info: CollectionInfo) -> str:
         for d in info.documents
     )
     return (
-        "<div class='qa-stats'>" + "".join(f"<span>{k}：<b>{e(v)}</b></span>" for k, v in stats) + "</div>"
+        "<div class='qa-stats'>" + "".join(f"<span>{k}：<b>{v}</b></span>" for k, v in stats) + "</div>"
         f"<div class='qa-docs-wrap'><table class='qa-docs'><thead><tr><th>标题 / 文件</th><th>日期</th>"
         f"<th class='qa-num'>段落</th></tr></thead><tbody>{rows}</tbody></table></div>"
     )
@@ -206,11 +206,14 @@ def render_warming(state: WarmUp | None) -> str:
 
 
 def _when(iso: str) -> str:
-    """An ISO timestamp as minutes, or as given if it is not one."""
+    """An ISO timestamp as HTML: a <time> to the minute, which the page shows in the reader's local time (times.js);
+    as given if it is not a timestamp with its time zone."""
     try:
-        return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M %Z").strip()
+        moment = datetime.fromisoformat(iso)
     except ValueError:
-        return iso
+        return html.escape(iso)
+    shown = html.escape(moment.strftime("%Y-%m-%d %H:%M %Z").strip())
+    return f"<time datetime='{html.escape(moment.isoformat())}'>{shown}</time>" if moment.tzinfo else shown
 
 
 def _size(n: int) -> str:
