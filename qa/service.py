@@ -330,10 +330,10 @@ def upload_name(filename: str) -> str:
     name = unicodedata.normalize("NFC", (filename or "").strip())
     plain = name and not name.startswith(".") and ".." not in name and not any(c in name for c in "/\\:")
     if not plain or not name.isprintable() or len(name.encode("utf-8", "replace")) > 255:
-        raise QAError(f"文件名无效。/ {filename!r} is not a plain file name.")
+        raise QAError(f"文件名 {filename!r} 无效。/ {filename!r} is not a plain file name.")
     if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
         kinds = ", ".join(SUPPORTED_SUFFIXES)
-        raise QAError(f"只支持以下文件类型：{kinds}。/ {name}: only {kinds} files can be added.")
+        raise QAError(f"无法添加 {name}：只支持以下文件类型：{kinds}。/ {name}: only {kinds} files can be added.")
     return name
 
 

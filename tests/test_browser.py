@@ -245,14 +245,16 @@ def test_upload_is_indexed_while_others_keep_asking(new_page, app_url, embedder,
 def test_a_bad_upload_is_refused_with_a_reason(new_page, app_url, tmp_path):
     from playwright.sync_api import expect
 
-    menu = tmp_path / "menu.txt"
+    menu, empty = tmp_path / "menu.txt", tmp_path / "empty.txt"
     menu.write_text("首页 | 新闻 | 联系我们\n", encoding="utf-8")
+    empty.write_bytes(b"")
     page = new_page()
     page.goto(app_url)
     page.get_by_role("tab", name="资料库").click()
-    page.locator("input[type=file]").set_input_files(str(menu))
-    expect(page.locator(".qa-error")).to_contain_text("menu.txt", timeout=WAIT_MS)
-    expect(page.locator(".qa-error")).to_contain_text("没有可检索的正文")
+    page.locator("input[type=file]").set_input_files([str(menu), str(empty)])
+    errors = page.locator(".qa-error")
+    expect(errors).to_have_text(["menu.txt 中没有可检索的正文。", "empty.txt 是空文件，没有可以添加的内容。"],
+                                timeout=WAIT_MS)  # in Chinese only, as the page is
     expect(page.locator(".qa-docs")).not_to_contain_text("menu.txt")
 
 
@@ -615,6 +617,12 @@ def test_more_settings_says_whether_it_is_open(new_page, app_url):
     toggle.click()
     expect(toggle).to_have_attribute("aria-expanded", "true")
     expect(page.get_by_role("slider")).to_be_visible()
+    # Chinese names for the slider's parts, which Gradio names in English ("number input for 返回段落数")
+    expect(page.get_by_role("spinbutton", name="返回段落数", exact=True)).to_be_visible()
+    expect(page.get_by_role("slider", name="返回段落数（滑块）", exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name="恢复默认值")).to_be_attached()
+    settings = page.locator(".qa-settings")
+    assert "for 返回段落数" not in settings.inner_html() and "Reset to default" not in settings.inner_html()
     toggle.press("Enter")
     expect(toggle).to_have_attribute("aria-expanded", "false")
     expect(page.get_by_role("slider")).to_be_hidden()

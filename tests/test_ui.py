@@ -30,6 +30,7 @@ from qa.surfaces.page.render import (
     NOT_CONFIDENT,
     copy_text,
     document_choices,
+    in_chinese,
     question_notes,
     render_collection,
     render_document,
@@ -271,6 +272,32 @@ def test_add_files_reports_added_and_refused_files(service, tmp_path):
     assert (service.data_dir / "library.txt").exists() and not (service.data_dir / "slides.pdf").exists()
     assert answer(service, "横沥镇今年新建了三座图书馆，藏书共计十二万册", 1).hits[0].document == "library.txt"
     assert reports and all("library.txt" in r for r in reports) and "（1/3）library.txt：写入 100%" in reports
+
+
+def test_uploads_are_refused_in_chinese_only(service, tmp_path):
+    files = {"empty.txt": b"", "binary.txt": b"\x00\x01abc" * 20, "menu.txt": "首页 | 新闻 | 联系我们\n".encode(),
+             PARTY: LIBRARY.encode()}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    status = add_files(service, [str(tmp_path / name) for name in files])
+    assert "empty.txt 是空文件" in status and "binary.txt 是二进制文件" in status
+    assert "menu.txt 中没有可检索的正文。" in status and f"资料库中已有同名文档 {PARTY}" in status
+    assert status.count("qa-error") == len(files)
+    words = re.sub(r"[\w.-]+\.txt|class='qa-error'|</?p\b", "", status)  # the page's words, without names and markup
+    assert not re.search("[A-Za-z]", words), words
+
+
+def test_known_english_messages_are_shown_in_chinese_and_others_as_they_are():
+    assert in_chinese("a.pdf took longer than 30 s to read (QA_READ_SECONDS), so it was stopped. The file was "
+                      "skipped.") == "a.pdf 读取超过 30 秒，已停止。已跳过这个文件。"
+    assert in_chinese("正在建立索引，请稍候。/ The index is being built, please wait.") == "正在建立索引，请稍候。"
+    assert in_chinese("已从资料库移除：a.txt。文件保存在 removed/ 下。") == "已从资料库移除：a.txt。文件保存在 removed/ 下。"
+    assert in_chinese("Milvus at x refused search") == "Milvus at x refused search"
+    assert "请输入问题。" in render_hits(result(error="请输入问题。/ Please type a question."))
+    assert "Please" not in render_hits(result(error="请输入问题。/ Please type a question."))
+    failed = WarmUp(error="No readable documents in /data: put .txt, .md, .html, .pdf or .docx files there.")
+    failed.finished.set()
+    assert "资料文件夹中没有可以读取的文档。" in render_warming(failed)
 
 
 def test_remove_file_takes_a_document_out_for_good(service):

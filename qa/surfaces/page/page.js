@@ -1,5 +1,6 @@
 // The results' behaviour (js_on_load of the results' gr.HTML): the context, copy and open-document buttons, the live
-// summary, the question in the URL, and "/" to focus the question box. Text from the server is inserted as text
+// summary, the question in the URL, "/" to focus the question box, and 更多设置's state and Chinese names for its
+// slider. Text from the server is inserted as text
 // (textContent); the document viewer's HTML comes from render_document, which escapes everything taken from documents.
 const setQuery = () => {
   const status = element.querySelector('.qa-sr[data-question]');
@@ -25,7 +26,27 @@ function markSettings(tries) {
   const mark = () => toggle.setAttribute('aria-expanded', String(toggle.classList.contains('open')));
   mark();
   new MutationObserver(mark).observe(toggle, {attributes: true, attributeFilter: ['class']});
+  nameInChinese(toggle.closest('.qa-settings'));
 }
+
+// Gradio names the slider's parts in English whatever the page's language ("number input for 返回段落数"): Chinese
+// names instead, again whenever Gradio sets them.
+const CHINESE_NAMES = [[/^number input for (.+)$/, '$1'], [/^range slider for (.+)$/, '$1（滑块）'],
+                       [/^Reset to default value$/, '恢复默认值']];
+function nameInChinese(settings) {
+  const rename = () => {
+    for (const part of settings.querySelectorAll('[aria-label]')) {
+      const name = part.getAttribute('aria-label');
+      for (const [english, chinese] of CHINESE_NAMES) {
+        if (english.test(name)) part.setAttribute('aria-label', name.replace(english, chinese));
+      }
+    }
+  };
+  rename();
+  new MutationObserver(rename).observe(settings, {attributes: true, attributeFilter: ['aria-label'], childList: true,
+                                           subtree: true});
+}
+
 markSettings(100);
 
 // A button's text, and its name: that text, then the hit it acts on after "：" (查看上下文：<title> 第3段).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime
 
 from qa.answer.search import Hit, Result
@@ -19,9 +20,46 @@ RELEVANCE = {"high": "高", "medium": "中", "low": "低"}
 RELEVANCE_HELP = "相关度按固定标准给出：高 = 很可能回答了问题；中 = 可能相关；低 = 多半不回答这个问题"
 
 
+# The app's own English messages that reach the page (reading an upload, building), in Chinese; the CLI keeps them.
+SKIPPED = " The file was skipped."
+IN_CHINESE = [(re.compile(english), chinese) for english, chinese in [
+    (r"(?P<n>.+) is empty\.", "{n} 是空文件，没有可以添加的内容。"),
+    (r"(?P<n>.+) contains NUL bytes, so it is binary rather than text\.", "{n} 是二进制文件，不是文本，无法读取。"),
+    (r"(?P<n>.+) is mostly control characters, so it is binary rather than text\.",
+     "{n} 大多是控制字符，不是文本，无法读取。"),
+    (r"(?P<n>.+) is not text in UTF-8, GB18030/GBK or Big5\.", "{n} 不是 UTF-8、GB18030/GBK 或 Big5 编码的文本，无法读取。"),
+    (r"(?P<n>.+) has a (?P<e>\S+) byte-order mark but is not valid (?P=e)\.",
+     "{n} 带有 {e} 字节顺序标记，内容却不是有效的 {e} 文本，无法读取。"),
+    (r"(?P<n>.+) is a password-protected PDF\.", "{n} 是加密的 PDF，无法读取。"),
+    (r"(?P<n>.+) is not a readable PDF \(.*\)\.", "{n} 不是可以读取的 PDF 文件。"),
+    (r"(?P<n>.+) is not a readable Word \(\.docx\) file \(.*\)\.", "{n} 不是可以读取的 Word（.docx）文件。"),
+    (r"(?P<n>.+) took longer than (?P<s>\S+) s to read \(QA_READ_SECONDS\), so it was stopped\.",
+     "{n} 读取超过 {s} 秒，已停止。"),
+    (r"(?P<n>.+) needs more memory to read than QA_READ_MEMORY_MB allows\.", "{n} 读取所需的内存超过上限，无法读取。"),
+    (r"(?P<n>.+) could not be read \(.*\)\.", "{n} 无法读取。"),
+    (r"The index in .* could not be written .*", "索引无法写入（磁盘可能已满或没有写入权限），请联系管理员。"),
+    (r"The model failed on every text.*", "模型处理文本失败，没有建立索引，请联系管理员。"),
+    (r"No readable documents in .*", "资料文件夹中没有可以读取的文档。"),
+]]
+
+
+def in_chinese(message: str) -> str:
+    """The app's message as the page shows it: the Chinese half of a "中文。/ English" one, a known English one in
+    Chinese, any other as it is."""
+    if "。/ " in message:
+        return message[:message.index("。/ ") + 1]
+    skipped = message.endswith(SKIPPED)
+    english = message.removesuffix(SKIPPED)
+    for pattern, chinese in IN_CHINESE:
+        if found := pattern.fullmatch(english):
+            return chinese.format(**found.groupdict()) + ("已跳过这个文件。" if skipped else "")
+    return message
+
+
 def render_message(kind: str, text: str) -> str:
-    """One paragraph of `text`, escaped, styled as `kind`: "error", "notice", "status" or "empty"."""
-    return f"<p class='qa-{kind}'>{html.escape(text)}</p>"
+    """One paragraph of `text` (the app's messages in Chinese), escaped, styled as `kind`: "error", "notice",
+    "status" or "empty"."""
+    return f"<p class='qa-{kind}'>{html.escape(in_chinese(text))}</p>"
 
 
 def render_searching() -> str:
@@ -40,7 +78,8 @@ def render_hits(result: Result | None, notes: list[str] | tuple[str, ...] = ()) 
     if result is None:
         return f"<p class='qa-sr' role='status'></p><p class='qa-empty'>{EMPTY_STATE}</p>"
     if result.error:
-        return f"<p class='qa-sr' role='status'>{e(result.error)}</p>{lead}<p class='qa-error'>{e(result.error)}</p>"
+        error = e(in_chinese(result.error))
+        return f"<p class='qa-sr' role='status'>{error}</p>{lead}<p class='qa-error'>{error}</p>"
     if not result.hits:  # nothing found (or a question without words): one message, not "0 found" beside "closest"
         status = f"<p class='qa-sr' role='status' data-question='{e(result.question)}'>{NO_HITS}</p>"
         return f"{status}{lead}<p class='qa-empty'>{NO_HITS}</p>"
@@ -197,7 +236,7 @@ def render_progress(share: float, desc: str) -> str:
 def render_warming(state: WarmUp | None) -> str:
     """The banner while the index is built or the model loads at start; "" once ready; the error if it failed."""
     if state is None or not state.pending:
-        return f"<p class='qa-error'>{html.escape(state.error)}</p>" if state and state.error else ""
+        return render_message("error", state.error) if state and state.error else ""
     if state.stage == "load":
         return render_progress(1.0, "索引已就绪，正在加载模型…请稍候，页面会自动更新。")
     share = state.done / state.total if state.total else 0.0
