@@ -28,6 +28,7 @@ from qa.surfaces.page.render import (
     EMPTY_STATE,
     NO_HITS,
     NOT_CONFIDENT,
+    build_share,
     copy_text,
     document_choices,
     in_chinese,
@@ -213,7 +214,8 @@ def test_progress_and_warm_up_banners():
     state = WarmUp()
     assert "正在建立索引…准备 0%" in render_warming(state)
     state.report("embed", 30, 120)
-    assert "正在建立索引…向量化 25%" in render_warming(state) and "aria-valuenow='25'" in render_warming(state)
+    # a quarter of the embedding, after reading and splitting: one bar over the whole build
+    assert "正在建立索引…向量化 34%" in render_warming(state) and "aria-valuenow='34'" in render_warming(state)
     state.stage = "load"
     assert "正在加载模型" in render_warming(state)
     state.error = "无法建立索引。<x>"
@@ -271,7 +273,21 @@ def test_add_files_reports_added_and_refused_files(service, tmp_path):
     assert "只支持以下文件类型" in status and "photo.png" in status  # a wrong type is refused in Chinese first
     assert (service.data_dir / "library.txt").exists() and not (service.data_dir / "slides.pdf").exists()
     assert answer(service, "横沥镇今年新建了三座图书馆，藏书共计十二万册", 1).hits[0].document == "library.txt"
-    assert reports and all("library.txt" in r for r in reports) and "（1/3）library.txt：写入 100%" in reports
+    assert reports and all("library.txt" in r for r in reports) and "（1/3）library.txt：写入 33%" in reports
+
+
+def test_an_upload_shows_one_progress_that_only_grows_to_100(service, tmp_path):
+    names = ["library.txt", "museum.txt"]
+    (tmp_path / names[0]).write_text(LIBRARY, encoding="utf-8")
+    (tmp_path / names[1]).write_text(LIBRARY.replace("图书馆", "博物馆"), encoding="utf-8")
+    reports = []
+    add_files(service, [str(tmp_path / name) for name in names], lambda share, desc: reports.append((share, desc)))
+    shares = [share for share, _ in reports]
+    shown = [int(re.search(r"(\d+)%$", desc)[1]) for _, desc in reports]
+    assert shares == sorted(shares) and shown == sorted(shown) and shares[-1] == 1.0
+    assert {desc.split("：")[1].split()[0] for _, desc in reports} >= {"读取", "向量化", "写入"}
+    assert reports[-1][1] == "（2/2）museum.txt：写入 100%"
+    assert build_share("", 0, 0) == 0.0 and build_share("write", 0, 1) < build_share("write", 1, 1) == 1.0
 
 
 def test_uploads_are_refused_in_chinese_only(service, tmp_path):

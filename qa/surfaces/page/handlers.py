@@ -19,6 +19,7 @@ from qa.core.errors import QAError
 from qa.service import Service
 from qa.surfaces.page.render import (
     STAGES,
+    build_share,
     document_choices,
     question_notes,
     render_collection,
@@ -138,7 +139,8 @@ def page_state(service: Service, chosen: list[str] | None) -> tuple:
 def add_files(service: Service, paths: list[str], progress=None) -> str:
     """Add uploaded files one by one; HTML status naming what was added and what was refused and why.
 
-    `progress(share, desc=...)` (e.g. a gr.Progress) hears the file and the stage of its indexing, in Chinese.
+    `progress(share, desc=...)` (e.g. a gr.Progress) hears the file and the stage of its indexing, in Chinese, and
+    how far the whole upload is: one share that only grows, to 1 when the last file is indexed.
     """
     added, refused = [], []
     limit = service.settings.max_upload_mb
@@ -147,7 +149,7 @@ def add_files(service: Service, paths: list[str], progress=None) -> str:
 
         def report(stage: str, done: int, total: int, name: str = name, n: int = n) -> None:
             if progress is not None:
-                share = done / total if total else 1.0
+                share = (n - 1 + build_share(stage, done, total)) / len(paths)
                 progress(share, desc=f"（{n}/{len(paths)}）{name}：{STAGES[stage]} {share:.0%}")
 
         try:
@@ -167,7 +169,7 @@ def remove_file(service: Service, name: str, progress=None) -> str:
 
     def report(stage: str, done: int, total: int) -> None:
         if progress is not None:
-            share = done / total if total else 1.0
+            share = build_share(stage, done, total)
             progress(share, desc=f"正在移除 {name}：{STAGES[stage]} {share:.0%}")
 
     try:

@@ -16,6 +16,8 @@ NO_HITS = "资料库中没有找到相关段落。"
 NOT_CONFIDENT = "资料中可能没有这个问题的答案，以下是最接近的段落，仅供参考。"
 SEARCHING = "正在查找…"
 STAGES = {"read": "读取", "split": "切分", "embed": "向量化", "write": "写入"}  # a build's stages, as the page names them
+# Each stage's part of a build's one progress bar, in the order they run: embedding takes most of the time.
+STAGE_SHARES = {"read": 0.1, "split": 0.05, "embed": 0.75, "write": 0.1}
 RELEVANCE = {"high": "高", "medium": "中", "low": "低"}
 RELEVANCE_HELP = "相关度按固定标准给出：高 = 很可能回答了问题；中 = 可能相关；低 = 多半不回答这个问题"
 
@@ -225,6 +227,16 @@ def document_choices(documents: list[DocumentInfo]) -> list[tuple[str, str]]:
             for d, t in zip(documents, titles)]
 
 
+def build_share(stage: str, done: int, total: int) -> float:
+    """How far a build is, 0 to 1, from one report of its stage: the stages before, then this one's part of its
+    share (so the bar never goes back when a stage begins); 0 before the first report."""
+    if stage not in STAGE_SHARES:
+        return 0.0
+    stages = list(STAGE_SHARES)
+    before = sum(STAGE_SHARES[s] for s in stages[:stages.index(stage)])
+    return before + STAGE_SHARES[stage] * (min(1.0, done / total) if total else 1.0)
+
+
 def render_progress(share: float, desc: str) -> str:
     """One progress display: what is being done (Chinese, with the share done) over a bar."""
     percent = round(max(0.0, min(1.0, share)) * 100)
@@ -239,7 +251,7 @@ def render_warming(state: WarmUp | None) -> str:
         return render_message("error", state.error) if state and state.error else ""
     if state.stage == "load":
         return render_progress(1.0, "索引已就绪，正在加载模型…请稍候，页面会自动更新。")
-    share = state.done / state.total if state.total else 0.0
+    share = build_share(state.build_stage, state.done, state.total)
     stage = STAGES.get(state.build_stage, "准备")
     return render_progress(share, f"正在建立索引…{stage} {share:.0%}。建好之前还不能提问，页面会自动更新。")
 
