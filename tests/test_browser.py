@@ -686,15 +686,25 @@ def test_the_page_is_served_while_the_index_builds(new_page, page_service, real_
             banner = page.locator(".qa-progress")
             expect(banner).to_contain_text("正在建立索引", timeout=WAIT_MS)
             shot(page, "index-building-phone")
-            ask(page, "横沥镇有多少名党员？")
-            expect(page.locator(".qa-error")).to_contain_text("正在建立索引，请稍候", timeout=WAIT_MS)
+            ask(page, "横沥镇有多少名党员？")  # asked before it can be answered: answered once it can
+            waiting = page.locator(".qa-results .qa-notice")
+            expect(waiting).to_contain_text("正在建立索引，请稍候。准备好后会自动回答这个问题", timeout=WAIT_MS)
+            expect(page.locator(".qa-error")).to_have_count(0)
             response = httpx.post(url + "/api/ask", json={"question": "横沥镇有多少名党员？"}, timeout=60)
             assert response.status_code == 503 and response.json()["detail"].startswith("正在建立索引")
+            recent = page.locator(".block", has_text="最近的问题").last
+            expect(recent).to_be_hidden()  # a refused question is not kept
             gated.gate.set()
             expect(banner).to_have_count(0, timeout=WAIT_MS)
             expect(page.locator(".qa-collection")).to_contain_text("资料库：3 篇文档", timeout=WAIT_MS)
-            ask(page, "横沥镇有多少名党员？")
             expect(page.locator(".qa-hit").first).to_contain_text("全镇共有党员1724名", timeout=WAIT_MS)
+            expect(waiting).to_have_count(0)
+            expect(recent).to_contain_text("横沥镇有多少名党员？", timeout=WAIT_MS)
+            ask(page, "!!!")  # no words: not kept either
+            expect(page.locator(".qa-sr")).to_have_attribute("data-question", "!!!", timeout=WAIT_MS)
+            ask(page, "横沥镇如何推进乡村振兴？")  # kept after "!!!" would have been
+            expect(recent).to_contain_text("横沥镇如何推进乡村振兴？", timeout=WAIT_MS)
+            assert "!!!" not in recent.inner_text()
             assert httpx.post(url + "/api/ask", json={"question": "党员"}, timeout=60).status_code == 200
     finally:
         gated.gate.set()

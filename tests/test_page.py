@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import zipfile
 from dataclasses import replace
 from datetime import datetime
@@ -55,10 +56,46 @@ def test_a_question_in_the_address_fills_an_empty_box_and_is_asked_once_there(se
 
 
 def test_recent_questions_are_kept_and_listed():
-    kept, listed = handlers.keep("新问题", ["旧问题"])
+    kept, listed = handlers.keep("新问题", ["旧问题"], {"question": "新问题", "error": None, "hits": []})
     assert kept == ["新问题", "旧问题"] and listed.raw_samples == [["新问题"], ["旧问题"]] and listed.visible
     assert handlers.recent_list(None).visible is False
     assert handlers.pick_recent(["旧问题"]) == "旧问题"
+
+
+def test_questions_that_failed_or_have_no_words_are_not_kept(service):
+    skip = type(gr.skip())
+    for question in ("!!!", "?", "", "   "):
+        kept = handlers.keep(question, ["旧问题"], handlers.ask(service, question, 5))
+        assert all(isinstance(part, skip) for part in kept), question
+    service.warming = WarmUp()  # still building: the question is refused
+    refused = handlers.ask(service, QUESTION, 5)
+    service.warming = None
+    assert refused["error"] and all(isinstance(part, skip) for part in handlers.keep(QUESTION, [], refused))
+    assert all(isinstance(part, skip) for part in handlers.keep(QUESTION, [], None))
+
+
+def test_a_question_asked_during_the_warm_up_is_answered_once_it_ends(service):
+    service.warming = WarmUp()  # a background warm-up that has not finished
+    refused = handlers.ask(service, QUESTION, 2)
+    shown = handlers.show(refused, QUESTION, None)
+    assert "qa-notice" in shown and "qa-error" not in shown and "准备好后会自动回答这个问题" in shown
+    answered = {}
+    waiting = threading.Thread(target=lambda: answered.update(
+        out=handlers.answer_when_ready(service, refused, QUESTION, 2, None, ["旧问题"])))
+    waiting.start()
+    waiting.join(0.3)
+    assert waiting.is_alive()  # waits for the warm-up
+    service.warming.finished.set()
+    waiting.join(10)
+    results, kept, listed = answered["out"]
+    assert results.count("class='qa-hit") == 2 and kept == [QUESTION, "旧问题"] and listed.visible
+    skip = type(gr.skip())
+    moved_on = handlers.answer_when_ready(service, refused, "另一个问题", 2, None, [])  # the box changed meanwhile
+    assert all(isinstance(part, skip) for part in moved_on)
+    answered_at_once = handlers.ask(service, QUESTION, 2)
+    assert all(isinstance(part, skip) for part in handlers.answer_when_ready(service, answered_at_once, QUESTION, 2,
+                                                                              None, []))
+    service.warming = None
 
 
 def test_page_state_follows_the_collection_and_a_warm_up(service):

@@ -58,11 +58,18 @@ def build_demo(service: Service, examples: list[str] | None = None) -> gr.Blocks
     return demo
 
 
-def show_answer(event: gr.events.Dependency, page: Page) -> None:
-    """After `event` answers: show the answer, then keep the question among the recent ones."""
+def show_answer(event: gr.events.Dependency, page: Page, service: Service) -> None:
+    """After `event` answers: show the answer, then keep the question among the recent ones; a question refused
+    because the collection was not ready yet is asked again once it is, and that answer shown and kept."""
     shown = event.then(handlers.show, inputs=[page.result_json, page.question, page.chosen], outputs=page.results,
                        **PRIVATE)
-    shown.then(handlers.keep, inputs=[page.question, page.history], outputs=[page.history, page.recent], **PRIVATE)
+    shown.then(handlers.keep, inputs=[page.question, page.history, page.result_json],
+               outputs=[page.history, page.recent], **PRIVATE)
+    # Waits in a worker thread until the warm-up ends: bounded, in one pool shared by every page's questions
+    shown.then(bind(handlers.answer_when_ready, service),
+               inputs=[page.result_json, page.question, page.top_k, page.chosen, page.history],
+               outputs=[page.results, page.history, page.recent], concurrency_limit=ASK_CONCURRENCY,
+               concurrency_id="answer_when_ready", **QUIET)
 
 
 def wire_questions(page: Page, service: Service) -> None:
@@ -71,10 +78,10 @@ def wire_questions(page: Page, service: Service) -> None:
               "outputs": page.result_json, "show_progress": "hidden", "concurrency_limit": ASK_CONCURRENCY}
     started = gr.on([page.question.submit, page.submit.click], render_searching, outputs=page.results, queue=False,
                     **QUIET)
-    show_answer(started.then(api_name="ask", **asking), page)
-    show_answer(page.examples.load_input_event.then(api_visibility="private", **asking), page)
+    show_answer(started.then(api_name="ask", **asking), page, service)
+    show_answer(page.examples.load_input_event.then(api_visibility="private", **asking), page, service)
     picked = page.recent.click(handlers.pick_recent, inputs=page.recent, outputs=page.question, **PRIVATE)
-    show_answer(picked.then(api_visibility="private", **asking), page)
+    show_answer(picked.then(api_visibility="private", **asking), page, service)
 
 
 def wire_load(demo: gr.Blocks, page: Page, service: Service) -> None:
@@ -87,7 +94,7 @@ def wire_load(demo: gr.Blocks, page: Page, service: Service) -> None:
     asked = from_link.then(bind(handlers.ask_if_any, service),
                            inputs=[page.question, page.top_k, page.chosen, page.linked], outputs=page.result_json,
                            concurrency_limit=ASK_CONCURRENCY, **QUIET)
-    show_answer(asked, page)
+    show_answer(asked, page, service)
     page.timer.tick(state, inputs=page.chosen, outputs=page.collection_parts(), **PRIVATE)
     page.collection_tab.select(state, inputs=page.chosen, outputs=page.collection_parts(), **PRIVATE)
 

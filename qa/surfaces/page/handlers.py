@@ -16,7 +16,8 @@ import gradio as gr
 
 from qa.answer.search import Result
 from qa.core.errors import QAError
-from qa.service import Service
+from qa.core.text import has_words
+from qa.service import BUILDING, LOADING, Service
 from qa.surfaces.page.render import (
     STAGES,
     build_share,
@@ -28,6 +29,7 @@ from qa.surfaces.page.render import (
     render_message,
     render_progress,
     render_summary,
+    render_waiting,
     render_warming,
 )
 
@@ -76,8 +78,29 @@ def ask(service: Service, question: str, top_k: int, documents: list[str] | None
 
 
 def show(data: dict | None, question: str, documents: list[str] | None) -> str:
-    """The results' HTML for an answer in its JSON form, after what the reader should know about the question."""
+    """The results' HTML for an answer in its JSON form, after what the reader should know about the question; a
+    question asked before the collection is ready says it will be answered then (ask_when_ready)."""
+    if not_ready(data):
+        return render_waiting(data["error"])
     return render_hits(Result.from_json(data) if data else None, question_notes(question, documents))
+
+
+def not_ready(data: dict | None) -> bool:
+    """Whether an answer in its JSON form is the refusal of a service still building its index or loading its model."""
+    return bool(data) and data.get("error") in (BUILDING, LOADING)
+
+
+def answer_when_ready(service: Service, data: dict | None, question: str, top_k: int, documents: list[str] | None,
+                      recent: list | None) -> tuple:
+    """A question refused because the warm-up had not finished, asked again once it has: the results, and the recent
+    questions as keep gives them. Nothing for any other answer, or when the question box has moved on meanwhile."""
+    if not not_ready(data) or service.warming is None:
+        return gr.skip(), gr.skip(), gr.skip()
+    service.warming.finished.wait()
+    if " ".join((question or "").split()) != " ".join(data["question"].split()):
+        return gr.skip(), gr.skip(), gr.skip()
+    again = ask(service, question, top_k, documents)
+    return (show(again, question, documents), *keep(question, recent, again))
 
 
 def from_url(question: str, request: gr.Request) -> tuple[str, str]:
@@ -104,8 +127,11 @@ def recent_list(recent: list | None) -> gr.Dataset:
     return gr.Dataset(samples=[[q] for q in recent or []], visible=bool(recent))
 
 
-def keep(question: str, recent: list | None) -> tuple[list[str], gr.Dataset]:
-    """The recent questions with `question` added, for the browser's storage and for the list."""
+def keep(question: str, recent: list | None, data: dict | None) -> tuple[list[str], gr.Dataset] | tuple:
+    """The recent questions with `question` added, for the browser's storage and for the list; unchanged when its
+    answer (`data`) is an error or the question has no words to search for."""
+    if not data or data.get("error") or not has_words(question or ""):
+        return gr.skip(), gr.skip()
     kept = remember(question, recent)
     return kept, recent_list(kept)
 

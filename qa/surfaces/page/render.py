@@ -15,6 +15,7 @@ EMPTY_STATE = "在上方输入问题，按回车或点击“提问”。答案�
 NO_HITS = "资料库中没有找到相关段落。"
 NOT_CONFIDENT = "资料中可能没有这个问题的答案，以下是最接近的段落，仅供参考。"
 SEARCHING = "正在查找…"
+WILL_ANSWER = "准备好后会自动回答这个问题，不必重新提问。"
 STAGES = {"read": "读取", "split": "切分", "embed": "向量化", "write": "写入"}  # a build's stages, as the page names them
 # Each stage's part of a build's one progress bar, in the order they run: embedding takes most of the time.
 STAGE_SHARES = {"read": 0.1, "split": 0.05, "embed": 0.75, "write": 0.1}
@@ -67,6 +68,13 @@ def render_message(kind: str, text: str) -> str:
 def render_searching() -> str:
     """The results while a question is being answered."""
     return f"<p class='qa-sr' role='status'>{SEARCHING}</p><p class='qa-empty'>{SEARCHING}</p>"
+
+
+def render_waiting(reason: str) -> str:
+    """The results while a question waits for the collection to be ready: why (the service's message), and that it
+    will be answered then."""
+    text = html.escape(f"{in_chinese(reason)}{WILL_ANSWER}")
+    return f"<p class='qa-sr' role='status'>{text}</p><p class='qa-notice'>{text}</p>"
 
 
 def render_hits(result: Result | None, notes: list[str] | tuple[str, ...] = ()) -> str:
