@@ -60,6 +60,11 @@ WASTE = Article("横沥镇垃圾分类指引", "横沥镇城管办", "城管办"
     ("分类方法", ["横沥镇的生活垃圾分为可回收物、有害垃圾、厨余垃圾和其他垃圾四类，居民应当分类投放到对应的桶里。",
               "废旧电池、过期药品和废灯管属于有害垃圾，要投放到红色的有害垃圾收集容器，不能混入其他垃圾。"]),
 ])
+# A document (and, with 游泳馆 for 公园, a second) that only the upload queue's test adds.
+PARK_DOC = """横沥镇新公园开放
+来源：横沥镇城建办 发布时间：2024-08-01
+横沥镇新建的滨河公园于八月一日正式开放，公园占地约八十亩，设有步道、儿童乐园和健身场地，全天免费开放。
+"""
 # A document no other test adds: the build at start embeds it (the rest comes from the embedding cache).
 NEW_DOC = """横沥镇夜市开市通知
 来源：横沥镇商会 发布时间：2024-07-01
@@ -242,6 +247,35 @@ def test_upload_is_indexed_while_others_keep_asking(new_page, app_url, embedder,
     expect(first.locator(".qa-meta")).to_contain_text("library.txt")
 
 
+def test_files_chosen_while_others_are_indexed_wait_their_turn(new_page, app_url, embedder, tmp_path):
+    from playwright.sync_api import expect
+
+    park, pool = tmp_path / "park.txt", tmp_path / "pool.txt"
+    park.write_text(PARK_DOC, encoding="utf-8")
+    pool.write_text(PARK_DOC.replace("公园", "游泳馆"), encoding="utf-8")
+    page = new_page()
+    page.goto(app_url)
+    page.get_by_role("tab", name="资料库").click()
+    expect(page.locator(".qa-docs")).to_be_visible(timeout=WAIT_MS)
+    rows = page.locator(".qa-upload")
+    embedder.gate.clear()
+    embedder.building.clear()
+    try:
+        page.locator("input[type=file]").set_input_files(str(park))
+        assert embedder.building.wait(WAIT_MS / 1000), "the upload did not start a build"
+        expect(rows).to_have_text(["park.txt读取中"], timeout=WAIT_MS)
+        page.locator("input[type=file]").set_input_files(str(pool))  # chosen while park.txt is indexed
+        expect(rows).to_have_text(["park.txt读取中", "pool.txt等待"], timeout=WAIT_MS)
+        expect(page.locator(".qa-progress")).to_contain_text("park.txt：")  # kept above the list
+        shot(page, "upload-queue")
+    finally:
+        embedder.gate.set()
+    expect(rows).to_have_text(["park.txt完成", "pool.txt完成"], timeout=WAIT_MS)
+    expect(page.locator(".qa-status")).to_contain_text("已加入资料库：park.txt、pool.txt", timeout=WAIT_MS)
+    expect(page.locator(".qa-docs")).to_contain_text("pool.txt")
+    expect(page.locator(".qa-docs")).to_contain_text("park.txt")
+
+
 def test_a_bad_upload_is_refused_with_a_reason(new_page, app_url, tmp_path):
     from playwright.sync_api import expect
 
@@ -252,9 +286,9 @@ def test_a_bad_upload_is_refused_with_a_reason(new_page, app_url, tmp_path):
     page.goto(app_url)
     page.get_by_role("tab", name="资料库").click()
     page.locator("input[type=file]").set_input_files([str(menu), str(empty)])
-    errors = page.locator(".qa-error")
-    expect(errors).to_have_text(["menu.txt 中没有可检索的正文。", "empty.txt 是空文件，没有可以添加的内容。"],
-                                timeout=WAIT_MS)  # in Chinese only, as the page is
+    skipped = page.locator(".qa-upload-skipped .qa-upload-state")
+    expect(skipped).to_have_text(["已跳过：menu.txt 中没有可检索的正文。", "已跳过：empty.txt 是空文件，没有可以添加的内容。"],
+                                 timeout=WAIT_MS)  # in Chinese only, as the page is
     expect(page.locator(".qa-docs")).not_to_contain_text("menu.txt")
 
 
@@ -448,8 +482,9 @@ def test_a_wrong_file_type_is_refused_in_chinese(new_page, app_url, tmp_path):
     page.goto(app_url)
     page.get_by_role("tab", name="资料库").click()
     page.locator("input[type=file]").set_input_files(str(picture))
-    expect(page.locator(".qa-error")).to_contain_text("只支持以下文件类型", timeout=WAIT_MS)
-    expect(page.locator(".qa-error")).to_contain_text("photo.png")
+    skipped = page.locator(".qa-upload-skipped")
+    expect(skipped).to_contain_text("只支持以下文件类型", timeout=WAIT_MS)
+    expect(skipped).to_contain_text("photo.png")
     expect(page.locator(".toast-body")).to_have_count(0)  # no English notice from the widget
     footer = page.locator("footer").inner_text()
     assert "设置" not in footer and "Runs" not in footer and "Settings" not in footer

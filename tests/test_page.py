@@ -129,11 +129,49 @@ def test_removal_asks_first_and_needs_a_document(service):
 
 def test_upload_shows_progress_then_the_new_collection(service, tmp_path):
     (tmp_path / "library.txt").write_text(LIBRARY, encoding="utf-8")
-    steps = list(handlers.upload(service, [str(tmp_path / "library.txt")], None))
-    assert all(len(step) == 8 for step in steps) and "qa-progress" in steps[0][0]
+    queue = []
+    assert "library.txt</span><span class='qa-upload-state'>等待" in handlers.enqueue(queue, [str(tmp_path / "library.txt")])
+    steps = list(handlers.upload(service, queue, None))
+    assert all(len(step) == 8 for step in steps) and "qa-progress" in steps[0][0] and "读取中" in steps[0][0]
     last = steps[-1]
     assert "已加入资料库：library.txt" in last[0] and "资料库：3 篇文档" in last[3] and last[7].visible is False
-    assert list(handlers.upload(service, [], None)) == []
+    assert "qa-upload-done" in last[0] and ">完成<" in last[0]
+    assert list(handlers.upload(service, queue, None)) == []  # nothing waits: an earlier call indexed it
+
+
+def test_files_chosen_during_an_upload_wait_and_are_indexed_in_turn(service, tmp_path):
+    names = ["library.txt", "museum.txt", "menu.txt"]
+    (tmp_path / names[0]).write_text(LIBRARY, encoding="utf-8")
+    (tmp_path / names[1]).write_text(LIBRARY.replace("图书馆", "博物馆"), encoding="utf-8")
+    (tmp_path / names[2]).write_text("首页 | 新闻 | 联系我们\n", encoding="utf-8")
+    queue = []
+    handlers.enqueue(queue, [str(tmp_path / names[0])])
+    steps = handlers.upload(service, queue, None)
+    first = next(steps)[0]
+    assert re.search("library.txt</span><span class='qa-upload-state'>读取中", first)
+    shown = handlers.enqueue(queue, [str(tmp_path / name) for name in names[1:]])  # chosen while it is indexed
+    assert "library.txt" in shown and shown.count(">等待<") == 2 and "qa-progress" in shown
+    *_, last = steps
+    status = last[0]
+    rows = re.findall(r"<li class='qa-upload qa-upload-(\w+)'><span class='qa-upload-name'>([^<]+)", status)
+    assert rows == [("done", names[0]), ("done", names[1]), ("skipped", names[2])]
+    assert "已跳过：menu.txt 中没有可检索的正文。" in status and "已加入资料库：library.txt、museum.txt" in status
+    assert "资料库：4 篇文档" in last[3]
+    handlers.enqueue(queue, [])  # a new choice after all of them are done starts a new list
+    assert queue == []
+
+
+def test_an_unexpected_failure_skips_that_file_and_the_queue_goes_on(service, tmp_path, monkeypatch):
+    (tmp_path / "library.txt").write_text(LIBRARY, encoding="utf-8")
+    (tmp_path / "broken.txt").write_text(LIBRARY, encoding="utf-8")
+    add = service.add_document
+    monkeypatch.setattr(service, "add_document", lambda name, data, progress=None: add(name, data, progress)
+                        if name != "broken.txt" else 1 / 0)
+    queue = []
+    handlers.enqueue(queue, [str(tmp_path / "broken.txt"), str(tmp_path / "library.txt")])
+    *_, last = handlers.upload(service, queue, None)
+    assert [file.state for file in queue] == ["skipped", "done"]
+    assert "broken.txt 添加时出错" in last[0] and "已加入资料库：library.txt" in last[0]
 
 
 def test_bound_handlers_keep_their_names_for_gradio(service):

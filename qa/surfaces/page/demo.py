@@ -101,8 +101,12 @@ def wire_load(demo: gr.Blocks, page: Page, service: Service) -> None:
 
 def wire_collection(page: Page, service: Service) -> None:
     """Uploads, and a removal after its confirmation; one at a time."""
-    page.files.upload(bind(handlers.upload, service), inputs=[page.files, page.chosen], outputs=page.changed_parts(),
-                      concurrency_limit=1, **QUIET)
+    # Files chosen while others are indexed join the queue at once and are indexed in turn: "multiple", because
+    # Gradio's default ("once") drops an event fired while the same one is still running.
+    queued = page.files.upload(handlers.enqueue, inputs=[page.uploads, page.files], outputs=page.status,
+                               trigger_mode="multiple", **PRIVATE)
+    queued.then(bind(handlers.upload, service), inputs=[page.uploads, page.chosen], outputs=page.changed_parts(),
+                concurrency_limit=1, trigger_mode="multiple", **QUIET)
     page.propose.click(handlers.propose_removal, inputs=page.doomed,
                        outputs=[page.status, page.confirm_box, page.confirm_text], **PRIVATE)
     page.cancel.click(handlers.hide_confirmation, outputs=page.confirm_box, **PRIVATE)

@@ -6,9 +6,11 @@ A handler with several outputs returns them as a tuple in the order of the outpu
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -29,9 +31,12 @@ from qa.surfaces.page.render import (
     render_message,
     render_progress,
     render_summary,
+    render_uploads,
     render_waiting,
     render_warming,
 )
+
+log = logging.getLogger("qa")
 
 RECENT_QUESTIONS = 8  # kept in the reader's own browser (localStorage), never on the server
 NO_DOCUMENT_CHOSEN = "请先选择要移除的文档。"
@@ -162,6 +167,20 @@ def page_state(service: Service, chosen: list[str] | None) -> tuple:
             gr.Dropdown(choices=choices, value=None))
 
 
+def add_file(service: Service, path: str, progress: Callable | None = None) -> None:
+    """Add one uploaded file, with `progress(stage, done, total)` hearing its indexing; a QAError says why not."""
+    name = Path(path).name
+    limit = service.settings.max_upload_mb
+    try:
+        too_big = Path(path).stat().st_size > limit << 20  # before reading it into memory
+        data = b"" if too_big else Path(path).read_bytes()
+    except OSError:  # Gradio removes uploads it has kept for UPLOAD_SECONDS
+        raise QAError(f"{name} 已不在服务器上，请重新添加。/ {name} is no longer on the server.") from None
+    if too_big:
+        raise QAError(f"{name} 超过 {limit} MB，无法添加。/ {name} is larger than {limit} MB.")
+    service.add_document(name, data, progress=progress)
+
+
 def add_files(service: Service, paths: list[str], progress=None) -> str:
     """Add uploaded files one by one; HTML status naming what was added and what was refused and why.
 
@@ -169,7 +188,6 @@ def add_files(service: Service, paths: list[str], progress=None) -> str:
     how far the whole upload is: one share that only grows, to 1 when the last file is indexed.
     """
     added, refused = [], []
-    limit = service.settings.max_upload_mb
     for n, path in enumerate(paths, 1):
         name = Path(path).name
 
@@ -179,15 +197,81 @@ def add_files(service: Service, paths: list[str], progress=None) -> str:
                 progress(share, desc=f"（{n}/{len(paths)}）{name}：{STAGES[stage]} {share:.0%}")
 
         try:
-            if Path(path).stat().st_size > limit << 20:  # before reading it into memory
-                raise QAError(f"{name} 超过 {limit} MB，无法添加。/ {name} is larger than {limit} MB.")
-            service.add_document(name, Path(path).read_bytes(), progress=report)
+            add_file(service, path, report)
             added.append(name)
         except QAError as e:
             refused.append(str(e))
-    lines = [f"已加入资料库：{'、'.join(added)}。现在可以就新文档提问。"] if added else []
-    return "".join(render_message("status", line) for line in lines) + "".join(
-        render_message("error", line) for line in refused)
+    return added_message(added) + "".join(render_message("error", line) for line in refused)
+
+
+def added_message(added: list[str]) -> str:
+    """The status naming the files added to the collection; "" for none."""
+    return render_message("status", f"已加入资料库：{'、'.join(added)}。现在可以就新文档提问。") if added else ""
+
+
+@dataclass
+class Queued:
+    """A file chosen for upload on the page, and where it stands: "waiting", "reading", "done" or "skipped"."""
+
+    path: str
+    state: str = "waiting"
+    reason: str = ""  # why it was skipped
+    progress: str = ""  # its progress bar's HTML while it is read, shown above the list by every event
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+def enqueue(queue: list[Queued], paths: list[str] | None) -> str:
+    """Add the files just chosen to the page's upload queue (the last batch's rows go once all of it is done); the
+    queue's HTML. The queue is the page's gr.State, one list shared by the events of a browser session."""
+    if not any(file.state in ("waiting", "reading") for file in queue):
+        queue.clear()
+    queue.extend(Queued(path) for path in paths or [])
+    return queue_html(queue)
+
+
+def queue_html(queue: list[Queued]) -> str:
+    """The upload queue's files with their states, as HTML, after the progress of the one being read."""
+    bars = "".join(file.progress for file in queue if file.state == "reading")
+    return bars + render_uploads([(file.name, file.state, file.reason) for file in queue])
+
+
+def upload(service: Service, queue: list[Queued], chosen: list[str] | None) -> Iterator[tuple]:
+    """Index the queue's waiting files one at a time, those chosen meanwhile too, with each file's state and a
+    progress bar in the status, then refresh the page's parts: eight outputs, the status, page_state's six and the
+    removal's confirmation box (hidden). Nothing when no file waits (an earlier call took them)."""
+    took = False
+    while (file := next((f for f in queue if f.state == "waiting"), None)) is not None:
+        took, file.state = True, "reading"
+        for done, shown in with_progress(lambda progress: index_queued(service, queue, file, progress)):
+            if not done:
+                file.progress = shown
+                yield (queue_html(queue),) + (gr.skip(),) * 7
+    if took:
+        added = added_message([file.name for file in queue if file.state == "done"])
+        yield (queue_html(queue) + added,) + page_state(service, chosen) + (gr.Column(visible=False),)
+
+
+def index_queued(service: Service, queue: list[Queued], file: Queued, progress: Callable) -> str:
+    """Add one file of the upload queue, marking it done or skipped; `progress(share, desc)` hears how far the
+    queue is (its files before this one, and this one's share)."""
+
+    def report(stage: str, done: int, total: int) -> None:
+        n, total_files = queue.index(file) + 1, len(queue)
+        share = (n - 1 + build_share(stage, done, total)) / total_files
+        progress(share, desc=f"（{n}/{total_files}）{file.name}：{STAGES[stage]} {share:.0%}")
+
+    try:
+        add_file(service, file.path, report)
+        file.state = "done"
+    except QAError as e:
+        file.state, file.reason = "skipped", str(e)
+    except Exception:  # the rest of the queue still goes in; the log has the details
+        log.exception("Could not add %s", file.path)
+        file.state, file.reason = "skipped", f"{file.name} 添加时出错，请联系管理员。"
+    return ""
 
 
 def remove_file(service: Service, name: str, progress=None) -> str:
@@ -232,17 +316,6 @@ def with_progress(work: Callable[[Callable], str]) -> Iterator[tuple[bool, str]]
     if "error" in outcome:
         raise outcome["error"]
     yield True, outcome["html"]
-
-
-def upload(service: Service, paths: list[str] | None, chosen: list[str] | None) -> Iterator[tuple]:
-    """Add the uploaded files with a progress bar in the status, then refresh the page's parts: eight outputs,
-    the status, page_state's six and the removal's confirmation box (hidden)."""
-    if not paths:
-        return
-    for done, shown in with_progress(lambda progress: add_files(service, paths, progress)):
-        if not done:
-            yield (shown,) + (gr.skip(),) * 7
-    yield (shown,) + page_state(service, chosen) + (gr.Column(visible=False),)
 
 
 def propose_removal(name: str | None) -> tuple[str, gr.Column, str]:

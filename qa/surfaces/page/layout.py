@@ -49,6 +49,7 @@ class Page:
     confirm: gr.Button
     cancel: gr.Button
     status: gr.HTML  # what an upload or a removal did
+    uploads: gr.State  # the files chosen for upload and their states (handlers.Queued), shared by this session's events
     result_json: gr.JSON  # the answer as `/ask` returns it, before it is shown
     history: gr.BrowserState  # the recent questions, in the reader's browser
     linked: gr.State  # the question in the page's address, if any
@@ -87,7 +88,7 @@ def layout(service: Service, examples: list[str], server_functions: list[Callabl
                                 visible=False)
         with gr.Tab("资料库") as collection_tab:
             collection = gr.HTML(render_message("empty", READING), css_template=CSS, js_on_load=TIMES_JS)
-            # Any file is accepted here, so a wrong type is refused by add_files with a reason in Chinese
+            # Any file is accepted here, so a wrong type is refused by add_file with a reason in Chinese
             # (the widget's own check would show an English notice).
             files = gr.UploadButton("添加文档…", file_count="multiple", variant="primary")
             gr.Markdown(f"可多选；支持 {'、'.join(SUPPORTED_SUFFIXES)}，每个文件不超过 "
@@ -105,7 +106,8 @@ def layout(service: Service, examples: list[str], server_functions: list[Callabl
     # Kept in the reader's browser only; the secret is fixed so the list outlives a restart of the server.
     history = gr.BrowserState([], storage_key="qa-recent-questions", secret="qa-recent-questions")
     linked = gr.State("")
+    uploads = gr.State([])
     timer = gr.Timer(1.0, active=False)
     return Page(warming, summary, question, submit, chosen, top_k, results, sample, recent, collection_tab, collection,
-                files, doomed, propose, confirm_box, confirm_text, confirm, cancel, status, result_json, history,
-                linked, timer)
+                files, doomed, propose, confirm_box, confirm_text, confirm, cancel, status, uploads, result_json,
+                history, linked, timer)

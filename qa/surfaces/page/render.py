@@ -19,6 +19,7 @@ WILL_ANSWER = "准备好后会自动回答这个问题，不必重新提问。"
 STAGES = {"read": "读取", "split": "切分", "embed": "向量化", "write": "写入"}  # a build's stages, as the page names them
 # Each stage's part of a build's one progress bar, in the order they run: embedding takes most of the time.
 STAGE_SHARES = {"read": 0.1, "split": 0.05, "embed": 0.75, "write": 0.1}
+UPLOAD_STATES = {"waiting": "等待", "reading": "读取中", "done": "完成", "skipped": "已跳过"}  # an uploaded file's
 RELEVANCE = {"high": "高", "medium": "中", "low": "低"}
 RELEVANCE_HELP = "相关度按固定标准给出：高 = 很可能回答了问题；中 = 可能相关；低 = 多半不回答这个问题"
 
@@ -251,6 +252,17 @@ def render_progress(share: float, desc: str) -> str:
     return (f"<div class='qa-progress' role='progressbar' aria-valuemin='0' aria-valuemax='100' "
             f"aria-valuenow='{percent}' aria-label='{html.escape(desc)}'><p class='qa-progress-text'>"
             f"{html.escape(desc)}</p><div class='qa-track'><span style='width:{percent}%'></span></div></div>")
+
+
+def render_uploads(files: list[tuple[str, str, str]]) -> str:
+    """The files chosen for upload, each (name, state, why it was skipped) with its state in Chinese; "" for none."""
+    e = html.escape
+    rows = "".join(
+        f"<li class='qa-upload qa-upload-{e(state)}'><span class='qa-upload-name'>{e(name)}</span>"
+        f"<span class='qa-upload-state'>{UPLOAD_STATES.get(state, e(state))}"
+        f"{e('：' + in_chinese(reason)) if reason else ''}</span></li>"
+        for name, state, reason in files)
+    return f"<ul class='qa-uploads' aria-label='添加的文件'>{rows}</ul>" if files else ""
 
 
 def render_warming(state: WarmUp | None) -> str:
