@@ -32,18 +32,25 @@ LOADING = "正在加载模型，请稍候。/ The model is loading, please wait.
 
 @dataclass
 class WarmUp:
-    """A warm-up running in the background: its stage ("build" or "load"), how far the build got, and how it ended."""
+    """A warm-up running in the background: its stage ("model", "build" or "load"), since when, how far the build
+    got, and how it ended."""
 
     stage: str = "build"
+    model_step: str = ""  # while preparing the models: "embedder", then "reader"
     build_stage: str = ""  # the build's stage: "read", "split", "embed" or "write" ("" before the first report)
     done: int = 0
     total: int = 0
     error: str | None = None  # why it failed, when it did
     finished: threading.Event = field(default_factory=threading.Event)
+    since: float = field(default_factory=time.monotonic)  # when the stage began (time.monotonic)
 
     def report(self, stage: str, done: int, total: int) -> None:
         """A build's progress callback."""
         self.build_stage, self.done, self.total = stage, done, total
+
+    def begin(self, stage: str, model_step: str = "") -> None:
+        """Enter a stage (or the model stage's next step), timed from now."""
+        self.stage, self.model_step, self.since = stage, model_step, time.monotonic()
 
     @property
     def pending(self) -> bool:
@@ -176,13 +183,23 @@ class Service:
         return self._index
 
     def warm_up(self, state: WarmUp | None = None) -> None:
-        """Open the index and load the model now, so the first question is answered at full speed.
+        """Prepare the models, open the index and load the models now, so the first question is answered at full
+        speed.
 
-        `state`, if given, hears the build's progress and then the stage "load".
+        `state`, if given, hears the stages: "model" (on a fresh machine the models are converted first, about a
+        minute or two), "build" with the build's progress, then "load".
         """
+        if state:
+            state.begin("model", "embedder")
+        self.embedder  # noqa: B018 - made now, not inside the build
+        if state:
+            state.begin("model", "reader")
+        self.reader  # noqa: B018
+        if state:
+            state.begin("build")
         self.open(progress=state.report if state else None)
         if state:
-            state.stage = "load"
+            state.begin("load")
         self.embedder.embed(["warm up"], "query")
         if self.reader is not None:
             self.reader.read("warm up", ["warm up"], [(0, 7)])
@@ -195,7 +212,7 @@ class Service:
 
     def warm_up_in_background(self) -> WarmUp:
         """Start `warm_up` in a thread; until it ends, questions and listings raise NotReadyError (in Chinese first)."""
-        state = self.warming = WarmUp()
+        state = self.warming = WarmUp(stage="model")
 
         def run() -> None:
             try:

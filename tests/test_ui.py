@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import replace
 
 import gradio as gr
@@ -221,6 +222,43 @@ def test_progress_and_warm_up_banners():
     state.error = "无法建立索引。<x>"
     state.finished.set()
     assert "qa-error" in render_warming(state) and "&lt;x&gt;" in render_warming(state)
+
+
+def test_the_warm_up_banner_names_the_model_step_and_the_time_it_took(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    state = WarmUp(stage="model")
+    state.begin("model", "embedder")
+    clock[0] += 42.6
+    banner = render_warming(state)
+    assert "正在准备模型（首次启动需要转换模型，约一两分钟）…向量模型，已用 42 秒" in banner
+    assert "aria-valuenow" not in banner and "qa-busy" in banner  # it cannot say how far it is
+    state.begin("model", "reader")
+    assert "…阅读模型，已用 0 秒" in render_warming(state)
+    state.begin("build")
+    assert "正在建立索引…准备 0%" in render_warming(state)
+
+
+def test_a_warm_up_prepares_the_models_before_it_builds(folders, fake_embedder, monkeypatch):
+    from qa.service import Service
+
+    service = Service(*folders)
+    seen = []
+    state = WarmUp(stage="model")
+
+    def make(settings):
+        seen.append((state.stage, state.model_step, state.build_stage))
+        return fake_embedder
+
+    monkeypatch.setattr("qa.service.make_embedder", make)
+    monkeypatch.setattr(Service, "reader", property(lambda self: seen.append((state.stage, state.model_step))))
+    service.warming = state
+    assert answer(service, "党员", 3).error.startswith("正在加载模型")  # the model stage: "loading the model"
+    service.warm_up(state)
+    # the models first, then the build (its stages reported), then the load
+    assert seen[:2] == [("model", "embedder", ""), ("model", "reader")] and state.stage == "load"
+    assert state.build_stage == "write"
+    service.close()
 
 
 def test_with_progress_yields_the_newest_report_then_the_result():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from datetime import datetime
 
 from qa.answer.search import Hit, Result
@@ -20,6 +21,7 @@ STAGES = {"read": "读取", "split": "切分", "embed": "向量化", "write": "�
 # Each stage's part of a build's one progress bar, in the order they run: embedding takes most of the time.
 STAGE_SHARES = {"read": 0.1, "split": 0.05, "embed": 0.75, "write": 0.1}
 UPLOAD_STATES = {"waiting": "等待", "reading": "读取中", "done": "完成", "skipped": "已跳过"}  # an uploaded file's
+MODEL_STEPS = {"embedder": "向量模型", "reader": "阅读模型"}  # the warm-up's model stage, step by step
 RELEVANCE = {"high": "高", "medium": "中", "low": "低"}
 RELEVANCE_HELP = "相关度按固定标准给出：高 = 很可能回答了问题；中 = 可能相关；低 = 多半不回答这个问题"
 
@@ -246,8 +248,13 @@ def build_share(stage: str, done: int, total: int) -> float:
     return before + STAGE_SHARES[stage] * (min(1.0, done / total) if total else 1.0)
 
 
-def render_progress(share: float, desc: str) -> str:
-    """One progress display: what is being done (Chinese, with the share done) over a bar."""
+def render_progress(share: float | None, desc: str) -> str:
+    """One progress display: what is being done (Chinese, with the share done) over a bar; a busy bar without a
+    value for a share of None (work that cannot say how far it is)."""
+    if share is None:
+        return (f"<div class='qa-progress' role='progressbar' aria-label='{html.escape(desc)}'><p "
+                f"class='qa-progress-text'>{html.escape(desc)}</p><div class='qa-track qa-busy'><span></span></div>"
+                f"</div>")
     percent = round(max(0.0, min(1.0, share)) * 100)
     return (f"<div class='qa-progress' role='progressbar' aria-valuemin='0' aria-valuemax='100' "
             f"aria-valuenow='{percent}' aria-label='{html.escape(desc)}'><p class='qa-progress-text'>"
@@ -269,6 +276,11 @@ def render_warming(state: WarmUp | None) -> str:
     """The banner while the index is built or the model loads at start; "" once ready; the error if it failed."""
     if state is None or not state.pending:
         return render_message("error", state.error) if state and state.error else ""
+    if state.stage == "model":
+        step = MODEL_STEPS.get(state.model_step, "模型")
+        elapsed = max(0, int(time.monotonic() - state.since))
+        return render_progress(None, f"正在准备模型（首次启动需要转换模型，约一两分钟）…{step}，已用 {elapsed} 秒。"
+                                     "准备好后会建立索引，页面会自动更新。")
     if state.stage == "load":
         return render_progress(1.0, "索引已就绪，正在加载模型…请稍候，页面会自动更新。")
     share = build_share(state.build_stage, state.done, state.total)
