@@ -157,6 +157,9 @@ def test_files_chosen_during_an_upload_wait_and_are_indexed_in_turn(service, tmp
     assert rows == [("done", names[0]), ("done", names[1]), ("skipped", names[2])]
     assert "已跳过：menu.txt 中没有可检索的正文。" in status and "已加入资料库：library.txt、museum.txt" in status
     assert "资料库：4 篇文档" in last[3]
+    # the upload event the second choice started finds nothing waiting: it changes nothing (yielding nothing
+    # would clear every output, the list of files with it)
+    assert list(handlers.upload(service, queue, None)) == [(gr.skip(),) * 8]
     handlers.enqueue(queue, [])  # a new choice after all of them are done starts a new list
     assert queue == []
 

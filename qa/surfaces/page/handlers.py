@@ -241,7 +241,7 @@ def queue_html(queue: list[Queued]) -> str:
 def upload(service: Service, queue: list[Queued], chosen: list[str] | None) -> Iterator[tuple]:
     """Index the queue's waiting files one at a time, those chosen meanwhile too, with each file's state and a
     progress bar in the status, then refresh the page's parts: eight outputs, the status, page_state's six and the
-    removal's confirmation box (hidden). Nothing when no file waits (an earlier call took them)."""
+    removal's confirmation box (hidden). Nothing changes when no file waits (an earlier call took them)."""
     took = False
     while (file := next((f for f in queue if f.state == "waiting"), None)) is not None:
         took, file.state = True, "reading"
@@ -252,6 +252,8 @@ def upload(service: Service, queue: list[Queued], chosen: list[str] | None) -> I
     if took:
         added = added_message([file.name for file in queue if file.state == "done"])
         yield (queue_html(queue) + added,) + page_state(service, chosen) + (gr.Column(visible=False),)
+    else:  # an explicit "change nothing": a generator that yields nothing clears every output
+        yield (gr.skip(),) * 8
 
 
 def index_queued(service: Service, queue: list[Queued], file: Queued, progress: Callable) -> str:
