@@ -42,7 +42,7 @@ def main() -> None:
     try:
         embedder.model.encode(texts[:64], prompt=prompt, pool=pool)  # warm up every process
         started = time.perf_counter()
-        embedder.model.encode(texts, prompt=prompt, pool=pool, batch_size=embedder.batch_size,
+        embedder.model.encode(texts, prompt=prompt, pool=pool, batch_size=embedder.encode_batch,
                               chunk_size=64, normalize_embeddings=True)
         pooled = len(texts) / (time.perf_counter() - started)
     finally:

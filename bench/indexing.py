@@ -55,7 +55,7 @@ def main() -> None:
 
     def raw(texts: list[str]) -> None:
         torch_embedder.model.encode(texts, prompt=torch_embedder.prompts["passage"],
-                                    batch_size=torch_embedder.batch_size, normalize_embeddings=True,
+                                    batch_size=torch_embedder.encode_batch, normalize_embeddings=True,
                                     convert_to_numpy=True, show_progress_bar=False)
 
     torch_embedder.embed(["warm up"], "passage")

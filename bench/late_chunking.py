@@ -189,7 +189,7 @@ def throughput(torch_embedder, paragraphs: int, repeats: int) -> None:
                 seconds[variant].append(time.perf_counter() - t)
             t = time.perf_counter()
             torch_embedder.model.encode(passages, prompt=torch_embedder.prompts["passage"],
-                                        batch_size=torch_embedder.batch_size, normalize_embeddings=True,
+                                        batch_size=torch_embedder.encode_batch, normalize_embeddings=True,
                                         convert_to_numpy=True, show_progress_bar=False)
             seconds["raw"].append(time.perf_counter() - t)
     n, raw = len(passages), median(seconds["raw"])

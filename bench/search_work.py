@@ -23,10 +23,12 @@ import numpy as np
 
 from common import ROOT, percentile, synthetic_documents
 
+from qa.embed.base import Embedder
+
 CMRC = ROOT.parent / "shared" / "eval" / "cmrc2018-trial"
 
 
-class HashingEmbedder:
+class HashingEmbedder(Embedder):
     """Character bigrams hashed into 384 dimensions: vectors cheap enough to index a thousand documents."""
 
     name = "hashing-bigram-384"

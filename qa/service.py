@@ -14,6 +14,7 @@ from pathlib import Path
 
 from qa.index import sync
 from qa.embed.base import Embedder, model_name
+from qa.embed.device import embedding_device
 from qa.embed.factory import make_embedder
 from qa.core.errors import AnswerFailed, IndexWriteError, NotReadyError, QAError
 from qa.read.folder import SUPPORTED_SUFFIXES, parse_bytes_bounded
@@ -101,6 +102,8 @@ class Service:
         no_telemetry()  # before the embedder or the reader loads onnxruntime
         settings = settings or Settings()
         self.settings = replace(settings, model=model or settings.model, store=store or settings.store)
+        if embedder is None and self.settings.device == "cuda":
+            embedding_device(self.settings)  # no GPU: say so now, not when the first passage is embedded
         self.data_dir = Path(data_dir)
         self.index_dir = Path(index_dir)
         self.store = open_store(self.settings.store, self.index_dir, self.settings.index_memory_bytes)

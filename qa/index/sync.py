@@ -27,7 +27,6 @@ log = logging.getLogger("qa")
 
 # Bump when the reading, chunking or answer-kind rules change, so existing indexes are rebuilt.
 PIPELINE_VERSION = 5
-EMBED_BATCH = 64
 CACHE_FILE = "embeddings.sqlite"
 LOCK_FILE = ".lock"
 # Progress of a build: (stage, done, total); the stages are "read", "split", "embed" and "write", in order.
@@ -225,8 +224,9 @@ def embed_with_cache(texts: list[str], embedder: Embedder, cache: EmbeddingCache
     # By length, so each batch pads its texts to similar lengths (BENCHMARKS.md, indexing throughput).
     missing = sorted(dict.fromkeys(h for h in hashes if h not in known), key=lambda h: len(text_of[h]))
     failed: dict[str, str] = {}
-    for i in range(0, len(missing), EMBED_BATCH):
-        batch = missing[i : i + EMBED_BATCH]
+    size = embedder.batch_size  # larger on a GPU
+    for i in range(0, len(missing), size):
+        batch = missing[i : i + size]
         try:
             pairs = list(zip(batch, embedder.embed([text_of[h] for h in batch], "passage")))
         except Exception:  # noqa: BLE001 - find the texts that fail alone
@@ -239,7 +239,7 @@ def embed_with_cache(texts: list[str], embedder: Embedder, cache: EmbeddingCache
         cache.put([h for h, _ in pairs], np.array([v for _, v in pairs]))
         known.update(pairs)
         if on_embed:
-            on_embed(min(i + EMBED_BATCH, len(missing)), len(missing))
+            on_embed(min(i + size, len(missing)), len(missing))
     if missing and len(failed) == len(missing):  # nothing embeds: the model is broken, not the documents
         raise QAError(f"The model failed on every text, so nothing was indexed ({next(iter(failed.values()))}); "
                       "check the model (QA_MODEL, QA_EMBEDDER) and run `qa index` again.")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from qa.core.errors import QAError
-from qa.core.settings import MAX_TOP_K, Settings
+from qa.core.settings import DEVICES, MAX_TOP_K, Settings
 from qa.core.text import printable
 
 if TYPE_CHECKING:  # annotations only: the CLI imports these where a command needs them, so `qa --help` stays fast
@@ -32,11 +32,15 @@ store_option = click.option("--store", default=None,
                                  "milvus://HOST:PORT (a Milvus server, shared by replicas) [default: $QA_STORE, "
                                  "else faiss].")
 
+device_option = click.option("--device", default=None, type=click.Choice(DEVICES),
+                             help="Where to embed: auto (a CUDA GPU when there is one, else the CPU), cpu or cuda "
+                                  "[default: $QA_DEVICE, else auto].")
+
 
 def _settings(model: str | None = None, store: str | None = None, data: str | None = None,
-              index: str | None = None) -> Settings:
+              index: str | None = None, device: str | None = None) -> Settings:
     """The QA_* settings, with the options given on the command line over them."""
-    given = {"model": model, "store": store, "data": data, "index": index}
+    given = {"model": model, "store": store, "data": data, "index": index, "device": device}
     return replace(Settings.from_env(), **{name: value for name, value in given.items() if value is not None})
 
 
@@ -78,12 +82,13 @@ def main(verbose: bool) -> None:
 @index_option
 @model_option
 @store_option
+@device_option
 @click.option("--rebuild", is_flag=True, help="Read and embed every document again, even if the index is up to date.")
 @click.option("--watch", is_flag=True, help="Keep running and update the index whenever the data folder changes.")
-def index(data_dir: str | None, index_dir: str | None, model: str | None, store: str | None, rebuild: bool,
-          watch: bool) -> None:
+def index(data_dir: str | None, index_dir: str | None, model: str | None, store: str | None, device: str | None,
+          rebuild: bool, watch: bool) -> None:
     """Build or update the index of the data folder: only new, changed and removed documents cost work."""
-    service = _service(_settings(model, store, data_dir, index_dir))
+    service = _service(_settings(model, store, data_dir, index_dir, device))
     click.echo(format_report(service.build(force=rebuild, progress=BuildProgress())))
     if watch:
         from qa.surfaces.watch import follow
@@ -158,12 +163,13 @@ def _count(n: int, noun: str) -> str:
 @index_option
 @model_option
 @store_option
+@device_option
 def ask(question: str | None, top_k: int, as_json: bool, no_reader: bool, data_dir: str | None,
-        index_dir: str | None, model: str | None, store: str | None) -> None:
+        index_dir: str | None, model: str | None, store: str | None, device: str | None) -> None:
     """Ask QUESTION, or each line of standard input when QUESTION is omitted (a bad line is reported, not fatal)."""
     from qa.answer.search import Result
 
-    service = _service(_settings(model, store, data_dir, index_dir), reader=not no_reader)
+    service = _service(_settings(model, store, data_dir, index_dir, device), reader=not no_reader)
     if question is not None:
         _show(service.answer(question, top_k), as_json)
         return
@@ -335,15 +341,16 @@ def format_report_card(report: EvalReport) -> str:
 @index_option
 @model_option
 @store_option
+@device_option
 @click.option("--host", default=None, help="Address to bind; 0.0.0.0 exposes it [default: $QA_HOST, else 127.0.0.1].")
 @click.option("--port", default=None, type=click.IntRange(0, 65535), help="[default: $QA_PORT, else 7860]")
-def serve(data_dir: str | None, index_dir: str | None, model: str | None, store: str | None, host: str | None,
-          port: int | None) -> None:
+def serve(data_dir: str | None, index_dir: str | None, model: str | None, store: str | None, device: str | None,
+          host: str | None, port: int | None) -> None:
     """Serve the web page and `POST /api/ask` (the same as `python app.py`)."""
     from qa.service import Service
     from qa.surfaces.web import serve as serve_app
 
-    settings = _settings(model, store, data_dir, index_dir)
+    settings = _settings(model, store, data_dir, index_dir, device)
     host, port, auth = host or settings.host, settings.port if port is None else port, settings.auth
     if host not in ("127.0.0.1", "localhost", "::1") and not auth:
         click.echo(f"warning: serving on {host} without a login; set QA_AUTH=user:password to require one.", err=True)
