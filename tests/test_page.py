@@ -136,7 +136,8 @@ def test_upload_shows_progress_then_the_new_collection(service, tmp_path):
     last = steps[-1]
     assert "已加入资料库：library.txt" in last[0] and "资料库：3 篇文档" in last[3] and last[7].visible is False
     assert "qa-upload-done" in last[0] and ">完成<" in last[0]
-    assert list(handlers.upload(service, queue, None)) == []  # nothing waits: an earlier call indexed it
+    # nothing waits (an earlier call indexed it): it changes nothing; yielding nothing would clear every output
+    assert list(handlers.upload(service, queue, None)) == [(gr.skip(),) * 8]
 
 
 def test_files_chosen_during_an_upload_wait_and_are_indexed_in_turn(service, tmp_path):
@@ -157,9 +158,6 @@ def test_files_chosen_during_an_upload_wait_and_are_indexed_in_turn(service, tmp
     assert rows == [("done", names[0]), ("done", names[1]), ("skipped", names[2])]
     assert "已跳过：menu.txt 中没有可检索的正文。" in status and "已加入资料库：library.txt、museum.txt" in status
     assert "资料库：4 篇文档" in last[3]
-    # the upload event the second choice started finds nothing waiting: it changes nothing (yielding nothing
-    # would clear every output, the list of files with it)
-    assert list(handlers.upload(service, queue, None)) == [(gr.skip(),) * 8]
     handlers.enqueue(queue, [])  # a new choice after all of them are done starts a new list
     assert queue == []
 
