@@ -10,14 +10,13 @@ import sys
 from qa.core.errors import QAError
 from qa.core.logs import configure_logging
 from qa.service import Service
-from qa.core.settings import Settings, no_telemetry, quiet_openmp
+from qa.core.settings import Settings, set_native_defaults
 from qa.surfaces.web import serve
 
 
 def main() -> None:
     """Read the settings and serve until stopped; the index is built or loaded meanwhile, the page says how far."""
-    quiet_openmp()
-    no_telemetry()
+    set_native_defaults()
     configure_logging()
     try:
         settings = Settings.from_env()

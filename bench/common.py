@@ -23,10 +23,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as `python bench/x.py` from anywhere: import this checkout's qa
 
-from qa.core.settings import no_telemetry, quiet_openmp  # noqa: E402
+from qa.core.settings import set_native_defaults  # noqa: E402
 
-quiet_openmp()  # the OpenMP waiting policy the service uses, before faiss or torch load
-no_telemetry()  # and no onnxruntime telemetry, before it loads
+set_native_defaults()  # as the service runs: passive OpenMP threads, no onnxruntime telemetry, before they load
 
 DATA = ROOT / "data"
 DEV_SET = ROOT.parent / "shared" / "eval" / "dev.jsonl"

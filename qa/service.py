@@ -19,7 +19,7 @@ from qa.embed.factory import make_embedder
 from qa.core.errors import AnswerFailed, IndexWriteError, NotReadyError, QAError
 from qa.read.folder import SUPPORTED_SUFFIXES, parse_bytes_bounded
 from qa.answer.search import Hit, Result, search
-from qa.core.settings import MAX_QUESTION_CHARS, MAX_TOP_K, Settings, no_telemetry, quiet_openmp
+from qa.core.settings import MAX_QUESTION_CHARS, MAX_TOP_K, Settings, set_native_defaults
 from qa.index.base import Collection, DocumentInfo, StoredPassage
 from qa.index.factory import open_store
 from qa.core.text import has_words, trim_span
@@ -98,8 +98,7 @@ class Service:
     def __init__(self, data_dir: str | Path = "data", index_dir: str | Path = "index",
                  embedder: Embedder | None = None, model: str | None = None, store: str | None = None,
                  settings: Settings | None = None):
-        quiet_openmp()  # before the store loads faiss
-        no_telemetry()  # before the embedder or the reader loads onnxruntime
+        set_native_defaults()  # before the store loads faiss and the embedder or the reader onnxruntime
         settings = settings or Settings()
         self.settings = replace(settings, model=model or settings.model, store=store or settings.store)
         if embedder is None and self.settings.device == "cuda":

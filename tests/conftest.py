@@ -13,7 +13,7 @@ import pytest
 from qa.embed.base import Embedder
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # as Gradio's own tests do: no calls home from test servers
-os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # as no_telemetry() does: tests make embedders without a Service
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # as set_native_defaults() does: tests make embedders without a Service
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 # documents -> passages -> vectors -> index -> hits -> service -> programs; a module imports only from earlier rows.
@@ -86,35 +88,27 @@ def test_importing_qa_changes_nothing_in_the_environment():
 
     code = ("import os; before = dict(os.environ); import qa, qa.service, qa.surfaces.cli; "
             "print(dict(os.environ) == before)")
-    env = {k: v for k, v in __import__("os").environ.items() if k not in ("OMP_WAIT_POLICY", "ORT_DISABLE_TELEMETRY")}
+    from qa.core.settings import NATIVE_DEFAULTS
+
+    env = {k: v for k, v in __import__("os").environ.items() if k not in NATIVE_DEFAULTS}
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
     assert run.stdout.strip() == "True", run.stderr
 
 
-def test_a_service_makes_openmp_wait_passively_unless_told_otherwise(tmp_path, monkeypatch, fake_embedder):
+@pytest.mark.parametrize("name, default, chosen", [("OMP_WAIT_POLICY", "PASSIVE", "ACTIVE"),
+                                                   ("ORT_DISABLE_TELEMETRY", "1", "0")])
+def test_a_service_sets_native_defaults_unless_told_otherwise(tmp_path, monkeypatch, fake_embedder, name, default,
+                                                              chosen):
     import os
 
     from qa.service import Service
 
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv(name, raising=False)
     Service(tmp_path / "data", tmp_path / "index", embedder=fake_embedder)
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert os.environ[name] == default
+    monkeypatch.setenv(name, chosen)
     Service(tmp_path / "data", tmp_path / "index", embedder=fake_embedder)
-    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
-
-
-def test_a_service_turns_onnxruntime_telemetry_off_unless_told_otherwise(tmp_path, monkeypatch, fake_embedder):
-    import os
-
-    from qa.service import Service
-
-    monkeypatch.delenv("ORT_DISABLE_TELEMETRY", raising=False)
-    Service(tmp_path / "data", tmp_path / "index", embedder=fake_embedder)
-    assert os.environ["ORT_DISABLE_TELEMETRY"] == "1"
-    monkeypatch.setenv("ORT_DISABLE_TELEMETRY", "0")
-    Service(tmp_path / "data", tmp_path / "index", embedder=fake_embedder)
-    assert os.environ["ORT_DISABLE_TELEMETRY"] == "0"
+    assert os.environ[name] == chosen
 
 
 def test_every_name_imported_from_qa_exists_also_in_lazy_imports():

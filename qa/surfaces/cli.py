@@ -70,10 +70,9 @@ class _Group(click.Group):
 def main(verbose: bool) -> None:
     """Semantic question answering over a folder of documents."""
     from qa.core.logs import configure_logging
-    from qa.core.settings import no_telemetry, quiet_openmp
+    from qa.core.settings import set_native_defaults
 
-    quiet_openmp()
-    no_telemetry()
+    set_native_defaults()
     configure_logging(verbose)
 
 
