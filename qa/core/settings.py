@@ -48,6 +48,8 @@ class Settings:
     read_memory_mb: int = DEFAULT_READ_MEMORY_MB  # QA_READ_MEMORY_MB: memory a process reading a file may take
     max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB  # QA_MAX_UPLOAD_MB: the largest file the page accepts
     reader: bool = True  # QA_READER=off: answer without the reader (the span chooser alone, cosine confidence)
+    ray: str = ""  # QA_RAY: embed builds on a Ray cluster: auto, local or HOST:PORT (qa.embed.ray_cluster); "": here
+    ray_workers: int = 0  # QA_RAY_WORKERS: embedding workers on the cluster; 0: one per GPU, else one per CPU
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -79,6 +81,8 @@ class Settings:
             read_memory_mb=_whole_number(get("QA_READ_MEMORY_MB"), "QA_READ_MEMORY_MB", DEFAULT_READ_MEMORY_MB),
             max_upload_mb=_whole_number(get("QA_MAX_UPLOAD_MB"), "QA_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB),
             reader=_switch(get("QA_READER"), "QA_READER", True),
+            ray=(get("QA_RAY") or "").strip(),
+            ray_workers=_whole_number(get("QA_RAY_WORKERS"), "QA_RAY_WORKERS", 0),
         )
 
     @property

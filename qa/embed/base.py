@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -31,6 +32,39 @@ class Embedder(ABC):
     @abstractmethod
     def embed(self, texts: list[str], kind: Kind) -> np.ndarray:
         """Embed a batch of questions (`kind="query"`) or passages; shape (len(texts), dim)."""
+
+    def embed_parts(self, texts: list[str], kind: Kind) -> Iterator[Part]:
+        """Embed a long job part by part (`batch_size` texts each, in order here; in any order on a cluster)."""
+        for start in range(0, len(texts), self.batch_size):
+            yield embed_each(self, texts[start : start + self.batch_size], kind, start)
+
+
+@dataclass
+class Part:
+    """Vectors for some of a long job's texts, by position in it; the texts that failed alone, with the reason."""
+
+    positions: list[int]
+    vectors: np.ndarray  # one row per position; the rows of failed texts are zeros
+    failed: dict[int, str] = field(default_factory=dict)  # position -> why that text could not be embedded
+
+
+def embed_each(embedder: Embedder, texts: list[str], kind: Kind, start: int = 0) -> Part:
+    """The texts embedded as one batch; if the batch fails, text by text, so only the texts that fail alone are lost.
+
+    Their positions count from `start`.
+    """
+    positions = list(range(start, start + len(texts)))
+    try:
+        return Part(positions, np.asarray(embedder.embed(texts, kind), dtype=np.float32))
+    except Exception:  # noqa: BLE001 - find the texts that fail alone
+        pass
+    vectors, failed = np.zeros((len(texts), embedder.dim), dtype=np.float32), {}
+    for row, text in enumerate(texts):
+        try:
+            vectors[row] = embedder.embed([text], kind)[0]
+        except Exception as exc:  # noqa: BLE001
+            failed[start + row] = f"{type(exc).__name__}: {exc}"
+    return Part(positions, vectors, failed)
 
 
 def choose_prompts(model: str, configured: dict[str, str], query_prompt: str | None,
@@ -68,6 +102,10 @@ class QueryCache(Embedder):
     @property
     def batch_size(self) -> int:
         return self.inner.batch_size
+
+    def embed_parts(self, texts: list[str], kind: Kind) -> Iterator[Part]:
+        """The inner embedder's: a cluster embedder spreads them over its workers."""
+        return self.inner.embed_parts(texts, kind)
 
     def embed(self, texts: list[str], kind: Kind) -> np.ndarray:
         """Questions from the cache where known (embedding the rest once each); passages from the inner embedder."""

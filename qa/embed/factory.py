@@ -1,4 +1,5 @@
-"""The embedder the settings name: backend, model and prompts, behind a cache of recent questions."""
+"""The embedder the settings name: backend, model and prompts (and a Ray cluster for builds), behind a cache of recent
+questions."""
 
 from __future__ import annotations
 
@@ -28,4 +29,8 @@ def make_embedder(settings: Settings) -> Embedder:
         from qa.embed.torch_embedder import SentenceTransformerEmbedder
 
         inner = SentenceTransformerEmbedder(model, model_cache=settings.model_cache, device=settings.device, **prompts)
+    if settings.ray:  # builds embed on the cluster, questions here
+        from qa.embed.ray_cluster import RayEmbedder
+
+        inner = RayEmbedder(inner, settings, make_embedder)
     return QueryCache(inner)

@@ -216,7 +216,8 @@ def embed_with_cache(texts: list[str], embedder: Embedder, cache: EmbeddingCache
                      on_embed: Callable[[int, int], None] | None = None) -> Embedded:
     """Vectors for texts, embedding only those the cache lacks (all, without use_cache).
 
-    A batch that fails is embedded again text by text, so only the texts that fail alone are lost.
+    A batch that fails is embedded again text by text (qa.embed.base.embed_each), so only the texts that fail alone
+    are lost.
     """
     hashes = [text_hash(t) for t in texts]
     known = cache.get(hashes) if use_cache else {}
@@ -224,22 +225,16 @@ def embed_with_cache(texts: list[str], embedder: Embedder, cache: EmbeddingCache
     # By length, so each batch pads its texts to similar lengths (BENCHMARKS.md, indexing throughput).
     missing = sorted(dict.fromkeys(h for h in hashes if h not in known), key=lambda h: len(text_of[h]))
     failed: dict[str, str] = {}
-    size = embedder.batch_size  # larger on a GPU
-    for i in range(0, len(missing), size):
-        batch = missing[i : i + size]
-        try:
-            pairs = list(zip(batch, embedder.embed([text_of[h] for h in batch], "passage")))
-        except Exception:  # noqa: BLE001 - find the texts that fail alone
-            pairs = []
-            for h in batch:
-                try:
-                    pairs.append((h, embedder.embed([text_of[h]], "passage")[0]))
-                except Exception as exc:  # noqa: BLE001
-                    failed[h] = f"{type(exc).__name__}: {exc}"
+    done = 0
+    # Each part goes into the cache as it comes, so a build stopped half way starts again from there.
+    for part in embedder.embed_parts([text_of[h] for h in missing], "passage"):
+        failed.update((missing[p], reason) for p, reason in part.failed.items())
+        pairs = [(missing[p], v) for p, v in zip(part.positions, part.vectors) if p not in part.failed]
         cache.put([h for h, _ in pairs], np.array([v for _, v in pairs]))
         known.update(pairs)
+        done += len(part.positions)
         if on_embed:
-            on_embed(min(i + size, len(missing)), len(missing))
+            on_embed(done, len(missing))
     if missing and len(failed) == len(missing):  # nothing embeds: the model is broken, not the documents
         raise QAError(f"The model failed on every text, so nothing was indexed ({next(iter(failed.values()))}); "
                       "check the model (QA_MODEL, QA_EMBEDDER) and run `qa index` again.")

@@ -38,9 +38,11 @@ device_option = click.option("--device", default=None, type=click.Choice(DEVICES
 
 
 def _settings(model: str | None = None, store: str | None = None, data: str | None = None,
-              index: str | None = None, device: str | None = None) -> Settings:
+              index: str | None = None, device: str | None = None, ray: str | None = None,
+              ray_workers: int | None = None) -> Settings:
     """The QA_* settings, with the options given on the command line over them."""
-    given = {"model": model, "store": store, "data": data, "index": index, "device": device}
+    given = {"model": model, "store": store, "data": data, "index": index, "device": device, "ray": ray,
+             "ray_workers": ray_workers}
     return replace(Settings.from_env(), **{name: value for name, value in given.items() if value is not None})
 
 
@@ -84,10 +86,20 @@ def main(verbose: bool) -> None:
 @device_option
 @click.option("--rebuild", is_flag=True, help="Read and embed every document again, even if the index is up to date.")
 @click.option("--watch", is_flag=True, help="Keep running and update the index whenever the data folder changes.")
+@click.option("--ray", "ray_address", default=None, metavar="ADDRESS",
+              help="Embed on a Ray cluster (pip install -e '.[ray]'): auto (the one `ray start` began here, or "
+                   "$RAY_ADDRESS), local (one started for this build) or HOST:PORT [default: $QA_RAY, else here].")
+@click.option("--ray-workers", default=None, type=click.IntRange(1),
+              help="Embedding workers on the cluster [default: $QA_RAY_WORKERS, else one per GPU, or per CPU].")
 def index(data_dir: str | None, index_dir: str | None, model: str | None, store: str | None, device: str | None,
-          rebuild: bool, watch: bool) -> None:
+          rebuild: bool, watch: bool, ray_address: str | None, ray_workers: int | None) -> None:
     """Build or update the index of the data folder: only new, changed and removed documents cost work."""
-    service = _service(_settings(model, store, data_dir, index_dir, device))
+    settings = _settings(model, store, data_dir, index_dir, device, ray_address, ray_workers)
+    if settings.ray:
+        from qa.embed.ray_cluster import connect
+
+        connect(settings.ray)  # a wrong or unreachable address is said at once, before the model loads
+    service = _service(settings)
     click.echo(format_report(service.build(force=rebuild, progress=BuildProgress())))
     if watch:
         from qa.surfaces.watch import follow
