@@ -327,6 +327,20 @@ def test_uploads_held_are_bounded_and_go_when_the_server_stops(service, monkeypa
     assert not folder.exists() and os.environ.get("GRADIO_TEMP_DIR") == before
 
 
+def test_the_upload_folder_of_a_killed_server_is_removed_by_the_next_one(tmp_path, monkeypatch):
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that no longer runs
+    abandoned, alive = tmp_path / f"qa-uploads-{gone.pid}-x1", tmp_path / f"qa-uploads-{os.getppid()}-x2"
+    for folder in (abandoned, alive):
+        (folder / "sub").mkdir(parents=True)
+        (folder / "sub" / "upload.txt").write_text("held")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    with upload_folder() as folder:
+        assert folder.name.startswith(f"qa-uploads-{os.getpid()}-")
+        assert not abandoned.exists() and (alive / "sub" / "upload.txt").exists()
+    assert not folder.exists() and alive.exists()
+
+
 def held(folder) -> list:
     return [f for f in folder.rglob("*") if f.is_file()]
 

@@ -112,6 +112,9 @@ def create_app(service: Service, page_path: str = "/", demo: gr.Blocks | None = 
                                theme=theme())
 
 
+UPLOADS_PREFIX = "qa-uploads-"  # then the server's pid: a folder whose server is gone is removed by the next one
+
+
 def serve(service: Service, host: str, port: int, auth: Credentials | None = None) -> None:
     """Serve the page and `POST /api/ask` until stopped; the port answers at once while the index builds."""
     with upload_folder():
@@ -123,7 +126,9 @@ def upload_folder() -> Iterator[Path]:
     """A folder of the server's own for Gradio's uploads (GRADIO_TEMP_DIR, inside the one set if any) while it
     runs, removed when it stops: uploads never outlive the server, nor mix with another's."""
     before = os.environ.get("GRADIO_TEMP_DIR")
-    folder = Path(tempfile.mkdtemp(prefix="qa-uploads-", dir=before))
+    parent = Path(before or tempfile.gettempdir())
+    remove_abandoned_uploads(parent)
+    folder = Path(tempfile.mkdtemp(prefix=f"{UPLOADS_PREFIX}{os.getpid()}-", dir=parent))
     os.environ["GRADIO_TEMP_DIR"] = str(folder)
     try:
         yield folder
@@ -133,6 +138,32 @@ def upload_folder() -> Iterator[Path]:
             os.environ.pop("GRADIO_TEMP_DIR", None)
         else:
             os.environ["GRADIO_TEMP_DIR"] = before
+
+
+def remove_abandoned_uploads(parent: Path) -> list[Path]:
+    """Remove the upload folders of servers that ended without removing theirs (killed): this user's folders named
+    for a process that no longer runs. Returns them."""
+    removed = []
+    for folder in parent.glob(f"{UPLOADS_PREFIX}*-*"):
+        pid = folder.name[len(UPLOADS_PREFIX):].split("-", 1)[0]
+        try:
+            if not pid.isdigit() or folder.is_symlink() or folder.stat().st_uid != os.getuid() or _running(int(pid)):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def server_options() -> dict:
