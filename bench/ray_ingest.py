@@ -81,7 +81,8 @@ def main() -> None:
         if not data.is_dir() or not questions_file.exists():
             print(f"{name}: {data} or {questions_file} missing, skipped")
             continue
-        questions = [json.loads(line)["q"] for line in questions_file.open(encoding="utf-8") if line.strip()]
+        asked = (json.loads(line)["q"] for line in questions_file.open(encoding="utf-8") if line.strip())
+        questions = [q for q in asked if q.strip()]  # the CMRC trial set has two blank ones
         with tempfile.TemporaryDirectory() as tmp:
             runs, answers = [], {}
             for workers in (None, 1, 2):

@@ -272,6 +272,9 @@ def render_uploads(files: list[tuple[str, str, str]]) -> str:
     return f"<ul class='qa-uploads' aria-label='添加的文件'>{rows}</ul>" if files else ""
 
 
+CONVERTING_AFTER_SECONDS = 5
+
+
 def render_warming(state: WarmUp | None) -> str:
     """The banner while the index is built or the model loads at start; "" once ready; the error if it failed."""
     if state is None or not state.pending:
@@ -279,8 +282,9 @@ def render_warming(state: WarmUp | None) -> str:
     if state.stage == "model":
         step = MODEL_STEPS.get(state.model_step, "模型")
         elapsed = max(0, int(time.monotonic() - state.since))
-        return render_progress(None, f"正在准备模型（首次启动需要转换模型，约一两分钟）…{step}，已用 {elapsed} 秒。"
-                                     "准备好后会建立索引，页面会自动更新。")
+        # A cached model loads in about a second; a step that takes longer is the first start's conversion.
+        why = "（首次启动需要转换模型，约一两分钟）" if elapsed >= CONVERTING_AFTER_SECONDS else ""
+        return render_progress(None, f"正在准备模型{why}…{step}，已用 {elapsed} 秒。准备好后会建立索引，页面会自动更新。")
     if state.stage == "load":
         return render_progress(1.0, "索引已就绪，正在加载模型…请稍候，页面会自动更新。")
     share = build_share(state.build_stage, state.done, state.total)
