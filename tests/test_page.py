@@ -162,6 +162,22 @@ def test_files_chosen_during_an_upload_wait_and_are_indexed_in_turn(service, tmp
     assert queue == []
 
 
+def test_the_upload_bar_never_moves_back_when_files_are_chosen_meanwhile(service, tmp_path):
+    (tmp_path / "library.txt").write_text(LIBRARY, encoding="utf-8")
+    queue, shares, descriptions = [], [], []
+    handlers.enqueue(queue, [str(tmp_path / "library.txt")])
+
+    def progress(share, desc=""):
+        shares.append(share)
+        descriptions.append(desc)
+        if len(shares) == 1:  # two more files chosen while the first is read
+            handlers.enqueue(queue, [str(tmp_path / "a.txt"), str(tmp_path / "b.txt")])
+
+    handlers.index_queued(service, queue, queue[0], progress)
+    assert len(shares) > 2 and shares == sorted(shares) and shares[-1] == 1.0
+    assert descriptions[0].startswith("（1/1）") and descriptions[-1].startswith("（1/3）library.txt：")
+
+
 def test_an_unexpected_failure_skips_that_file_and_the_queue_goes_on(service, tmp_path, monkeypatch):
     (tmp_path / "library.txt").write_text(LIBRARY, encoding="utf-8")
     (tmp_path / "broken.txt").write_text(LIBRARY, encoding="utf-8")

@@ -257,13 +257,15 @@ def upload(service: Service, queue: list[Queued], chosen: list[str] | None) -> I
 
 
 def index_queued(service: Service, queue: list[Queued], file: Queued, progress: Callable) -> str:
-    """Add one file of the upload queue, marking it done or skipped; `progress(share, desc)` hears how far the
-    queue is (its files before this one, and this one's share)."""
+    """Add one file of the upload queue, marking it done or skipped; `progress(share, desc)` hears how far this
+    file is, and which of the queue's files it is.
+
+    The bar is the file's own: a share of the whole queue would move back whenever files are added to it.
+    """
 
     def report(stage: str, done: int, total: int) -> None:
-        n, total_files = queue.index(file) + 1, len(queue)
-        share = (n - 1 + build_share(stage, done, total)) / total_files
-        progress(share, desc=f"（{n}/{total_files}）{file.name}：{STAGES[stage]} {share:.0%}")
+        share = build_share(stage, done, total)
+        progress(share, desc=f"（{queue.index(file) + 1}/{len(queue)}）{file.name}：{STAGES[stage]} {share:.0%}")
 
     try:
         add_file(service, file.path, report)
