@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from qa import Service
 from qa.surfaces.page import FOOTER_LINKS, build_demo, theme
+from qa.surfaces.web import server_options, upload_folder
 
 
 def make_app(service: Service) -> FastAPI:
@@ -29,4 +30,7 @@ def make_app(service: Service) -> FastAPI:
 if __name__ == "__main__":
     service = Service("data", "index")
     service.open()
-    uvicorn.run(make_app(service), host="127.0.0.1", port=8000)
+    # qa serve's guards: a folder of this server's own for uploads, removed when it stops; a deadline for request
+    # headers and a connection limit (docs/security.md)
+    with upload_folder():
+        uvicorn.run(make_app(service), host="127.0.0.1", port=8000, **server_options())

@@ -20,6 +20,7 @@ from qa import Service
 from qa.embed.base import Embedder
 from qa.index.sync import CACHE_FILE
 from qa.surfaces.web import create_app
+from qa.core.settings import DEFAULT_MAX_UPLOAD_MB
 from tests.conftest import DATA, DEVELOPMENT, PARTY, ROOT
 from tests.live import free_port, load_example, serving_app, serving_blocks, serving_folder
 from tests.make_docs import Article, docx_file, pdf_file
@@ -488,6 +489,22 @@ def test_a_wrong_file_type_is_refused_in_chinese(new_page, app_url, tmp_path):
     expect(page.locator(".toast-body")).to_have_count(0)  # no English notice from the widget
     footer = page.locator("footer").inner_text()
     assert "设置" not in footer and "Runs" not in footer and "Settings" not in footer
+
+
+def test_gradios_own_notice_of_a_file_too_large_is_in_chinese(new_page, app_url, tmp_path):
+    from playwright.sync_api import expect
+
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"a" * ((DEFAULT_MAX_UPLOAD_MB << 20) + 1))  # refused by Gradio's page before any upload
+    page = new_page()
+    page.goto(app_url)
+    page.get_by_role("tab", name="资料库").click()
+    page.locator("input[type=file]").set_input_files(str(big))
+    notice = page.locator("[data-testid='toast-text']")
+    expect(notice).to_contain_text("文件超过大小上限", timeout=WAIT_MS)
+    expect(notice).to_contain_text("big.txt")
+    assert "exceed" not in notice.inner_text()
+    assert page.locator("footer").get_attribute("aria-label") == "页脚导航"
 
 
 def test_a_hit_opens_its_document_at_the_passage(new_page, app_url, page_service):

@@ -1,6 +1,6 @@
 // The results' behaviour (js_on_load of the results' gr.HTML): the context, copy and open-document buttons, the live
-// summary, the question in the URL, "/" to focus the question box, and 更多设置's state and Chinese names for its
-// slider. Text from the server is inserted as text
+// summary, the question in the URL, "/" to focus the question box, 更多设置's state and Chinese names for its
+// slider, and Gradio's own English notices in Chinese. Text from the server is inserted as text
 // (textContent); the document viewer's HTML comes from render_document, which escapes everything taken from documents.
 const setQuery = () => {
   const status = element.querySelector('.qa-sr[data-question]');
@@ -158,4 +158,38 @@ if (!window.__qaSlashFocus) {
     event.preventDefault();
     box.focus();
   });
+}
+
+// Gradio's own notices and names that its zh-CN strings lack ("File(s) exceed the maximum allowed size...", the lost
+// connection, its footer's name): in Chinese, whatever mounts them, once per page.
+const GRADIO_TEXTS = [
+  [/^File\(s\) exceed the maximum allowed size of (.+?): ([\s\S]+)$/, '文件超过大小上限（$1），未上传：$2'],
+  [/^Connection errored out\.?\s*$/, '连接出错，请刷新页面后重试。'],
+  [/^Connection to the server was lost\. Attempting reconnection\.\.\.$/, '与服务器的连接已断开，正在重新连接…'],
+  [/^Lost connection due to leaving page\. Rejoining queue\.\.\.$/, '离开页面后连接已断开，正在重新排队…'],
+  [/^More tabs$/, '更多标签页'],
+];
+const GRADIO_NAMES = [[/^Gradio footer navigation$/, '页脚导航'], [/^More tabs$/, '更多标签页']];
+function gradioInChinese() {
+  const swap = (text, table) => {
+    for (const [english, chinese] of table) if (english.test(text)) return text.replace(english, chinese);
+    return null;
+  };
+  const translate = () => {
+    for (const part of document.querySelectorAll('[data-testid="toast-text"], .toast-text, button')) {
+      if (part.children.length) continue;  // only text that is the whole of its element
+      const chinese = swap(part.textContent.trim(), GRADIO_TEXTS);
+      if (chinese !== null) part.textContent = chinese;
+    }
+    for (const part of document.querySelectorAll('[aria-label]')) {
+      const chinese = swap(part.getAttribute('aria-label'), GRADIO_NAMES);
+      if (chinese !== null) part.setAttribute('aria-label', chinese);
+    }
+  };
+  translate();
+  new MutationObserver(translate).observe(document.body, {childList: true, subtree: true, characterData: true});
+}
+if (!window.__qaGradioInChinese) {
+  window.__qaGradioInChinese = true;
+  gradioInChinese();
 }
