@@ -9,6 +9,8 @@ import threading
 import time
 import unicodedata
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -145,13 +147,15 @@ class Service:
         """Bring the index in step with the data folder: only new, changed and removed documents cost work.
 
         A different model, index format or reading rules (or `force`) means a full rebuild, with the reason logged.
-        `progress(stage, done, total)` hears how far it got (stages "read", "split", "embed", "write").
+        `progress(stage, done, total)` hears how far it got (stages "read", "split", "embed", "write"; first "wait"
+        when another build, in this process or another, must finish first).
         """
         limits = self.settings.read_limits
-        with self._lock:
+        waiting = (lambda: progress("wait", 0, 1)) if progress else None
+        with self._turn(waiting):
             if sync.plan(self.data_dir, self.store, self.model, force, limits.max_bytes, self.index_dir) is None:
                 return BuildReport(built=False, reason="the index is up to date")
-            with sync.build_lock(self.index_dir):
+            with sync.build_lock(self.index_dir, waiting):
                 started = time.perf_counter()
                 # another process may have built meanwhile
                 plan = sync.plan(self.data_dir, self.store, self.model, force, limits.max_bytes, self.index_dir)
@@ -165,6 +169,18 @@ class Service:
                                    seconds=time.perf_counter() - started, warnings=[str(file) for file in done.skipped], full=plan.full,
                                    read=len(plan.read), removed=len(plan.removed), embedded=done.embedded,
                                    lexical=done.lexical)
+
+    @contextmanager
+    def _turn(self, on_wait: Callable[[], None] | None) -> Iterator[None]:
+        """This process's one build at a time; `on_wait()` hears when this one must wait for another."""
+        if not self._lock.acquire(blocking=False):
+            if on_wait:
+                on_wait()
+            self._lock.acquire()
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def open(self, progress: sync.Progress | None = None) -> Collection:
         """The current index, built first if missing or stale (not a shared store's); reloaded once another process

@@ -178,6 +178,26 @@ def test_the_upload_bar_never_moves_back_when_files_are_chosen_meanwhile(service
     assert descriptions[0].startswith("（1/1）") and descriptions[-1].startswith("（1/3）library.txt：")
 
 
+def test_a_file_whose_build_waits_for_another_says_so(service, tmp_path):
+    (tmp_path / "library.txt").write_text(LIBRARY, encoding="utf-8")
+    queue, states = [], []
+    handlers.enqueue(queue, [str(tmp_path / "library.txt")])
+    waiting = threading.Event()
+
+    def progress(share, desc=""):
+        states.append(queue[0].state)
+        if "等待其他更新完成" in desc:
+            waiting.set()
+
+    with service._lock:  # another page's upload is being indexed
+        worker = threading.Thread(target=handlers.index_queued, args=(service, queue, queue[0], progress))
+        worker.start()
+        assert waiting.wait(30)
+        assert "library.txt</span><span class='qa-upload-state'>等待其他更新完成" in handlers.queue_html(queue)
+    worker.join(60)
+    assert states[0] == "held" and states[-1] == "reading" and queue[0].state == "done"
+
+
 def test_an_unexpected_failure_skips_that_file_and_the_queue_goes_on(service, tmp_path, monkeypatch):
     (tmp_path / "library.txt").write_text(LIBRARY, encoding="utf-8")
     (tmp_path / "broken.txt").write_text(LIBRARY, encoding="utf-8")

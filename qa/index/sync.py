@@ -29,7 +29,8 @@ log = logging.getLogger("qa")
 PIPELINE_VERSION = 5
 CACHE_FILE = "embeddings.sqlite"
 LOCK_FILE = ".lock"
-# Progress of a build: (stage, done, total); the stages are "read", "split", "embed" and "write", in order.
+# Progress of a build: (stage, done, total); the stages are "read", "split", "embed" and "write", in order, after
+# "wait" (0 of 1) when another build must finish first.
 Progress = Callable[[str, int, int], None]
 
 
@@ -242,8 +243,9 @@ def embed_with_cache(texts: list[str], embedder: Embedder, cache: EmbeddingCache
 
 
 @contextmanager
-def build_lock(index_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the index folder, so two processes never build at once."""
+def build_lock(index_dir: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on the index folder, so two processes never build at once; `on_wait()` is called
+    before waiting for another process's build."""
     index_dir = Path(index_dir)
     try:
         index_dir.mkdir(parents=True, exist_ok=True)
@@ -256,6 +258,8 @@ def build_lock(index_dir: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             log.info("Another process is building the index in %s; waiting for it to finish.", index_dir)
+            if on_wait:
+                on_wait()
             fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield

@@ -114,7 +114,7 @@ def index(data_dir: str | None, index_dir: str | None, model: str | None, store:
 class BuildProgress:
     """A build's progress on stderr: a bar per stage on a terminal, else a line per stage and every few seconds."""
 
-    STAGES = {"read": "Reading files", "split": "Splitting passages", "embed": "Embedding texts",
+    STAGES = {"wait": "Waiting for another build to finish", "read": "Reading files", "split": "Splitting passages", "embed": "Embedding texts",
               "write": "Writing the index"}
     EVERY_SECONDS = 10
 

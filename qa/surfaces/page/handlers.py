@@ -211,7 +211,8 @@ def added_message(added: list[str]) -> str:
 
 @dataclass
 class Queued:
-    """A file chosen for upload on the page, and where it stands: "waiting", "reading", "done" or "skipped"."""
+    """A file chosen for upload on the page, and where it stands: "waiting", "held" (its build waits for another),
+    "reading", "done" or "skipped"."""
 
     path: str
     state: str = "waiting"
@@ -226,7 +227,7 @@ class Queued:
 def enqueue(queue: list[Queued], paths: list[str] | None) -> str:
     """Add the files just chosen to the page's upload queue (the last batch's rows go once all of it is done); the
     queue's HTML. The queue is the page's gr.State, one list shared by the events of a browser session."""
-    if not any(file.state in ("waiting", "reading") for file in queue):
+    if not any(file.state in ("waiting", "held", "reading") for file in queue):
         queue.clear()
     queue.extend(Queued(path) for path in paths or [])
     return queue_html(queue)
@@ -234,7 +235,7 @@ def enqueue(queue: list[Queued], paths: list[str] | None) -> str:
 
 def queue_html(queue: list[Queued]) -> str:
     """The upload queue's files with their states, as HTML, after the progress of the one being read."""
-    bars = "".join(file.progress for file in queue if file.state == "reading")
+    bars = "".join(file.progress for file in queue if file.state in ("held", "reading"))
     return bars + render_uploads([(file.name, file.state, file.reason) for file in queue])
 
 
@@ -264,6 +265,7 @@ def index_queued(service: Service, queue: list[Queued], file: Queued, progress: 
     """
 
     def report(stage: str, done: int, total: int) -> None:
+        file.state = "held" if stage == "wait" else "reading"  # waiting for a build of another page or process
         share = build_share(stage, done, total)
         progress(share, desc=f"（{queue.index(file) + 1}/{len(queue)}）{file.name}：{STAGES[stage]} {share:.0%}")
 

@@ -17,10 +17,12 @@ NO_HITS = "资料库中没有找到相关段落。"
 NOT_CONFIDENT = "资料中可能没有这个问题的答案，以下是最接近的段落，仅供参考。"
 SEARCHING = "正在查找…"
 WILL_ANSWER = "准备好后会自动回答这个问题，不必重新提问。"
-STAGES = {"read": "读取", "split": "切分", "embed": "向量化", "write": "写入"}  # a build's stages, as the page names them
+# A build's stages, as the page names them ("wait": another build must finish first).
+STAGES = {"wait": "等待其他更新完成", "read": "读取", "split": "切分", "embed": "向量化", "write": "写入"}
 # Each stage's part of a build's one progress bar, in the order they run: embedding takes most of the time.
 STAGE_SHARES = {"read": 0.1, "split": 0.05, "embed": 0.75, "write": 0.1}
-UPLOAD_STATES = {"waiting": "等待", "reading": "读取中", "done": "完成", "skipped": "已跳过"}  # an uploaded file's
+# An uploaded file's states ("held": its build waits for another build to finish)
+UPLOAD_STATES = {"waiting": "等待", "held": "等待其他更新完成", "reading": "读取中", "done": "完成", "skipped": "已跳过"}
 MODEL_STEPS = {"embedder": "向量模型", "reader": "阅读模型"}  # the warm-up's model stage, step by step
 RELEVANCE = {"high": "高", "medium": "中", "low": "低"}
 RELEVANCE_HELP = "相关度按固定标准给出：高 = 很可能回答了问题；中 = 可能相关；低 = 多半不回答这个问题"
