@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import shlex
 import shutil
 from pathlib import Path
@@ -152,10 +153,73 @@ cat "$RAY_TMP/index.err"
 
 @pytest.mark.slow
 def test_a_worker_killed_half_way_is_replaced_and_the_build_finishes(private_ray, real_embedder, tmp_path):
-    many_documents(tmp_path / "data", copies=8)  # ~3,500 texts: tens of seconds on two workers
+    many_documents(tmp_path / "data", copies=8)  # ~900 texts to embed: seconds on two workers
     local = local_build(tmp_path / "data", tmp_path / "local", real_embedder)
     done = run_private(KILL_A_WORKER.format(start=START, index=qa_index(tmp_path / "data", tmp_path / "ray", HEAD),
                                             stop=STOP))
     assert "killed a worker while building" in done.stdout, done.stdout + done.stderr
     assert "rc=0" in done.stdout, done.stdout + done.stderr
     assert_same_index(local, tmp_path / "data", tmp_path / "ray", real_embedder, QUESTIONS[:10], top_5=False)
+
+
+STOP_THE_CLUSTER = """
+{start}
+{index} 2>"$RAY_TMP/index.err" &
+build=$!
+for i in $(seq 1200); do grep -q "Embedding texts:" "$RAY_TMP/index.err" && break; sleep 0.1; done
+kill -0 $build && {stop} && echo "stopped the cluster while building"
+wait $build
+echo rc=$?
+"""
+
+
+@pytest.mark.slow
+def test_a_cluster_stopped_half_way_leaves_the_index_as_it_was(private_ray, real_embedder, tmp_path):
+    from qa.index.factory import open_store
+    from qa.index.sync import CACHE_FILE
+
+    shutil.copytree(DATA, tmp_path / "data")
+    local_build(tmp_path / "data", tmp_path / "index", real_embedder).close()
+    manifest = (tmp_path / "index" / "manifest.json").read_bytes()
+    many_documents(tmp_path / "more", copies=8)
+    for file in (tmp_path / "more").iterdir():
+        shutil.move(file, tmp_path / "data" / file.name)
+    done = run_private(STOP_THE_CLUSTER.format(start=START, stop=STOP,
+                                               index=qa_index(tmp_path / "data", tmp_path / "index", HEAD)))
+    assert "stopped the cluster while building" in done.stdout, done.stdout + done.stderr
+    assert "rc=0" not in done.stdout  # Ray ends its driver when its cluster goes
+    assert (tmp_path / "index" / "manifest.json").read_bytes() == manifest  # nothing committed: the old index
+    assert open_store("faiss", tmp_path / "index").damage() == ""
+    cache = sqlite3.connect(tmp_path / "index" / CACHE_FILE)
+    assert cache.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] > 448  # the new vectors made are kept
+
+
+WORKERS_THAT_CANNOT_START = '''
+import operator
+from qa.core.errors import QAError
+from qa.core.settings import Settings
+from qa.embed.base import Embedder
+from qa.embed.ray_cluster import RayEmbedder
+
+class Named(Embedder):
+    name, dim = "named", 3
+    def embed(self, texts, kind):
+        raise AssertionError("questions only")
+
+# A worker's embedder that cannot be made (on a machine without qa's model, say): TypeError, every time.
+cluster = RayEmbedder(Named(), Settings(ray="local", ray_workers=2), operator.itemgetter(0))
+try:
+    list(cluster.embed_parts(["one", "two"], "passage"))
+except QAError as e:
+    print("QAError:", e)
+'''
+
+
+@pytest.mark.slow
+def test_workers_that_cannot_start_fail_the_build_in_one_line(private_ray, tmp_path):
+    script = tmp_path / "broken.py"
+    script.write_text(WORKERS_THAT_CANNOT_START, encoding="utf-8")
+    done = run_private(f"python {shlex.quote(str(script))}", timeout=300)
+    said = [line for line in done.stdout.splitlines() if line.startswith("QAError:")]
+    assert len(said) == 1, done.stdout + done.stderr
+    assert "TypeError: 'Settings' object is not subscriptable" in said[0] and "index is unchanged" in said[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -20,6 +21,8 @@ log = logging.getLogger("qa")
 
 RAY_INSTALL = "pip install -e '.[ray]'"
 CONNECT_SECONDS = 5  # to find the cluster's head answering before Ray's own, much longer, retries
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Ray colours its reports
+CAUSE = re.compile(r"^[A-Za-z_.]*(Error|Exception): ")
 ADDRESS_HELP = ("--ray (QA_RAY) takes auto (the cluster `ray start` began on this machine, or $RAY_ADDRESS), local "
                 "(one started for this build) or HOST:PORT (a running cluster's head)")
 
@@ -104,9 +107,10 @@ def connect(address: str):
         return ray
     address = check_address(address)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # Ray reports usage to its makers unless told not to
-    # Ray's progress, its notes on token authentication (on, as it should be) and on progress bars: qa says its own.
-    for name in ("ray.data", "ray._private.authentication.authentication_token_setup"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    # Ray's progress and its note that token authentication is on (as it should be): qa says its own.
+    # Ray Data's own stack traces too: what failed reaches qa index as an exception, said in one line.
+    logging.getLogger("ray.data").setLevel(logging.CRITICAL)
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     if address not in ("auto", "local"):
         host, _, port = address.rpartition(":")
         try:
@@ -127,5 +131,9 @@ def connect(address: str):
 
 
 def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]
+    """What went wrong, in one line: the last "SomeError: ..." line of Ray's report (the cause, on a worker), else
+    its first line."""
+    lines = [ANSI.sub("", line).strip() for line in str(exc).splitlines()]
+    lines = [line for line in lines if line]
+    causes = [line for line in lines if CAUSE.match(line)]
+    return f"{type(exc).__name__}: {causes[-1] if causes else lines[0] if lines else ''}"[:300]
