@@ -14,9 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from qa.core.errors import QAError
-from qa.core.settings import Settings
+from qa.core.settings import Settings, check_ray_address
 from qa.embed.base import Embedder, embed_each
-from qa.embed.ray_cluster import check_address
 from qa.surfaces.cli import main
 from tests.conftest import DATA, DEV_SET, ROOT
 from tests.ray_cluster import HEAD, START, STOP, run_private, unavailable
@@ -47,10 +46,10 @@ def test_a_failing_text_is_left_out_alone_and_parts_cover_every_text():
     assert part.vectors[0].tolist() == [1, 1, 1] and part.vectors[1].tolist() == [0, 0, 0]
 
 
-@pytest.mark.parametrize("address", ["", "6379", "host:", "host:99999", "host:port", "ray://host:10001"])
+@pytest.mark.parametrize("address", ["6379", "host:", "host:99999", "host:port", "ray://host:10001"])
 def test_a_wrong_address_says_what_it_takes(address):
     with pytest.raises(QAError, match="auto.*local.*HOST:PORT"):
-        check_address(address)
+        check_ray_address(address)
 
 
 def test_ray_settings_come_from_the_environment():
@@ -58,6 +57,9 @@ def test_ray_settings_come_from_the_environment():
     assert (settings.ray, settings.ray_workers) == ("auto", 3)
     with pytest.raises(QAError, match="QA_RAY_WORKERS"):
         Settings.from_env({"QA_RAY_WORKERS": "-1"})
+    with pytest.raises(QAError, match="HOST:PORT .*, not 'head'"):
+        Settings.from_env({"QA_RAY": "head"})
+    assert Settings.from_env({}).ray == ""  # builds embed here
 
 
 @pytest.mark.parametrize("address, says", [("127.0.0.1:1", "No Ray cluster answers at 127.0.0.1:1"),
@@ -197,7 +199,7 @@ def test_a_cluster_stopped_half_way_leaves_the_index_as_it_was(private_ray, real
 WORKERS_THAT_CANNOT_START = '''
 import operator
 from qa.core.errors import QAError
-from qa.core.settings import Settings
+from qa.core.settings import Settings, check_ray_address
 from qa.embed.base import Embedder
 from qa.embed.ray_cluster import RayEmbedder
 

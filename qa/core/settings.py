@@ -81,7 +81,7 @@ class Settings:
             read_memory_mb=_whole_number(get("QA_READ_MEMORY_MB"), "QA_READ_MEMORY_MB", DEFAULT_READ_MEMORY_MB),
             max_upload_mb=_whole_number(get("QA_MAX_UPLOAD_MB"), "QA_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB),
             reader=_switch(get("QA_READER"), "QA_READER", True),
-            ray=(get("QA_RAY") or "").strip(),
+            ray=check_ray_address((get("QA_RAY") or "").strip()),
             ray_workers=_whole_number(get("QA_RAY_WORKERS"), "QA_RAY_WORKERS", 0),
         )
 
@@ -129,6 +129,20 @@ def set_native_defaults() -> None:
     """Passive OpenMP threads and no onnxruntime telemetry, unless the environment says otherwise."""
     for name, value in NATIVE_DEFAULTS.items():
         os.environ.setdefault(name, value)
+
+
+ADDRESS_HELP = ("--ray (QA_RAY) takes auto (the cluster `ray start` began on this machine, or $RAY_ADDRESS), local "
+                "(one started for this build) or HOST:PORT (a running cluster's head)")
+
+
+def check_ray_address(address: str) -> str:
+    """A Ray cluster's address if it is "", auto, local or HOST:PORT; a QAError saying what it takes otherwise."""
+    if address in ("", "auto", "local"):
+        return address
+    host, _, port = address.rpartition(":")
+    if not host or "/" in host or not port.isdigit() or not 0 < int(port) < 65536:  # no ray:// (Ray Client)
+        raise QAError(f"{ADDRESS_HELP}, not {address!r}.")
+    return address
 
 
 def _switch(value: str | None, name: str, default: bool) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from qa.core.errors import QAError
-from qa.core.settings import Settings, set_native_defaults
+from qa.core.settings import ADDRESS_HELP, Settings, check_ray_address, set_native_defaults
 from qa.embed.base import Embedder, Kind, Part, embed_each
 from qa.embed.device import CPU_BATCH, GPU_BATCH
 
@@ -23,8 +23,6 @@ RAY_INSTALL = "pip install -e '.[ray]'"
 CONNECT_SECONDS = 5  # to find the cluster's head answering before Ray's own, much longer, retries
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Ray colours its reports
 CAUSE = re.compile(r"^[A-Za-z_.]*(Error|Exception): ")
-ADDRESS_HELP = ("--ray (QA_RAY) takes auto (the cluster `ray start` began on this machine, or $RAY_ADDRESS), local "
-                "(one started for this build) or HOST:PORT (a running cluster's head)")
 
 
 class RayEmbedder(Embedder):
@@ -33,7 +31,7 @@ class RayEmbedder(Embedder):
     def __init__(self, local: Embedder, settings: Settings, make: Callable[[Settings], Embedder]):
         self.local, self.make = local, make  # make: how a worker makes its embedder (qa.embed.factory)
         self.name, self.dim, self.prompts = local.name, local.dim, local.prompts
-        self.address = check_address(settings.ray)
+        self.address = check_ray_address(settings.ray)
         self.workers = settings.ray_workers
         self.worker_settings = replace(settings, ray="")  # a worker embeds on its own machine
 
@@ -86,16 +84,6 @@ class EmbedWorker:
                 "error": np.array([part.failed.get(p, "") for part in parts for p in part.positions], dtype=object)}
 
 
-def check_address(address: str) -> str:
-    """The address, if it is auto, local or HOST:PORT; a QAError saying what it takes otherwise."""
-    if address in ("auto", "local"):
-        return address
-    host, _, port = address.rpartition(":")
-    if not host or "/" in host or not port.isdigit() or not 0 < int(port) < 65536:  # no ray:// (Ray Client)
-        raise QAError(f"{ADDRESS_HELP}, not {address!r}.")
-    return address
-
-
 def connect(address: str):
     """Ray, connected to the cluster at `address` (once per process); a QAError of one line when it cannot be."""
     try:
@@ -105,7 +93,7 @@ def connect(address: str):
         raise QAError(f"--ray (QA_RAY) needs Ray, which is not installed: {RAY_INSTALL}.") from None
     if ray.is_initialized():
         return ray
-    address = check_address(address)
+    address = check_ray_address(address)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # Ray reports usage to its makers unless told not to
     # Ray's progress and its note that token authentication is on (as it should be): qa says its own.
     # Ray Data's own stack traces too: what failed reaches qa index as an exception, said in one line.
