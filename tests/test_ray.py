@@ -83,24 +83,25 @@ def private_ray():
         pytest.skip(reason)
 
 
-def qa_index(data: Path, index: Path, address: str) -> str:
+def qa_index(data: Path, index: Path, address: str, store: str = "faiss") -> str:
     """The command line of a Ray build, quoted for bash."""
     return shlex.join(["qa", "index", "--data", str(data), "--index", str(index), "--ray", address,
-                       "--ray-workers", "2"])
+                       "--ray-workers", "2", "--store", store])
 
 
-def local_build(data: Path, index: Path, embedder):
+def local_build(data: Path, index: Path, embedder, store: str = "faiss"):
     from qa.service import Service
 
-    service = Service(data, index, embedder=embedder, settings=Settings(reader=False))
+    service = Service(data, index, embedder=embedder, settings=Settings(reader=False, store=store))
     service.build()
     return service
 
 
-def assert_same_index(local, data: Path, index: Path, embedder, questions: list[str], top_5: bool = True) -> None:
+def assert_same_index(local, data: Path, index: Path, embedder, questions: list[str], top_5: bool = True,
+                      store: str = "faiss") -> None:
     """Same passages with the same vectors (their cosines to each question), and for every question the same top 5
     (unless `top_5` is False: a folder of near copies, whose ties float noise may swap)."""
-    built = local_build(data, index, embedder)
+    built = local_build(data, index, embedder, store)
     assert built.stale_reason() is None  # a Ray build is a finished build of this folder, not a partial one
     ours, theirs = built.open(), local.open()
     ids = np.arange(theirs.manifest.passages)
@@ -117,16 +118,21 @@ def assert_same_index(local, data: Path, index: Path, embedder, questions: list[
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("address", [HEAD, "local"], ids=["ray-start-head", "local"])
-def test_a_two_worker_build_gives_the_local_index(private_ray, real_embedder, tmp_path, address):
+@pytest.mark.parametrize("address, store", [(HEAD, "faiss"), ("local", "faiss"), ("local", "milvus")],
+                         ids=["ray-start-head", "local", "local-into-milvus-lite"])
+def test_a_two_worker_build_gives_the_local_index(private_ray, real_embedder, tmp_path, address, store):
+    stores = {"local": "faiss", "ray": "faiss"} if store == "faiss" else {
+        name: f"milvus:{tmp_path / name}.db" for name in ("local", "ray")}
     shutil.copytree(DATA, tmp_path / "data")
-    local = local_build(tmp_path / "data", tmp_path / "local", real_embedder)
+    local = local_build(tmp_path / "data", tmp_path / "local", real_embedder, stores["local"])
     start = START if address == HEAD else ""
-    done = run_private(f"{start}\n{qa_index(tmp_path / 'data', tmp_path / 'ray', address)}\necho rc=$?\n{STOP}")
+    build = qa_index(tmp_path / "data", tmp_path / "ray", address, stores["ray"])
+    done = run_private(f"{start}\n{build}\necho rc=$?\n{STOP}")
     assert "rc=0" in done.stdout, done.stdout + done.stderr
     assert "on the Ray cluster" in done.stderr and "2 workers" in done.stderr
     dev = [json.loads(line)["q"] for line in DEV_SET.open()] if DEV_SET.exists() else []
-    assert_same_index(local, tmp_path / "data", tmp_path / "ray", real_embedder, QUESTIONS + dev)
+    assert_same_index(local, tmp_path / "data", tmp_path / "ray", real_embedder, QUESTIONS + dev,
+                      store=stores["ray"])
 
 
 def many_documents(folder: Path, copies: int) -> None:
