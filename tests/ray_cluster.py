@@ -37,9 +37,10 @@ def unavailable() -> str | None:
 
 def run_private(script: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run a bash script in a private network (only lo, up) with `ray` and `qa` from this Python on its PATH."""
-    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths live under it
+    # Ray's files, `ray start`'s and `--ray local`'s: short, since Ray's socket paths live under it; removed after.
+    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-           "RAY_TMP": ray_tmp, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
+           "RAY_TMP": ray_tmp, "RAY_TMPDIR": ray_tmp, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
            "RAY_USAGE_STATS_ENABLED": "0"}
     try:
         return subprocess.run(

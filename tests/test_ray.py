@@ -63,9 +63,12 @@ def test_ray_settings_come_from_the_environment():
 
 
 @pytest.mark.parametrize("address, says", [("127.0.0.1:1", "No Ray cluster answers at 127.0.0.1:1"),
+                                           ("auto", "Could not join the Ray cluster at auto"),
                                            ("nowhere", "HOST:PORT")])
-def test_a_cluster_that_is_not_there_is_one_line(tmp_path, address, says):
+def test_a_cluster_that_is_not_there_is_one_line(tmp_path, monkeypatch, address, says):
     pytest.importorskip("ray")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))  # where `ray start` would have left the address for auto
     shutil.copytree(DATA, tmp_path / "data")
     result = CliRunner().invoke(main, ["index", "--data", str(tmp_path / "data"), "--index", str(tmp_path / "index"),
                                        "--ray", address])

@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from qa.core.errors import QAError
-from qa.core.settings import ADDRESS_HELP, Settings, check_ray_address, set_native_defaults
+from qa.core.settings import Settings, check_ray_address, set_native_defaults
 from qa.embed.base import Embedder, Kind, Part, embed_each
 from qa.embed.device import CPU_BATCH, GPU_BATCH
 
@@ -113,7 +113,9 @@ def connect(address: str):
         else:
             ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     except Exception as exc:  # noqa: BLE001 - ConnectionError, RuntimeError, ValueError, Ray's own
-        raise QAError(f"Could not join the Ray cluster at {address} ({_first_line(exc)}); {ADDRESS_HELP}.") from None
+        raise QAError(f"Could not join the Ray cluster at {address} ({_first_line(exc)}). Is it running (`ray start "
+                      "--head`), and is its token here (RAY_AUTH_TOKEN, or ~/.ray/auth_token from the machine that "
+                      "started it)? --ray local starts a cluster for this build.") from None
     ray.data.DataContext.get_current().print_on_execution_start = False
     return ray
 
