@@ -776,3 +776,37 @@ def test_the_embedding_example_says_when_the_service_cannot_be_reached(new_page)
         expect(page.locator("#qa-down")).to_contain_text(down)
         shot(page, "embedded-unreachable")
         assert not [r for r in requests if ":7860" in r]  # the default address is not tried first
+
+
+# What may stay in Latin letters on the Chinese page: kinds of file, and names (of Gradio, of the model, of the
+# documents, their titles, and the English example question, there to show that English is understood).
+LATIN_ALLOWED = re.compile(r"[\w.-]*\.(txt|md|html?|pdf|docx)\b|\b(PDF|DOCX|HTML|Markdown|TXT|MB|API|Gradio)\b")
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_nothing_a_reader_sees_or_hears_is_english(new_page, app_url, page_service, viewport):
+    from playwright.sync_api import expect
+
+    from qa.surfaces.page.layout import DEFAULT_EXAMPLES
+
+    page = new_page(viewport)
+    page.goto(app_url)
+    expect(page.locator(".qa-collection")).to_contain_text("资料库：", timeout=WAIT_MS)
+    ask(page, "横沥镇有多少名党员？")
+    expect(page.locator(".qa-hit").first).to_contain_text("全镇共有党员1724名", timeout=WAIT_MS)
+    page.get_by_role("button", name=re.compile("^更多设置")).click()
+    seen = page.evaluate("""() => {
+        const said = [document.body.innerText];
+        for (const el of document.querySelectorAll('[aria-label], [title], [placeholder], [alt]'))
+            for (const name of ['aria-label', 'title', 'placeholder', 'alt'])
+                if (el.getAttribute(name)) said.push(el.getAttribute(name));
+        return said.join('\\n');
+    }""")
+    page.get_by_role("tab", name="资料库").click()
+    seen += "\n" + page.locator("body").inner_text()
+    names = [*DEFAULT_EXAMPLES, page_service.model,
+             *(name for doc in page_service.documents() for name in (doc.document, doc.meta.title))]
+    for name in sorted(filter(None, names), key=len, reverse=True):
+        seen = seen.replace(name, " ")
+    english = sorted({word for word in re.findall(r"[A-Za-z]{3,}", LATIN_ALLOWED.sub(" ", seen))})
+    assert not english, "\n".join([str(english)] + [line for line in seen.splitlines() if any(w in line for w in english)])

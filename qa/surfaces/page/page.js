@@ -168,22 +168,28 @@ const GRADIO_TEXTS = [
   [/^Connection to the server was lost\. Attempting reconnection\.\.\.$/, '与服务器的连接已断开，正在重新连接…'],
   [/^Lost connection due to leaving page\. Rejoining queue\.\.\.$/, '离开页面后连接已断开，正在重新排队…'],
   [/^More tabs$/, '更多标签页'],
+  [/^Stop Recording$/, '停止录屏'],
 ];
-const GRADIO_NAMES = [[/^Gradio footer navigation$/, '页脚导航'], [/^More tabs$/, '更多标签页']];
+const GRADIO_NAMES = [[/^Gradio footer navigation$/, '页脚导航'], [/^More tabs$/, '更多标签页'],
+                      [/^Stop Recording$/, '停止录屏']];
 function gradioInChinese() {
   const swap = (text, table) => {
     for (const [english, chinese] of table) if (english.test(text)) return text.replace(english, chinese);
     return null;
   };
   const translate = () => {
-    for (const part of document.querySelectorAll('[data-testid="toast-text"], .toast-text, button')) {
-      if (part.children.length) continue;  // only text that is the whole of its element
-      const chinese = swap(part.textContent.trim(), GRADIO_TEXTS);
-      if (chinese !== null) part.textContent = chinese;
+    for (const part of document.querySelectorAll('[data-testid="toast-text"], .toast-text, button, footer')) {
+      const texts = document.createTreeWalker(part, NodeFilter.SHOW_TEXT);
+      for (let node = texts.nextNode(); node; node = texts.nextNode()) {
+        const chinese = swap(node.nodeValue.trim(), GRADIO_TEXTS);
+        if (chinese !== null) node.nodeValue = chinese;
+      }
     }
-    for (const part of document.querySelectorAll('[aria-label]')) {
-      const chinese = swap(part.getAttribute('aria-label'), GRADIO_NAMES);
-      if (chinese !== null) part.setAttribute('aria-label', chinese);
+    for (const name of ['aria-label', 'alt', 'title']) {
+      for (const part of document.querySelectorAll(`[${name}]`)) {
+        const chinese = swap(part.getAttribute(name), GRADIO_NAMES);
+        if (chinese !== null) part.setAttribute(name, chinese);
+      }
     }
   };
   translate();
