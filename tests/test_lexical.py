@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.index.lexical import LexicalIndex, tokenize
+from qa.index import lexical
+from qa.index.lexical import LexicalIndex, read_words, tokenize
 
 TEXTS = [
     "横沥镇委开展“情系群众周”活动，镇府机关300多名党员干部分成20个组。",
@@ -38,6 +39,15 @@ def test_saved_and_loaded_index_scores_the_same(tmp_path):
     assert loaded.ids.tolist() == [0, 1, 2]
     for q in ["正式党员有多少名？", "情系群众周", "共治协会"]:
         np.testing.assert_allclose(loaded.scores(q), index.scores(q), rtol=1e-6)
+
+
+def test_the_saved_words_are_each_passages_words_by_id(tmp_path):
+    odd = "党员\u2028干部\u3000全镇\x85共有\r\n预备 党员\t43名\x1c。"  # line and word separators of every kind
+    LexicalIndex.build([(12, TEXTS[2]), (5, TEXTS[0]), (8, odd), (9, "……")]).save(tmp_path / "lexical")
+    expected = {5: tokenize(TEXTS[0]), 12: tokenize(TEXTS[2]), 8: tokenize(odd), 9: []}
+    assert read_words(tmp_path / "lexical") == expected and "43" in expected[8] and "干部" in expected[8]
+    (tmp_path / "lexical" / lexical.WORDS_FILE).unlink()  # a build from before the words were kept
+    assert read_words(tmp_path / "lexical") is None
 
 
 def test_an_index_of_wordless_passages_still_saves_and_scores(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import shutil
@@ -14,7 +15,9 @@ from qa import QAError, Service
 from qa.embed.cache import EmbeddingCache
 from qa.answer.search import search
 from qa.index.base import FORMAT_VERSION
+from qa.index import faiss_store, lexical
 from qa.index.faiss_store import FolderStore, PassageStore
+from qa.index.lexical import read_words, tokenize
 from tests.conftest import DATA, DEVELOPMENT, LIBRARY, LIBRARY_BODY, PARTY, FakeEmbedder, first_use
 from tests.make_docs import docx_file, html_page, pdf_file, real_article
 
@@ -124,6 +127,35 @@ def test_old_index_format_means_a_full_rebuild(service, data):
     manifest.write_text(manifest.read_text().replace(f'"format_version": {FORMAT_VERSION}', '"format_version": 1'))
     report = Service(data, service.index_dir, embedder=FakeEmbedder()).build()
     assert report.full and f"index format changed (1 -> {FORMAT_VERSION})" in report.reason and report.embedded == 0
+
+
+def bm25_words(service) -> dict[int, list[str]]:
+    """Each passage's words as the current FAISS build keeps them for the next update."""
+    collection = service.open()
+    return read_words(collection.folder / lexical.FOLDER)
+
+
+@pytest.mark.parametrize("kept_words", [True, False], ids=["words-kept", "build-from-before-words-were-kept"])
+def test_an_update_cuts_only_the_new_passages_into_words(service, data, monkeypatch, kept_words):
+    if not kept_words:  # what an index built before this version holds: no words file, none in the manifest
+        folder = service.open().folder / lexical.FOLDER
+        (folder / lexical.WORDS_FILE).unlink()
+        path = service.index_dir / "manifest.json"
+        manifest = json.loads(path.read_text())
+        del manifest["files"][f"{lexical.FOLDER}/{lexical.WORDS_FILE}"]
+        path.write_text(json.dumps(manifest))
+    kept = {pid: text for rows in passages_by_doc(service).values() for pid, text in rows}
+    cut: list[str] = []
+    monkeypatch.setattr(faiss_store, "tokenize", lambda text: cut.append(text) or tokenize(text))
+    (data / "library.txt").write_text(LIBRARY, encoding="utf-8")
+    report = service.build()
+
+    assert report.built and not report.full
+    new = [text for _, text in passages_by_doc(service)["library.txt"]]
+    assert sorted(cut) == sorted(new + ([] if kept_words else list(kept.values())))
+    texts = {pid: text for rows in passages_by_doc(service).values() for pid, text in rows}
+    assert bm25_words(service) == {pid: tokenize(text) for pid, text in texts.items()}
+    assert service.ask("新建了三座图书馆", top_k=1)[0].document == "library.txt"
 
 
 def test_cache_holds_the_current_passages_and_after_a_full_build_only_them(service, data):

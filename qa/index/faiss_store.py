@@ -7,7 +7,7 @@ Layout of the index folder:
     <build>/passages.sqlite  documents (with content hashes) and passages
     <build>/clauses.npy      (passage id, start, end, answer kinds) of every clause, by passage id
     <build>/clause_vectors.npy  the clauses' vectors, float16, same rows (memory-mapped: only candidates are read)
-    <build>/lexical/         BM25 over the passages' words (qa.index.lexical)
+    <build>/lexical/         BM25 over the passages' words, and the words, which an update reuses (qa.index.lexical)
     embeddings.sqlite        passage and clause vectors cached across builds (qa.embed.cache)
 
 A new build goes into a new folder and becomes current when the manifest is swapped in by rename,
@@ -48,7 +48,7 @@ from qa.index.base import (
     StoredPassage,
 )
 from qa.index.lexical import FOLDER as LEXICAL_FOLDER
-from qa.index.lexical import LexicalIndex
+from qa.index.lexical import LexicalIndex, read_words, tokenize
 from qa.read.documents import DocumentMeta
 
 MANIFEST = "manifest.json"
@@ -356,17 +356,19 @@ class FolderStore(Store):
     def commit(self, change: Change) -> Manifest:
         dim = change.spec.dim
         if change.full:
-            passages, clauses = [], Clauses.empty(dim)
+            passages, clauses, words = [], Clauses.empty(dim), {}
             vectors = FaissVectors(dim, choice=choose_faiss_index(len(change.passages), dim, self.memory_budget))
         else:
-            passages, vectors, clauses = self._kept(set(change.removed))
+            passages, vectors, clauses, words = self._kept(set(change.removed))
         passages += change.passages
         vectors.add(np.array([p.id for p in change.passages], dtype=np.int64), change.vectors)
         vectors = _rechosen(vectors, choose_faiss_index(len(passages), dim, self.memory_budget))
-        return self._write(change, passages, vectors, _merge(clauses, change.clauses))
+        # Only the new passages are cut into words (jieba: ~1 ms a passage); the kept ones' come from the current build.
+        words.update((p.id, tokenize(p.text)) for p in passages if p.id not in words)
+        return self._write(change, passages, vectors, _merge(clauses, change.clauses), words)
 
-    def _kept(self, removed: set[str]) -> tuple[list[Passage], FaissVectors, Clauses]:
-        """The current build's passages, vectors and clauses less the removed documents'."""
+    def _kept(self, removed: set[str]) -> tuple[list[Passage], FaissVectors, Clauses, dict[int, list[str]]]:
+        """The current build's passages, vectors, clauses and words less the removed documents'."""
         current = self.open()
         try:
             rows = current.store.passage_rows()
@@ -377,16 +379,19 @@ class FolderStore(Store):
         keep = ~np.isin(current.clause_table[:, 0], gone)
         # Kept as stored (float16): they are written back as they are.
         clauses = Clauses.from_table(current.clause_table[keep], current.clause_vectors[keep])
-        return [p for p in rows if p.document not in removed], current.vectors, clauses
+        kept = [p for p in rows if p.document not in removed]
+        words = read_words(current.folder / LEXICAL_FOLDER) or {}  # none in a build from before words were kept
+        return kept, current.vectors, clauses, {p.id: words[p.id] for p in kept if p.id in words}
 
-    def _write(self, change: Change, passages: list[Passage], vectors: FaissVectors, clauses: Clauses) -> Manifest:
+    def _write(self, change: Change, passages: list[Passage], vectors: FaissVectors, clauses: Clauses,
+               words: dict[int, list[str]]) -> Manifest:
         ids = sorted(p.id for p in passages)
         if len(set(ids)) != len(ids) or ids != vectors.ids().tolist():
             raise RuntimeError("a build's vector ids must be exactly its passage ids")
         build = datetime.now(timezone.utc).strftime("build-%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:8]
         folder = self.index_dir / build
         try:
-            manifest = self._write_build(change, passages, vectors, clauses, folder)
+            manifest = self._write_build(change, passages, vectors, clauses, words, folder)
         except (OSError, sqlite3.Error, RuntimeError) as e:  # a full disk or a read-only folder: faiss says RuntimeError
             shutil.rmtree(folder, ignore_errors=True)
             raise IndexWriteError(f"The index in {self.index_dir} could not be written ({e}). Free some disk space "
@@ -397,7 +402,7 @@ class FolderStore(Store):
         return manifest
 
     def _write_build(self, change: Change, passages: list[Passage], vectors: FaissVectors, clauses: Clauses,
-                     folder: Path) -> Manifest:
+                     words: dict[int, list[str]], folder: Path) -> Manifest:
         """Write a build's files into `folder`, then make it current by swapping the manifest in."""
         build = folder.name
         folder.mkdir(parents=True)
@@ -408,7 +413,7 @@ class FolderStore(Store):
             clauses = clauses.take(order)
         np.save(folder / "clauses.npy", clauses.table())
         np.save(folder / "clause_vectors.npy", clauses.vectors.astype(np.float16))
-        LexicalIndex.build([(p.id, p.text) for p in passages]).save(folder / LEXICAL_FOLDER)
+        LexicalIndex.from_words(words).save(folder / LEXICAL_FOLDER)
         _fsync_tree(folder)
         manifest = Manifest(
             format_version=FORMAT_VERSION, passages=len(passages), documents=len(change.documents), build=build,

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 FOLDER = "lexical"
+WORDS_FILE = "words.txt"  # each passage's words, space-separated, one line each in `ids` order: an update reuses them
 _WORD = re.compile(r"\w")
 
 
@@ -22,7 +23,8 @@ def tokenize(text: str) -> list[str]:
 @functools.lru_cache(maxsize=256)
 def _tokens(text: str) -> tuple[str, ...]:
     # A question is tokenized for BM25 and again for its word weights: the second time costs nothing.
-    return tuple(w for w in (t.strip().lower() for t in _jieba().lcut_for_search(text)) if w and _WORD.search(w))
+    # No word holds a space (split() makes sure), so a build can keep them one passage a line (WORDS_FILE).
+    return tuple(w for t in _jieba().lcut_for_search(text) for w in t.lower().split() if _WORD.search(w))
 
 
 @functools.cache
@@ -32,12 +34,24 @@ def _jieba():
     return jieba
 
 
+def read_words(folder: Path) -> dict[int, list[str]] | None:
+    """The words of every passage of an index written by `save`, by passage id; None when it did not keep them."""
+    try:
+        ids = json.loads((folder / "ids.json").read_text(encoding="utf-8"))
+        with (folder / WORDS_FILE).open(encoding="utf-8", newline="\n") as f:
+            words = [line.split() for line in f]
+    except (OSError, ValueError):  # not kept (a build from before), or changed since it was checked: cut again
+        return None
+    return dict(zip(ids, words)) if len(words) == len(ids) else None
+
+
 class LexicalIndex:
     """BM25 scores of every passage for a question, in ascending passage-id order (`ids`)."""
 
-    def __init__(self, retriever, ids: np.ndarray):
+    def __init__(self, retriever, ids: np.ndarray, words: list[list[str]] | None = None):
         self.retriever = retriever
         self.ids = ids
+        self.words = words  # each passage's words, in `ids` order: kept by a new index to save, not by a loaded one
         count = len(ids)
         indptr = retriever.scores["indptr"] if retriever is not None else np.zeros(1)
         vocab = retriever.vocab_dict if retriever is not None else {}
@@ -48,21 +62,28 @@ class LexicalIndex:
     @classmethod
     def build(cls, passages: list[tuple[int, str]]) -> "LexicalIndex":
         """Index a build's complete list of (passage id, text)."""
+        return cls.from_words({pid: tokenize(text) for pid, text in passages})
+
+    @classmethod
+    def from_words(cls, words: dict[int, list[str]]) -> "LexicalIndex":
+        """Index a build's passages given their words, by passage id."""
         import bm25s
 
-        passages = sorted(passages)
-        ids = np.array([pid for pid, _ in passages], dtype=np.int64)
-        corpus = [tokenize(text) for _, text in passages]
+        ids = np.array(sorted(words), dtype=np.int64)
+        corpus = [words[pid] for pid in ids.tolist()]
         if not any(corpus):
-            return cls(None, ids)
+            return cls(None, ids, corpus)
         retriever = bm25s.BM25()
         retriever.index(corpus, show_progress=False)
-        return cls(retriever, ids)
+        return cls(retriever, ids, corpus)
 
     def save(self, folder: Path) -> None:
-        """Write the index into `folder` (created)."""
+        """Write the index into `folder` (created), with each passage's words when it has them."""
         folder.mkdir()
         (folder / "ids.json").write_text(json.dumps(self.ids.tolist()), encoding="utf-8")
+        if self.words is not None:
+            with (folder / WORDS_FILE).open("w", encoding="utf-8", newline="\n") as f:
+                f.writelines(" ".join(w) + "\n" for w in self.words)
         if self.retriever is not None:
             self.retriever.save(str(folder), show_progress=False)
 
