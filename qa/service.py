@@ -19,7 +19,7 @@ from qa.embed.base import Embedder, model_name
 from qa.embed.device import embedding_device
 from qa.embed.factory import make_embedder
 from qa.core.errors import AnswerFailed, IndexWriteError, NotReadyError, QAError
-from qa.read.folder import SUPPORTED_SUFFIXES, parse_bytes_bounded
+from qa.read.folder import SUPPORTED_SUFFIXES, UNGUARDED_SCRIPT, in_a_starting_worker, parse_bytes_bounded
 from qa.answer.search import Hit, Result, search
 from qa.core.settings import MAX_QUESTION_CHARS, MAX_TOP_K, Settings, set_native_defaults
 from qa.index.base import Collection, DocumentInfo, StoredPassage
@@ -100,6 +100,8 @@ class Service:
     def __init__(self, data_dir: str | Path = "data", index_dir: str | Path = "index",
                  embedder: Embedder | None = None, model: str | None = None, store: str | None = None,
                  settings: Settings | None = None):
+        if in_a_starting_worker():  # a script without a main guard, imported again by a reading worker: stop there
+            raise SystemExit(f"qa: {UNGUARDED_SCRIPT}")
         set_native_defaults()  # before the store loads faiss and the embedder or the reader onnxruntime
         settings = settings or Settings()
         self.settings = replace(settings, model=model or settings.model, store=store or settings.store)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,7 @@ import pytest
 from qa.read.documents import Document, IngestError, decode_bytes
 from qa.read.folder import load_documents, read_document
 from qa.read.plaintext import parse_document
+from tests.conftest import ROOT
 
 HERE = Path(__file__).resolve()
 CORPUS_DIRS = [d for d in (HERE.parents[2] / "shared" / "corpus", HERE.parents[1] / "data") if d.is_dir()]
@@ -272,3 +276,20 @@ def test_english_sentences_are_text_not_titles_or_headings():
     # a short line without a sentence end still titles the text and heads what follows
     doc = parse_document("Opening hours\nThe town hall opens at nine on weekdays, and at ten on Saturdays.\n", "h.txt")
     assert doc.meta.title == "Opening hours" and len(doc.paragraphs) == 1
+
+
+def test_a_script_without_a_main_guard_stops_with_what_to_do_instead_of_hanging(tmp_path):
+    # Reading a PDF starts worker processes, and each imports the script again: here it would build in every worker
+    # and wait there for the parent's build lock, for ever.
+    from tests.make_docs import pdf_file, real_article
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "article.pdf").write_bytes(pdf_file(real_article()))
+    script = tmp_path / "script.py"
+    script.write_text("from qa import Service\nprint('built', Service('data', 'index').build().passages)\n",
+                      encoding="utf-8")
+    run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert run.returncode != 0 and "built" not in run.stdout
+    assert 'put the code that calls qa under `if __name__ == "__main__":`' in run.stderr.splitlines()[-1]
+    assert not (tmp_path / "index" / "manifest.json").exists()

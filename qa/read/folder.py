@@ -12,9 +12,11 @@ import os
 import stat
 from collections.abc import Callable, Iterable
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa.core.errors import QAError
 from qa.read import formats, plaintext
 from qa.read.documents import Document, IngestError, Skipped, decode_bytes
 from qa.core.settings import ReadLimits
@@ -25,6 +27,16 @@ _READERS = {".html": formats.read_html, ".htm": formats.read_html, ".pdf": forma
             ".docx": formats.read_docx}
 IN_PROCESS_BYTES = 1 << 20  # plain text up to this size is read here: our own rules take linear time
 WORKERS = 2
+# A worker process starts by importing the program's main script again (spawn): a script whose work is not under
+# a main guard would do it all again in every worker, and wait there for the index the parent is building.
+UNGUARDED_SCRIPT = ("The worker processes that read HTML, PDF and DOCX files stopped as they started. Each one "
+                    "imports your script again: put the code that calls qa under `if __name__ == \"__main__\":`.")
+
+
+def in_a_starting_worker() -> bool:
+    """True while this process is a worker importing the parent's main script, before it has any task."""
+    # The flag multiprocessing itself checks to refuse starting processes from there (spawn._check_not_importing_main).
+    return bool(getattr(multiprocessing.current_process(), "_inheriting", False))
 
 
 @dataclass
@@ -205,6 +217,8 @@ def _outcome(future, rel: str, limits: ReadLimits) -> Document | Skipped:
         return future.result()
     except FutureTimeout:
         return Skipped(rel, f"{rel} took longer than {limits.seconds:g} s to read (QA_READ_SECONDS), so it was stopped.")
+    except BrokenProcessPool as exc:  # every worker died as it started: no file of these kinds can be read
+        raise QAError(UNGUARDED_SCRIPT) from exc
     except Exception as exc:  # noqa: BLE001 - a parser's error, a MemoryError, or a worker that died
         return _skipped(rel, exc)
 
