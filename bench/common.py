@@ -43,23 +43,35 @@ def corpus_passages(data_dir: Path = DATA) -> list[str]:
 
 
 def synthetic_passages(n: int, seed: int = 0, clauses: int = 2) -> list[str]:
-    """`n` distinct Chinese passages, each a random run of clauses taken from the corpus."""
-    pool = sorted({c for text in corpus_passages() for c in _CLAUSE.findall(text)})
+    """`n` distinct Chinese passages, each a random run of `clauses` corpus clauses; the same for the same seed."""
+    pool = _clause_pool()
+    if n > len(pool) ** clauses // 2:
+        raise ValueError(f"{n:,} distinct passages of {clauses} clauses cannot be drawn from {len(pool)} clauses")
     rng = random.Random(seed)
-    out: set[str] = set()
+    out: dict[str, None] = {}  # a dict, not a set: its order does not depend on the process's string hashes
     while len(out) < n:
-        out.add("，".join(rng.choice(pool) for _ in range(clauses)) + "。")
-    return sorted(out, key=lambda s: rng.random())
+        out["，".join(rng.choice(pool) for _ in range(clauses)) + "。"] = None
+    return list(out)
 
 
 def synthetic_documents(folder: Path, paragraphs: int, per_doc: int = 50, seed: int = 0) -> None:
-    """Documents of `per_doc` paragraphs of 2 to 16 corpus clauses (lengths vary as in real text) under `folder`."""
+    """Documents of `per_doc` distinct paragraphs of 2 to 16 corpus clauses (lengths vary as in real text)."""
     folder.mkdir(parents=True, exist_ok=True)
+    pool = _clause_pool()
     rng = random.Random(seed)
-    pieces = iter(synthetic_passages(paragraphs * 8, seed))
-    texts = ["".join(next(pieces) for _ in range(rng.randint(1, 8))) for _ in range(paragraphs)]
+    texts: dict[str, None] = {}
+    while len(texts) < paragraphs:
+        pieces = ("，".join(rng.choice(pool) for _ in range(2)) + "。" for _ in range(rng.randint(1, 8)))
+        texts["".join(pieces)] = None
+    texts_in_order = list(texts)
     for i in range(0, paragraphs, per_doc):
-        (folder / f"doc{i // per_doc:05d}.txt").write_text("\n\n".join(texts[i : i + per_doc]) + "\n", encoding="utf-8")
+        text = "\n\n".join(texts_in_order[i : i + per_doc]) + "\n"
+        (folder / f"doc{i // per_doc:05d}.txt").write_text(text, encoding="utf-8")
+
+
+def _clause_pool() -> list[str]:
+    """The corpus's distinct clauses of four characters or more, sorted."""
+    return sorted({c for text in corpus_passages() for c in _CLAUSE.findall(text)})
 
 
 def percentile(values: list[float], q: float) -> float:
