@@ -100,8 +100,6 @@ class Service:
     def __init__(self, data_dir: str | Path = "data", index_dir: str | Path = "index",
                  embedder: Embedder | None = None, model: str | None = None, store: str | None = None,
                  settings: Settings | None = None):
-        if in_a_starting_worker():  # a script without a main guard, imported again by a reading worker: stop there
-            raise SystemExit(f"qa: {UNGUARDED_SCRIPT}")
         set_native_defaults()  # before the store loads faiss and the embedder or the reader onnxruntime
         settings = settings or Settings()
         self.settings = replace(settings, model=model or settings.model, store=store or settings.store)
@@ -152,6 +150,8 @@ class Service:
         `progress(stage, done, total)` hears how far it got (stages "read", "split", "embed", "write"; first "wait"
         when another build, in this process or another, must finish first).
         """
+        if in_a_starting_worker():  # a script without a main guard, imported again by a reading worker: stop there
+            raise SystemExit(f"qa: {UNGUARDED_SCRIPT}")  # (building, it would wait for ever for its parent's lock)
         limits = self.settings.read_limits
         waiting = (lambda: progress("wait", 0, 1)) if progress else None
         with self._turn(waiting):

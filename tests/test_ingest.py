@@ -293,3 +293,20 @@ def test_a_script_without_a_main_guard_stops_with_what_to_do_instead_of_hanging(
     assert run.returncode != 0 and "built" not in run.stdout
     assert 'put the code that calls qa under `if __name__ == "__main__":`' in run.stderr.splitlines()[-1]
     assert not (tmp_path / "index" / "manifest.json").exists()
+
+
+def test_a_guarded_script_may_create_its_service_where_workers_import_it(tmp_path):
+    # The reading workers import the script again: a Service made at module level is made there too, and must not
+    # stop them; only building there would.
+    from tests.make_docs import pdf_file, real_article
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "article.pdf").write_bytes(pdf_file(real_article()))
+    script = tmp_path / "script.py"
+    script.write_text("from qa import Service\nfrom tests.conftest import FakeEmbedder\n"
+                      "service = Service('data', 'index', embedder=FakeEmbedder())\n"
+                      "if __name__ == '__main__':\n    print('built', service.build().passages)\n", encoding="utf-8")
+    run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert run.returncode == 0, run.stderr
+    assert int(run.stdout.split()[-1]) > 0 and (tmp_path / "index" / "manifest.json").exists()
