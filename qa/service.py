@@ -19,7 +19,7 @@ from qa.embed.base import Embedder, model_name
 from qa.embed.device import embedding_device
 from qa.embed.factory import make_embedder
 from qa.core.errors import AnswerFailed, IndexWriteError, NotReadyError, QAError
-from qa.read.folder import SUPPORTED_SUFFIXES, UNGUARDED_SCRIPT, in_a_starting_worker, parse_bytes_bounded
+from qa.read.folder import SUPPORTED_SUFFIXES, parse_bytes_bounded
 from qa.answer.search import Hit, Result, search
 from qa.core.settings import MAX_QUESTION_CHARS, MAX_TOP_K, Settings, set_native_defaults
 from qa.index.base import Collection, DocumentInfo, StoredPassage
@@ -150,8 +150,6 @@ class Service:
         `progress(stage, done, total)` hears how far it got (stages "read", "split", "embed", "write"; first "wait"
         when another build, in this process or another, must finish first).
         """
-        if in_a_starting_worker():  # a script without a main guard, imported again by a reading worker: stop there
-            raise SystemExit(f"qa: {UNGUARDED_SCRIPT}")  # (building, it would wait for ever for its parent's lock)
         limits = self.settings.read_limits
         waiting = (lambda: progress("wait", 0, 1)) if progress else None
         with self._turn(waiting):

@@ -278,26 +278,49 @@ def test_english_sentences_are_text_not_titles_or_headings():
     assert doc.meta.title == "Opening hours" and len(doc.paragraphs) == 1
 
 
-def test_a_script_without_a_main_guard_stops_with_what_to_do_instead_of_hanging(tmp_path):
-    # Reading a PDF starts worker processes, and each imports the script again: here it would build in every worker
-    # and wait there for the parent's build lock, for ever.
+SCRIPT_WITHOUT_GUARD = """from qa import Service
+from tests.conftest import FakeEmbedder
+print("script started")
+print("built", Service("data", "index", embedder=FakeEmbedder()).build().passages)
+"""
+
+
+@pytest.mark.parametrize("how", ["a file", "stdin"])
+def test_a_script_without_a_main_guard_runs_once_and_builds(tmp_path, how):
+    # Reading a PDF starts worker processes. Python's spawn would import the script again in each one, which would
+    # build there and wait for ever for the parent's build lock (or, read from stdin, fail to find it): the reading
+    # workers start without it.
     from tests.make_docs import pdf_file, real_article
 
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "article.pdf").write_bytes(pdf_file(real_article()))
     script = tmp_path / "script.py"
-    script.write_text("from qa import Service\nprint('built', Service('data', 'index').build().passages)\n",
-                      encoding="utf-8")
-    run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    script.write_text(SCRIPT_WITHOUT_GUARD, encoding="utf-8")
+    command = [sys.executable, str(script)] if how == "a file" else [sys.executable, "-"]
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         input=None if how == "a file" else SCRIPT_WITHOUT_GUARD,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
-    assert run.returncode != 0 and "built" not in run.stdout
-    assert 'put the code that calls qa under `if __name__ == "__main__":`' in run.stderr.splitlines()[-1]
-    assert not (tmp_path / "index" / "manifest.json").exists()
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("script started") == 1
+    assert int(run.stdout.split()[-1]) > 0 and (tmp_path / "index" / "manifest.json").exists()
 
 
-def test_a_guarded_script_may_create_its_service_where_workers_import_it(tmp_path):
-    # The reading workers import the script again: a Service made at module level is made there too, and must not
-    # stop them; only building there would.
+def test_only_the_reading_workers_start_without_the_main_script(monkeypatch):
+    # Any other process spawned in the same program (the user's own pools) still imports it, as Python documents.
+    from multiprocessing import spawn
+
+    import qa.read.workers as workers
+
+    monkeypatch.setattr(sys.modules["__main__"], "__file__", str(ROOT / "app.py"), raising=False)
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None, raising=False)
+    other, reading = spawn.get_preparation_data("other"), spawn.get_preparation_data(workers._NAME)
+    assert other["init_main_from_path"] == str(ROOT / "app.py")
+    assert "init_main_from_path" not in reading and "init_main_from_name" not in reading
+    assert {k: v for k, v in other.items() if k != "init_main_from_path"} == {**reading, "name": "other"}
+
+
+def test_a_guarded_script_that_makes_its_service_at_module_level_builds(tmp_path):
+    # The usual shape of an app: the Service at the top, the work under the guard.
     from tests.make_docs import pdf_file, real_article
 
     (tmp_path / "data").mkdir()

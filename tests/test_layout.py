@@ -16,7 +16,7 @@ LAYERS = [
     ["core.settings"],
     ["read.documents"],
     ["read.plaintext"],
-    ["read.formats"],
+    ["read.formats", "read.workers"],
     ["read.folder"],
     ["passages.chunking"],
     ["embed.convert", "embed.onnx_export"],

@@ -7,36 +7,23 @@ deadline (`ReadLimits`); whatever goes wrong with one file becomes one warning n
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import stat
 from collections.abc import Callable, Iterable
 from concurrent.futures import TimeoutError as FutureTimeout
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.core.errors import QAError
 from qa.read import formats, plaintext
 from qa.read.documents import Document, IngestError, Skipped, decode_bytes
 from qa.core.settings import ReadLimits
+from qa.read.workers import reading_pool
 
 TEXT_SUFFIXES = (".txt", ".md")
 SUPPORTED_SUFFIXES = (*TEXT_SUFFIXES, ".html", ".htm", ".pdf", ".docx")
 _READERS = {".html": formats.read_html, ".htm": formats.read_html, ".pdf": formats.read_pdf,
             ".docx": formats.read_docx}
 IN_PROCESS_BYTES = 1 << 20  # plain text up to this size is read here: our own rules take linear time
-WORKERS = 2
-# A worker process starts by importing the program's main script again (spawn): a script whose work is not under
-# a main guard would do it all again in every worker, and wait there for the index the parent is building.
-UNGUARDED_SCRIPT = ("The worker processes that read HTML, PDF and DOCX files stopped as they started. Each one "
-                    "imports your script again: put the code that calls qa under `if __name__ == \"__main__\":`.")
-
-
-def in_a_starting_worker() -> bool:
-    """True while this process is a worker importing the parent's main script, before it has any task."""
-    # The flag multiprocessing itself checks to refuse starting processes from there (spawn._check_not_importing_main).
-    return bool(getattr(multiprocessing.current_process(), "_inheriting", False))
 
 
 @dataclass
@@ -169,7 +156,7 @@ def read_documents(root: Path, paths: Iterable[Path], limits: ReadLimits = ReadL
         else:
             heavy.append(i)
     if heavy:
-        with _pool(limits, len(heavy)) as pool:
+        with reading_pool(limits, len(heavy)) as pool:
             futures = {i: pool.schedule(read_document, (paths[i], root), timeout=limits.seconds) for i in heavy}
             for i, future in futures.items():
                 done(i, _outcome(future, paths[i].relative_to(root).as_posix(), limits))
@@ -189,7 +176,7 @@ def parse_bytes_bounded(data: bytes, rel: str, limits: ReadLimits = ReadLimits()
     """`parse_bytes` in a worker process within `limits` (an upload); an IngestError for whatever goes wrong."""
     if Path(rel).suffix.lower() in TEXT_SUFFIXES and len(data) <= IN_PROCESS_BYTES:
         return parse_bytes(data, rel)
-    with _pool(limits, 1) as pool:
+    with reading_pool(limits, 1) as pool:
         outcome = _outcome(pool.schedule(parse_bytes, (data, rel), timeout=limits.seconds), rel, limits)
     if isinstance(outcome, Skipped):
         raise IngestError(outcome.reason)
@@ -217,8 +204,6 @@ def _outcome(future, rel: str, limits: ReadLimits) -> Document | Skipped:
         return future.result()
     except FutureTimeout:
         return Skipped(rel, f"{rel} took longer than {limits.seconds:g} s to read (QA_READ_SECONDS), so it was stopped.")
-    except BrokenProcessPool as exc:  # every worker died as it started: no file of these kinds can be read
-        raise QAError(UNGUARDED_SCRIPT) from exc
     except Exception as exc:  # noqa: BLE001 - a parser's error, a MemoryError, or a worker that died
         return _skipped(rel, exc)
 
@@ -236,22 +221,3 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
-
-
-def _pool(limits: ReadLimits, tasks: int):
-    """Worker processes for reading, each capped at the memory limit; a worker past its deadline is killed."""
-    from pebble import ProcessPool
-
-    # spawn, not fork: the parent may hold model and OpenMP threads that a forked child must not inherit
-    return ProcessPool(max_workers=min(WORKERS, tasks), context=multiprocessing.get_context("spawn"),
-                       initializer=_start_worker, initargs=(limits.memory_bytes,))
-
-
-def _start_worker(limit: int) -> None:
-    """Set up a reading worker: bounded memory, and no log lines of its own (pypdf's "EOF marker not found"):
-    what goes wrong reaches the parent as the exception, and the parent warns once."""
-    import logging
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    logging.disable(logging.CRITICAL)
