@@ -405,6 +405,22 @@ def test_damaged_index_files_are_never_served_and_are_built_again(service, damag
                                                                                      top_k=5) == before
 
 
+@pytest.mark.parametrize("damage", ["lexical/words.txt", "passages.sqlite"])
+def test_an_update_never_carries_damage_that_kept_a_files_size_and_time(service, damage):
+    # A long-running service hashes a build's files once and then trusts their size and time; an update copies the
+    # kept passages and words from them, so it must read every byte first, or the damage gets a new, valid checksum.
+    service.ask("横沥镇有多少名党员？")
+    path = next(service.index_dir.glob("build-*")) / damage
+    data, stat = path.read_bytes(), path.stat()
+    where = data.index("党员".encode())
+    path.write_bytes(data[:where] + "游泳".encode() + data[where + len("党员".encode()):])  # same size, in place
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    (service.data_dir / "library.txt").write_text(LIBRARY, encoding="utf-8")
+    report = service.build()
+    assert report.full and "damaged" in report.reason and damage in report.reason
+    assert "游泳".encode() not in (next(service.index_dir.glob("build-*")) / damage).read_bytes()
+
+
 def test_a_checksum_covers_every_byte_of_a_file(tmp_path):
     from qa.index.faiss_store import file_check
 

@@ -222,8 +222,9 @@ class Store(ABC):
     def open(self) -> Collection:
         """The current build, checked against its manifest."""
 
-    def damage(self) -> str:
-        """What is wrong with the current build's files ('' when nothing, or when the store cannot tell)."""
+    def damage(self, every_byte: bool = False) -> str:
+        """What is wrong with the current build's files ('' when nothing, or when the store cannot tell); with
+        `every_byte`, files found whole before are read again too (an update is about to copy from them)."""
         return ""
 
     @abstractmethod
